@@ -1,0 +1,160 @@
+//! End-to-end loader tests: the seed and local fixtures and a config using every section.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+
+pub(super) fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../config")
+        .join(name)
+}
+
+pub(super) fn env(pairs: &[(&str, &str)]) -> Environment {
+    Environment::from_pairs(pairs.iter().copied())
+}
+
+pub(super) fn load_str(yaml: &str) -> Result<GatewayConfig, ConfigError> {
+    from_yaml_str(yaml, &env(&[]))
+}
+
+pub(super) const ONE_MODEL: &str =
+    "model_list:\n  - model_name: m\n    litellm_params:\n      model: bedrock/x.y-v1\n";
+
+#[test]
+fn seed_config_loads_unchanged() {
+    let config = load(&fixture("seed.yaml"), &env(&[])).unwrap();
+    assert_eq!(
+        config.model_groups(),
+        ["claude-3-sonnet", "claude-3-haiku", "titan-text"]
+    );
+    let ids: Vec<&str> = config
+        .model_list
+        .iter()
+        .map(|d| d.model_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "anthropic.claude-3-sonnet-20240229-v1:0",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "amazon.titan-text-express-v1",
+        ]
+    );
+    assert_eq!(config.model_list[1].deployment_id, "claude-3-haiku-1");
+    assert!(config
+        .model_list
+        .iter()
+        .all(|d| d.provider == Provider::Bedrock));
+    assert_eq!(
+        config.router.routing_strategy,
+        RoutingStrategy::CostBasedRouting
+    );
+    assert_eq!(config.router.num_retries, 3);
+    assert!(config.master_key.is_none());
+    assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
+    assert!(config.warnings[0]
+        .starts_with("router_settings.routing_strategy=cost-based-routing is not supported yet"));
+    assert!(config.warnings[1].starts_with("router_settings.num_retries=3 is not applied yet"));
+}
+
+#[test]
+fn local_config_loads_with_master_key_costs_and_lex() {
+    let e = env(&[("LITELLM_MASTER_KEY", "sk-local-dev")]);
+    let config = load(&fixture("local.yaml"), &e).unwrap();
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert_eq!(config.master_key.as_ref().unwrap().expose(), "sk-local-dev");
+    let haiku = config.deployments("claude-3-haiku").next().unwrap();
+    assert_eq!(haiku.region.as_deref(), Some("us-east-1"));
+    assert_eq!(haiku.input_cost_per_token, Some(2.5e-7));
+    assert_eq!(haiku.output_cost_per_token, Some(1.25e-6));
+    assert_eq!(config.lex.model.as_deref(), Some("claude-3-haiku"));
+    assert_eq!(config.lex.max_history_turns, 6);
+    let err = load(&fixture("local.yaml"), &env(&[])).unwrap_err();
+    assert!(matches!(err, ConfigError::MissingEnv { ref var, .. } if var == "LITELLM_MASTER_KEY"));
+}
+
+#[test]
+fn from_environment_needs_gateway_config() {
+    let err = GatewayConfig::from_environment(&env(&[])).unwrap_err();
+    assert!(err.to_string().contains("GATEWAY_CONFIG"), "{err}");
+    let path = fixture("seed.yaml");
+    let e = env(&[("GATEWAY_CONFIG", path.to_str().unwrap())]);
+    assert_eq!(
+        GatewayConfig::from_environment(&e)
+            .unwrap()
+            .model_list
+            .len(),
+        3
+    );
+    let missing = env(&[("GATEWAY_CONFIG", "/nonexistent/config.yaml")]);
+    let err = GatewayConfig::from_environment(&missing).unwrap_err();
+    assert!(matches!(err, ConfigError::Io { .. }), "{err}");
+}
+
+#[test]
+fn converse_prefix_model_info_and_costs() {
+    let yaml = "model_list:\n  - model_name: nova\n    litellm_params:\n      \
+                model: bedrock/converse/us.amazon.nova-lite-v1:0\n      timeout: 30\n      \
+                input_cost_per_token: 1e-6\n    model_info:\n      id: nova-east\n      \
+                input_cost_per_token: 9\n      output_cost_per_token: 4e-6\n      \
+                max_tokens: 5000\n      max_input_tokens: 300000\n";
+    let config = load_str(yaml).unwrap();
+    let d = &config.model_list[0];
+    assert_eq!(d.model_id, "us.amazon.nova-lite-v1:0");
+    assert_eq!(d.deployment_id, "nova-east");
+    assert_eq!(d.timeout, Some(Duration::from_secs(30)));
+    assert_eq!(d.input_cost_per_token, Some(1e-6));
+    assert_eq!(d.output_cost_per_token, Some(4e-6));
+    assert_eq!(d.max_output_tokens, Some(5000));
+    assert_eq!(d.max_input_tokens, Some(300000));
+}
+
+#[test]
+fn router_settings_guardrails_and_litellm_settings() {
+    let yaml = format!(
+        "{ONE_MODEL}  - model_name: n\n    litellm_params: {{model: bedrock/z}}\n\
+         litellm_settings:\n  num_retries: 2\n  request_timeout: 60\n  fallbacks: [{{m: [n]}}]\n  drop_params: true\n\
+         router_settings:\n  cooldown_time: 30\n  allowed_fails: 2\n\
+         guardrails:\n  - guardrail_name: g1\n    litellm_params:\n      guardrail: bedrock\n      \
+         mode: [pre_call, post_call]\n      guardrailIdentifier: abc123\n      guardrailVersion: 1\n      default_on: true\n"
+    );
+    let config = load_str(&yaml).unwrap();
+    let r = &config.router;
+    assert_eq!(
+        (r.num_retries, r.timeout),
+        (2, Some(Duration::from_secs(60)))
+    );
+    assert_eq!(r.fallbacks, vec![("m".to_owned(), vec!["n".to_owned()])]);
+    assert_eq!(
+        (r.allowed_fails, r.cooldown_time),
+        (Some(2), Some(Duration::from_secs(30)))
+    );
+    let g = &config.guardrails[0];
+    assert_eq!(
+        (g.guardrail_id.as_str(), g.version.as_str()),
+        ("abc123", "1")
+    );
+    assert_eq!(g.modes, [GuardrailMode::PreCall, GuardrailMode::PostCall]);
+    assert!(g.default_on && !g.mask_request_content);
+    for expected in [
+        "litellm_settings.num_retries=2 is not applied yet",
+        "litellm_settings.fallbacks is not supported yet; ignored",
+        "litellm_settings.drop_params is not supported yet; ignored",
+        "router_settings.allowed_fails is not supported yet; ignored",
+        "guardrails[0] (\"g1\") is not applied yet",
+    ] {
+        assert!(
+            config.warnings.iter().any(|w| w.starts_with(expected)),
+            "{expected}: {:?}",
+            config.warnings
+        );
+    }
+    let bad = yaml.replace("guardrail: bedrock", "guardrail: aporia");
+    let err = load_str(&bad).unwrap_err().to_string();
+    assert!(
+        err.starts_with("guardrails[0].litellm_params.guardrail: "),
+        "{err}"
+    );
+}

@@ -1,0 +1,108 @@
+//! Configuration: a LiteLLM proxy `config.yaml`, loaded unchanged, plus our own `lex` section.
+//!
+//! Pipeline: parse YAML → resolve `os.environ/NAME` ([`resolve`]) → deserialize the serde
+//! mirror ([`raw`], type errors carry the field path) → build typed settings ([`deployments`],
+//! [`settings`]) → check cross-references ([`validate`]) → collect [`warnings`] for everything
+//! unknown or not applied yet. Read once, at cold start.
+
+mod deployments;
+mod error;
+mod lenient;
+mod model;
+mod raw;
+mod resolve;
+mod settings;
+mod validate;
+mod warnings;
+
+#[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
+mod rule_tests;
+
+use std::path::Path;
+
+use serde_yaml::Value;
+
+pub use error::ConfigError;
+pub use model::{
+    GatewayConfig, GuardrailMode, GuardrailSettings, LexSettings, ModelDeployment, Provider,
+    RouterSettings, RoutingStrategy, StaticCredentials,
+};
+pub use settings::MASTER_KEY_VAR;
+
+use crate::env::Environment;
+
+/// The variable naming the config file.
+pub const CONFIG_PATH_VAR: &str = "GATEWAY_CONFIG";
+
+/// Load and validate the config file at `path`.
+pub fn load(path: &Path, env: &Environment) -> Result<GatewayConfig, ConfigError> {
+    let yaml = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    from_yaml_str(&yaml, env)
+}
+
+/// Parse and validate a config from YAML text.
+pub fn from_yaml_str(yaml: &str, env: &Environment) -> Result<GatewayConfig, ConfigError> {
+    let mut value: Value = serde_yaml::from_str(yaml).map_err(|e| ConfigError::Yaml {
+        path: String::new(),
+        message: e.to_string(),
+    })?;
+    value.apply_merge().map_err(|e| ConfigError::Yaml {
+        path: String::new(),
+        message: e.to_string(),
+    })?;
+    let resolved = resolve::resolve(value, env)?;
+    build(resolved.root, env).map_err(|e| e.scrubbed(&resolved.env_values))
+}
+
+impl GatewayConfig {
+    /// Load the file named by `GATEWAY_CONFIG`; an error if the variable is unset or empty.
+    pub fn from_environment(env: &Environment) -> Result<GatewayConfig, ConfigError> {
+        match env.get(CONFIG_PATH_VAR).filter(|p| !p.trim().is_empty()) {
+            Some(path) => load(Path::new(path), env),
+            None => Err(ConfigError::MissingEnv {
+                path: String::from("config file location"),
+                var: String::from(CONFIG_PATH_VAR),
+            }),
+        }
+    }
+}
+
+fn build(root: serde_yaml::Mapping, env: &Environment) -> Result<GatewayConfig, ConfigError> {
+    let raw: raw::RawConfig =
+        serde_path_to_error::deserialize(Value::Mapping(root)).map_err(|e| {
+            let path = e.path().to_string();
+            ConfigError::Yaml {
+                path: if path == "." {
+                    String::from("(root)")
+                } else {
+                    path
+                },
+                message: e.into_inner().to_string(),
+            }
+        })?;
+    let model_list = deployments::deployments(raw.model_list.as_deref().unwrap_or_default())?;
+    let router = settings::router(&raw)?;
+    let guardrails = settings::guardrails(raw.guardrails.as_deref().unwrap_or_default())?;
+    let lex = settings::lex(raw.lex.as_ref());
+    let master_key = settings::master_key(&raw, env)?;
+    let mut config = GatewayConfig {
+        model_list,
+        router,
+        guardrails,
+        master_key: None,
+        lex,
+        warnings: Vec::new(),
+    };
+    validate::references(&raw, &config.model_groups())?;
+    config.warnings = warnings::collect(&raw, config.router.routing_strategy);
+    if let Some((key, source)) = master_key {
+        config.warnings.extend(warnings::master_key(&source, &key));
+        config.master_key = Some(key);
+    }
+    Ok(config)
+}

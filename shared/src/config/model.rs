@@ -1,0 +1,202 @@
+//! The typed, validated configuration the rest of the gateway codes against.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// The whole gateway configuration, loaded once at cold start.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Every deployment, in file order.
+    pub model_list: Vec<ModelDeployment>,
+    pub router: RouterSettings,
+    pub guardrails: Vec<GuardrailSettings>,
+    /// `general_settings.master_key`, else the `LITELLM_MASTER_KEY` variable; `None` if neither.
+    pub master_key: Option<Secret<String>>,
+    pub lex: LexSettings,
+    /// Settings that are ignored or not applied yet; the caller logs each once. No secrets.
+    pub warnings: Vec<String>,
+}
+
+impl GatewayConfig {
+    /// The distinct model group names (`model_name`), in file order.
+    pub fn model_groups(&self) -> Vec<&str> {
+        let mut groups: Vec<&str> = Vec::new();
+        for deployment in &self.model_list {
+            if !groups.contains(&deployment.model_name.as_str()) {
+                groups.push(&deployment.model_name);
+            }
+        }
+        groups
+    }
+
+    /// The deployments of one model group, in file order.
+    pub fn deployments<'a>(
+        &'a self,
+        model_name: &'a str,
+    ) -> impl Iterator<Item = &'a ModelDeployment> + 'a {
+        self.model_list
+            .iter()
+            .filter(move |deployment| deployment.model_name == model_name)
+    }
+}
+
+/// One `model_list` entry: a model group name bound to one Bedrock model.
+#[derive(Debug, Clone)]
+pub struct ModelDeployment {
+    /// The group name clients send as `model`.
+    pub model_name: String,
+    /// `model_info.id`, else `"<model_name>-<index in model_list>"`.
+    pub deployment_id: String,
+    pub provider: Provider,
+    /// The Bedrock model id (what follows `bedrock/` or `bedrock/converse/`).
+    pub model_id: String,
+    pub region: Option<String>,
+    /// `aws_bedrock_runtime_endpoint`.
+    pub endpoint_url: Option<String>,
+    pub credentials: Option<StaticCredentials>,
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub timeout: Option<Duration>,
+    pub max_output_tokens: Option<u32>,
+    pub max_input_tokens: Option<u32>,
+}
+
+/// The model provider of a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Amazon Bedrock, through the Converse API.
+    Bedrock,
+}
+
+/// Explicit AWS credentials from `litellm_params`; without them the default chain is used.
+#[derive(Debug, Clone)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret<String>,
+    pub session_token: Option<Secret<String>>,
+}
+
+/// `router_settings`, with `litellm_settings` filling in what the router section leaves out.
+#[derive(Debug, Clone, Default)]
+pub struct RouterSettings {
+    pub routing_strategy: RoutingStrategy,
+    /// `router_settings.num_retries`, else `litellm_settings.num_retries`, else 0.
+    pub num_retries: u32,
+    /// `router_settings.timeout`, else `litellm_settings.request_timeout`.
+    pub timeout: Option<Duration>,
+    /// `(model group, [fallback groups in order])`, in file order.
+    pub fallbacks: Vec<(String, Vec<String>)>,
+    pub context_window_fallbacks: Vec<(String, Vec<String>)>,
+    pub content_policy_fallbacks: Vec<(String, Vec<String>)>,
+    pub allowed_fails: Option<u32>,
+    pub cooldown_time: Option<Duration>,
+}
+
+/// LiteLLM's `router_settings.routing_strategy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RoutingStrategy {
+    #[default]
+    SimpleShuffle,
+    LeastBusy,
+    UsageBasedRouting,
+    UsageBasedRoutingV2,
+    LatencyBasedRouting,
+    CostBasedRouting,
+}
+
+impl RoutingStrategy {
+    /// Every strategy, for parsing and error messages.
+    pub const ALL: [RoutingStrategy; 6] = [
+        Self::SimpleShuffle,
+        Self::LeastBusy,
+        Self::UsageBasedRouting,
+        Self::UsageBasedRoutingV2,
+        Self::LatencyBasedRouting,
+        Self::CostBasedRouting,
+    ];
+
+    /// The name as written in `config.yaml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SimpleShuffle => "simple-shuffle",
+            Self::LeastBusy => "least-busy",
+            Self::UsageBasedRouting => "usage-based-routing",
+            Self::UsageBasedRoutingV2 => "usage-based-routing-v2",
+            Self::LatencyBasedRouting => "latency-based-routing",
+            Self::CostBasedRouting => "cost-based-routing",
+        }
+    }
+
+    /// Parse a `config.yaml` name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// One Bedrock guardrail from the `guardrails` list.
+#[derive(Debug, Clone)]
+pub struct GuardrailSettings {
+    /// `guardrail_name`.
+    pub name: String,
+    /// `guardrailIdentifier`.
+    pub guardrail_id: String,
+    /// `guardrailVersion`.
+    pub version: String,
+    pub modes: Vec<GuardrailMode>,
+    pub default_on: bool,
+    pub mask_request_content: bool,
+    pub mask_response_content: bool,
+}
+
+/// When a guardrail runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardrailMode {
+    PreCall,
+    PostCall,
+    DuringCall,
+}
+
+impl GuardrailMode {
+    /// Parse a `config.yaml` name (`pre_call`, `post_call`, `during_call`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "pre_call" => Some(Self::PreCall),
+            "post_call" => Some(Self::PostCall),
+            "during_call" => Some(Self::DuringCall),
+            _ => None,
+        }
+    }
+}
+
+/// Our own `lex` section: the Amazon Lex QAAssistant function's settings.
+#[derive(Debug, Clone)]
+pub struct LexSettings {
+    /// The model group Lex questions go to, if set (must be a `model_name` in `model_list`).
+    pub model: Option<String>,
+    pub default_team: Option<String>,
+    /// Bot id or bot alias id → team.
+    pub teams: BTreeMap<String, String>,
+    pub max_history_turns: u32,
+    pub max_history_bytes: u32,
+}
+
+impl LexSettings {
+    pub const DEFAULT_MAX_HISTORY_TURNS: u32 = 6;
+    pub const DEFAULT_MAX_HISTORY_BYTES: u32 = 4000;
+}
+
+impl Default for LexSettings {
+    fn default() -> Self {
+        Self {
+            model: None,
+            default_team: None,
+            teams: BTreeMap::new(),
+            max_history_turns: Self::DEFAULT_MAX_HISTORY_TURNS,
+            max_history_bytes: Self::DEFAULT_MAX_HISTORY_BYTES,
+        }
+    }
+}

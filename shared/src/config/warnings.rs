@@ -1,0 +1,221 @@
+//! Startup warnings: unknown keys and LiteLLM settings the gateway does not apply (yet).
+//!
+//! Nothing is silently ignored: every such key is named by its full path. Warnings never contain
+//! values, except a routing strategy name or a retry count, which are not secrets.
+
+use serde_yaml::Value;
+
+use super::model::RoutingStrategy;
+use super::raw::{Extra, RawConfig, RawFallbacks};
+use crate::secret::Secret;
+
+/// LiteLLM `litellm_params` keys that exist for Bedrock but are not supported here.
+const KNOWN_LITELLM_PARAMS: &[&str] = &[
+    "api_base",
+    "api_key",
+    "aws_profile_name",
+    "aws_role_name",
+    "aws_session_name",
+    "aws_web_identity_token",
+    "aws_sts_endpoint",
+    "stream_timeout",
+    "max_retries",
+    "top_p",
+    "stop",
+    "tags",
+];
+
+/// LiteLLM `general_settings` keys that are known but not supported here.
+const KNOWN_GENERAL_SETTINGS: &[&str] = &[
+    "alerting_threshold",
+    "allowed_routes",
+    "background_health_checks",
+    "custom_auth",
+    "database_connection_pool_limit",
+    "enforce_user_param",
+    "global_max_parallel_requests",
+    "health_check_interval",
+    "max_parallel_requests",
+    "proxy_batch_write_at",
+    "public_routes",
+    "store_model_in_db",
+];
+
+/// Every warning for `raw`, section by section (unknown keys of a map in name order).
+pub(super) fn collect(raw: &RawConfig, strategy: RoutingStrategy) -> Vec<String> {
+    let mut w = Warnings::default();
+    w.unknown("", &raw.extra, &[]);
+    for (index, deployment) in raw.model_list.iter().flatten().enumerate() {
+        let path = format!("model_list[{index}]");
+        let params = &deployment.litellm_params;
+        w.unknown(&path, &deployment.extra, &[]);
+        let params_path = format!("{path}.litellm_params");
+        w.unknown(&params_path, &params.extra, KNOWN_LITELLM_PARAMS);
+        if let Some(info) = &deployment.model_info {
+            w.unknown(&format!("{path}.model_info"), &info.extra, &[]);
+        }
+        for (name, set) in [("rpm", params.rpm.is_some()), ("tpm", params.tpm.is_some())] {
+            if set {
+                w.push(format!("{params_path}.{name} is not enforced yet; ignored"));
+            }
+        }
+        let defaults = [
+            ("max_tokens", params.max_tokens.is_some()),
+            ("temperature", params.temperature.is_some()),
+        ];
+        for (name, set) in defaults {
+            if set {
+                w.push(format!(
+                    "{params_path}.{name} (a default request parameter) is not supported yet; ignored"
+                ));
+            }
+        }
+    }
+    if let Some(router) = &raw.router_settings {
+        w.unknown("router_settings", &router.extra, &[]);
+        if strategy != RoutingStrategy::SimpleShuffle {
+            w.push(format!(
+                "router_settings.routing_strategy={} is not supported yet; requests go to the \
+                 first deployment of each model group",
+                strategy.as_str()
+            ));
+        }
+        w.retries("router_settings", router.num_retries);
+        w.fallbacks("router_settings", "fallbacks", router.fallbacks.as_ref());
+        w.fallbacks(
+            "router_settings",
+            "context_window_fallbacks",
+            router.context_window_fallbacks.as_ref(),
+        );
+        w.fallbacks(
+            "router_settings",
+            "content_policy_fallbacks",
+            router.content_policy_fallbacks.as_ref(),
+        );
+        w.unsupported(
+            "router_settings.allowed_fails",
+            router.allowed_fails.is_some(),
+        );
+        w.unsupported(
+            "router_settings.cooldown_time",
+            router.cooldown_time.is_some(),
+        );
+        w.unsupported("router_settings.retry_after", router.retry_after.is_some());
+        let aliases = router
+            .model_group_alias
+            .as_ref()
+            .is_some_and(|m| !m.is_empty());
+        w.unsupported("router_settings.model_group_alias", aliases);
+    }
+    if let Some(l) = &raw.litellm_settings {
+        w.unknown("litellm_settings", &l.extra, &[]);
+        w.retries("litellm_settings", l.num_retries);
+        w.fallbacks("litellm_settings", "fallbacks", l.fallbacks.as_ref());
+        w.fallbacks(
+            "litellm_settings",
+            "context_window_fallbacks",
+            l.context_window_fallbacks.as_ref(),
+        );
+        w.fallbacks(
+            "litellm_settings",
+            "content_policy_fallbacks",
+            l.content_policy_fallbacks.as_ref(),
+        );
+        w.unsupported("litellm_settings.drop_params", l.drop_params == Some(true));
+        w.unsupported("litellm_settings.set_verbose", l.set_verbose == Some(true));
+        w.unsupported("litellm_settings.callbacks", present(l.callbacks.as_ref()));
+        w.unsupported(
+            "litellm_settings.success_callback",
+            present(l.success_callback.as_ref()),
+        );
+        w.unsupported(
+            "litellm_settings.failure_callback",
+            present(l.failure_callback.as_ref()),
+        );
+        w.unsupported("litellm_settings.json_logs", l.json_logs == Some(true));
+        w.unsupported("litellm_settings.cache", l.cache == Some(true));
+    }
+    if let Some(g) = &raw.general_settings {
+        w.unknown("general_settings", &g.extra, KNOWN_GENERAL_SETTINGS);
+        w.unsupported("general_settings.database_url", g.database_url.is_some());
+        w.unsupported("general_settings.alerting", present(g.alerting.as_ref()));
+        w.unsupported(
+            "general_settings.disable_spend_logs",
+            g.disable_spend_logs == Some(true),
+        );
+    }
+    for (index, guardrail) in raw.guardrails.iter().flatten().enumerate() {
+        let path = format!("guardrails[{index}]");
+        w.unknown(&path, &guardrail.extra, &[]);
+        w.unknown(
+            &format!("{path}.litellm_params"),
+            &guardrail.litellm_params.extra,
+            &[],
+        );
+        w.push(format!(
+            "{path} ({:?}) is not applied yet; requests are not checked by it",
+            guardrail.guardrail_name
+        ));
+    }
+    w.0
+}
+
+/// LiteLLM only warns about a master key without the `sk-` prefix; so do we (without the key).
+pub(super) fn master_key(source: &str, key: &Secret<String>) -> Option<String> {
+    (!key.expose().starts_with("sk-")).then(|| {
+        format!("{source} does not start with \"sk-\"; LiteLLM expects master keys to start with \"sk-\"")
+    })
+}
+
+fn present(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => false,
+        Some(Value::Sequence(items)) => !items.is_empty(),
+        Some(Value::Mapping(map)) => !map.is_empty(),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
+    }
+}
+
+#[derive(Default)]
+struct Warnings(Vec<String>);
+
+impl Warnings {
+    fn push(&mut self, warning: String) {
+        self.0.push(warning);
+    }
+
+    fn unknown(&mut self, path: &str, extra: &Extra, known_unsupported: &[&str]) {
+        for key in extra.keys() {
+            let full = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if known_unsupported.contains(&key.as_str()) {
+                self.push(format!("{full} is not supported yet; ignored"));
+            } else {
+                self.push(format!("{full} is not a known setting; ignored"));
+            }
+        }
+    }
+
+    fn unsupported(&mut self, path: &str, set: bool) {
+        if set {
+            self.push(format!("{path} is not supported yet; ignored"));
+        }
+    }
+
+    fn retries(&mut self, section: &str, retries: Option<u32>) {
+        if let Some(n) = retries.filter(|n| *n > 0) {
+            self.push(format!(
+                "{section}.num_retries={n} is not applied yet; failed requests are not retried"
+            ));
+        }
+    }
+
+    fn fallbacks(&mut self, section: &str, name: &str, raw: Option<&RawFallbacks>) {
+        let set = raw.is_some_and(|list| list.iter().any(|map| !map.is_empty()));
+        self.unsupported(&format!("{section}.{name}"), set);
+    }
+}

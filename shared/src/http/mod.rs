@@ -1,0 +1,34 @@
+//! The OpenAI-compatible HTTP API: routes, handlers, and the three ways to serve them.
+
+mod body;
+mod handlers;
+pub mod serve;
+mod sse;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::gateway::Gateway;
+
+/// Requests above this are refused with a 413 (Lambda's own limit is 6 MB).
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+/// The whole API as one axum router; the same value serves Lambda and the local server.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(handlers::chat_completions))
+        .route("/chat/completions", post(handlers::chat_completions))
+        .route("/v1/models", get(handlers::models))
+        .route("/models", get(handlers::models))
+        .route("/health", get(handlers::health))
+        .route("/health/liveness", get(handlers::health))
+        .route("/health/liveliness", get(handlers::health))
+        .route("/health/readiness", get(handlers::readiness))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(gateway)
+}

@@ -1,0 +1,87 @@
+//! One router, three ways to run it: Lambda streaming (Function URL), Lambda buffered (ALB),
+//! or a local HTTP server.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+
+use crate::env::Environment;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMode {
+    /// Behind a Function URL with `InvokeMode: RESPONSE_STREAM`.
+    LambdaStreaming,
+    /// Behind an ALB (which cannot stream): a streamed answer arrives as one complete body.
+    LambdaBuffered,
+    /// Outside Lambda: `127.0.0.1:$PORT` (default 4000).
+    Local(SocketAddr),
+}
+
+impl RunMode {
+    /// Inside Lambda when `AWS_LAMBDA_RUNTIME_API` is set; `GATEWAY_LAMBDA_MODE=buffered` picks
+    /// the ALB mode. Locally, `PORT` and `HOST` pick the address.
+    pub fn from_env(env: &Environment) -> Result<RunMode, String> {
+        if env.get("AWS_LAMBDA_RUNTIME_API").is_some() {
+            return match env.get("GATEWAY_LAMBDA_MODE").unwrap_or("streaming") {
+                "streaming" => Ok(RunMode::LambdaStreaming),
+                "buffered" => Ok(RunMode::LambdaBuffered),
+                other => Err(format!(
+                    "GATEWAY_LAMBDA_MODE must be `streaming` or `buffered`, not `{other}`"
+                )),
+            };
+        }
+        let port: u16 = env
+            .get("PORT")
+            .unwrap_or("4000")
+            .parse()
+            .map_err(|_| "PORT must be a port number".to_owned())?;
+        let host = env.get("HOST").unwrap_or("127.0.0.1");
+        let ip = host
+            .parse()
+            .map_err(|_| format!("HOST must be an IP address, not `{host}`"))?;
+        Ok(RunMode::Local(SocketAddr::new(ip, port)))
+    }
+}
+
+pub async fn run(router: Router, mode: RunMode) -> Result<(), BoxError> {
+    match mode {
+        RunMode::LambdaStreaming => lambda_http::run_with_streaming_response(router).await,
+        RunMode::LambdaBuffered => lambda_http::run(router).await,
+        RunMode::Local(addr) => serve_local(router, addr).await,
+    }
+}
+
+async fn serve_local(router: Router, addr: SocketAddr) -> Result<(), BoxError> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(url = %format!("http://{local}"), "gateway listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}
+
+/// SIGTERM (what Lambda, containers and `kill` send) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

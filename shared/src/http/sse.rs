@@ -1,0 +1,74 @@
+//! A streamed answer as a `text/event-stream` body: chunks go out as Bedrock's events arrive.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::Stream;
+use http::{header, HeaderValue};
+
+use crate::error::ApiError;
+use crate::openai::response::unix_now;
+use crate::openai::ChunkWriter;
+use crate::providers::EventStream;
+
+pub fn response(id: String, model: String, include_usage: bool, events: EventStream) -> Response {
+    let request_id = HeaderValue::from_str(&id).ok();
+    let body = SseBody {
+        events,
+        writer: ChunkWriter::new(id, unix_now(), model, include_usage),
+        finished: false,
+    };
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Some(id) = request_id {
+        headers.insert("x-request-id", id);
+    }
+    response
+}
+
+/// Frames each event as it arrives; ends with `[DONE]`, or with an error frame if the
+/// provider's stream broke.
+struct SseBody {
+    events: EventStream,
+    writer: ChunkWriter,
+    finished: bool,
+}
+
+impl Stream for SseBody {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if self.finished {
+                return Poll::Ready(None);
+            }
+            match self.events.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(event))) => {
+                    let frame = self.writer.event(&event);
+                    if !frame.is_empty() {
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    tracing::warn!(error = %err, "stream from the model broke");
+                    self.finished = true;
+                    return Poll::Ready(Some(Ok(self.writer.error(&ApiError::from(err)))));
+                }
+                Poll::Ready(None) => {
+                    self.finished = true;
+                    return Poll::Ready(Some(Ok(ChunkWriter::done())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Amazon Lex V2 code-hook support for the QAAssistant bot: event/response types, history, reply shaping.
+
+mod event;
+mod history;
+mod json_budget;
+mod kinds;
+mod markdown;
+mod reply;
+mod respond;
+mod response;
+#[cfg(test)]
+mod samples;
+
+pub use event::{Intent, Interpretation, LexBot, LexEvent, NluConfidence, SessionState};
+pub use history::{History, Turn, DEFAULT_MAX_BYTES, DEFAULT_MAX_TURNS, HISTORY_ATTRIBUTE};
+pub use kinds::{
+    ConfirmationState, ContentType, DialogActionType, InputMode, IntentState, InvocationSource,
+};
+pub use markdown::strip_markdown;
+pub use reply::{fit_for_lex, for_voice, FALLBACK_REPLY, LEX_MAX_MESSAGE_CHARS, VOICE_MAX_CHARS};
+pub use response::{DialogAction, LexMessage, LexResponse, ResponseIntent, ResponseSessionState};

@@ -1,0 +1,118 @@
+//! SDK clients, built once at start-up: one per region, endpoint, credentials and timeout.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_sdk_bedrockruntime::config::retry::RetryConfig;
+use aws_sdk_bedrockruntime::config::timeout::TimeoutConfig;
+use aws_sdk_bedrockruntime::Client;
+
+use crate::config::ModelDeployment;
+use crate::env::Environment;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientInitError {
+    #[error("{deployment}: no AWS region: set litellm_params.aws_region_name or AWS_REGION")]
+    NoRegion { deployment: String },
+}
+
+/// The shared AWS configuration and the clients made from it.
+#[derive(Debug)]
+pub struct BedrockClients {
+    base: SdkConfig,
+    default_region: Option<String>,
+    clients: HashMap<
+        (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<Duration>,
+        ),
+        Client,
+    >,
+}
+
+impl BedrockClients {
+    /// Loads the AWS configuration once (credentials chain, `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`).
+    /// The region is passed in, never looked up from instance metadata.
+    pub async fn load(env: &Environment) -> Self {
+        let default_region = env
+            .get("AWS_REGION")
+            .or_else(|| env.get("AWS_DEFAULT_REGION"))
+            .map(str::to_owned);
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(
+                default_region
+                    .clone()
+                    .unwrap_or_else(|| "us-east-1".to_owned()),
+            ))
+            .load()
+            .await;
+        BedrockClients {
+            base,
+            default_region,
+            clients: HashMap::new(),
+        }
+    }
+
+    /// The client for a deployment, shared with every deployment that has the same settings.
+    /// Retries are left to the router, so the SDK makes exactly one attempt.
+    pub fn client_for(
+        &mut self,
+        deployment: &ModelDeployment,
+        timeout: Option<Duration>,
+    ) -> Result<Client, ClientInitError> {
+        let region = deployment
+            .region
+            .clone()
+            .or_else(|| self.default_region.clone());
+        let Some(region_name) = region.clone() else {
+            return Err(ClientInitError::NoRegion {
+                deployment: deployment.deployment_id.clone(),
+            });
+        };
+        let key_id = deployment
+            .credentials
+            .as_ref()
+            .map(|c| c.access_key_id.clone());
+        let key = (region, deployment.endpoint_url.clone(), key_id, timeout);
+        if let Some(client) = self.clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let mut builder = aws_sdk_bedrockruntime::config::Builder::from(&self.base)
+            .region(Region::new(region_name))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config({
+                let mut timeouts = TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT);
+                timeouts.set_operation_timeout(timeout);
+                timeouts.build()
+            });
+        if let Some(endpoint) = &deployment.endpoint_url {
+            builder = builder.endpoint_url(endpoint);
+        }
+        if let Some(creds) = &deployment.credentials {
+            builder = builder.credentials_provider(Credentials::new(
+                &creds.access_key_id,
+                creds.secret_access_key.expose(),
+                creds.session_token.as_ref().map(|t| t.expose().clone()),
+                None,
+                "litellm_params",
+            ));
+        }
+        let client = Client::from_conf(builder.build());
+        self.clients.insert(key, client.clone());
+        Ok(client)
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+}

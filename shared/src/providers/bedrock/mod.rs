@@ -1,0 +1,119 @@
+//! Amazon Bedrock through the Converse and ConverseStream APIs of `aws-sdk-bedrockruntime`.
+
+mod clients;
+mod document;
+mod error;
+mod request;
+mod response;
+mod stream;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use aws_sdk_bedrockruntime::Client;
+use futures_util::StreamExt;
+
+pub use clients::{BedrockClients, ClientInitError};
+pub use error::classify;
+
+use super::{ChatProvider, EventStream, ProviderError};
+use crate::chat::{ChatRequest, ChatResponse};
+
+/// One Bedrock deployment: a shared SDK client (one per region, endpoint and credentials) and
+/// the model id to call.
+#[derive(Debug, Clone)]
+pub struct BedrockProvider {
+    client: Client,
+    model_id: String,
+}
+
+impl BedrockProvider {
+    pub fn new(client: Client, model_id: impl Into<String>) -> Self {
+        BedrockProvider {
+            client,
+            model_id: model_id.into(),
+        }
+    }
+
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    async fn converse(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let parts = request::converse_parts(request)
+            .map_err(|e| ProviderError::InvalidRequest(e.to_string()))?;
+        let output = self
+            .client
+            .converse()
+            .model_id(&self.model_id)
+            .set_messages(Some(parts.messages))
+            .set_system((!parts.system.is_empty()).then_some(parts.system))
+            .set_inference_config(parts.inference)
+            .set_tool_config(parts.tools)
+            .send()
+            .await
+            .map_err(error::from_sdk)?;
+        Ok(response::chat_response(output))
+    }
+
+    async fn converse_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
+        let parts = request::converse_parts(request)
+            .map_err(|e| ProviderError::InvalidRequest(e.to_string()))?;
+        let output = self
+            .client
+            .converse_stream()
+            .model_id(&self.model_id)
+            .set_messages(Some(parts.messages))
+            .set_system((!parts.system.is_empty()).then_some(parts.system))
+            .set_inference_config(parts.inference)
+            .set_tool_config(parts.tools)
+            .send()
+            .await
+            .map_err(error::from_sdk)?;
+        let mut receiver = output.stream;
+        let mut converter = stream::StreamConverter::default();
+        // Wait for the first event, so an exception frame at the start still becomes a proper
+        // HTTP status instead of an error inside a 200 stream.
+        let first = match receiver.recv().await.map_err(error::from_sdk)? {
+            Some(event) => converter.convert(event),
+            None => {
+                return Err(ProviderError::Upstream(
+                    "the stream ended before it began".into(),
+                ))
+            }
+        };
+        let rest = futures_util::stream::unfold(Some((receiver, converter)), |state| async move {
+            let (mut receiver, mut converter) = state?;
+            loop {
+                match receiver.recv().await {
+                    Ok(Some(event)) => {
+                        if let Some(converted) = converter.convert(event) {
+                            return Some((Ok(converted), Some((receiver, converter))));
+                        }
+                    }
+                    Ok(None) => return None,
+                    Err(err) => return Some((Err(error::from_sdk(err)), None)),
+                }
+            }
+        });
+        Ok(Box::pin(
+            futures_util::stream::iter(first.map(Ok)).chain(rest),
+        ))
+    }
+}
+
+impl ChatProvider for BedrockProvider {
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<ChatResponse, ProviderError>> + Send + 'a>> {
+        Box::pin(self.converse(request))
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<EventStream, ProviderError>> + Send + 'a>> {
+        Box::pin(self.converse_stream(request))
+    }
+}

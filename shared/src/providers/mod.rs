@@ -1,0 +1,34 @@
+//! Model providers: a small trait the request path calls, and the Bedrock implementation.
+
+pub mod bedrock;
+mod error;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use futures_util::Stream;
+
+pub use bedrock::BedrockProvider;
+pub use error::ProviderError;
+
+use crate::chat::{ChatRequest, ChatResponse, StreamEvent};
+
+/// A streamed answer: events as the provider sends them, ending on the first error.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ProviderError>> + Send>>;
+
+/// What the router needs from a provider. One instance per deployment, holding a client that
+/// was built once at start-up.
+pub trait ChatProvider: Send + Sync {
+    /// The whole answer.
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<ChatResponse, ProviderError>> + Send + 'a>>;
+
+    /// The answer as a stream. Errors before the first event come back here, so the caller can
+    /// still answer with the right status code.
+    fn chat_stream<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<EventStream, ProviderError>> + Send + 'a>>;
+}

@@ -1,0 +1,168 @@
+//! The whole gateway in-process against a fake Bedrock: what the integration tests drive.
+// Test support: failing loudly is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::Router;
+use bytes::Bytes;
+use gateway::config;
+use gateway::env::Environment;
+use gateway::gateway::Gateway;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::fake_bedrock::FakeBedrock;
+
+pub const MASTER_KEY: &str = "sk-test-master-key";
+
+/// Bedrock model ids of the test config's model groups.
+pub const SONNET: &str = "anthropic.claude-3-sonnet-20240229-v1:0";
+pub const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
+/// The test config: the seed's models, pointed at the fake with static test credentials (so
+/// the SDK never looks for real ones), and the master key.
+pub fn config_yaml(endpoint: &str) -> String {
+    format!(
+        r#"
+model_list:
+  - model_name: claude-3-sonnet
+    litellm_params:
+      model: bedrock/{SONNET}
+      aws_region_name: us-east-1
+      aws_bedrock_runtime_endpoint: {endpoint}
+      aws_access_key_id: test-access-key
+      aws_secret_access_key: test-secret-key
+  - model_name: claude-3-haiku
+    litellm_params:
+      model: bedrock/converse/{HAIKU}
+      aws_region_name: us-west-2
+      aws_bedrock_runtime_endpoint: {endpoint}
+      aws_access_key_id: test-access-key
+      aws_secret_access_key: test-secret-key
+general_settings:
+  master_key: {MASTER_KEY}
+"#
+    )
+}
+
+/// A fake Bedrock and the gateway's router in front of it.
+pub struct TestGateway {
+    pub fake: FakeBedrock,
+    pub router: Router,
+}
+
+impl TestGateway {
+    pub async fn start() -> TestGateway {
+        let fake = FakeBedrock::start().await.expect("fake bedrock starts");
+        let yaml = config_yaml(&fake.endpoint());
+        Self::with_yaml(fake, &yaml).await
+    }
+
+    pub async fn with_yaml(fake: FakeBedrock, yaml: &str) -> TestGateway {
+        let env = Environment::from_pairs([("AWS_REGION", "us-east-1")]);
+        let config = config::from_yaml_str(yaml, &env).expect("test config loads");
+        let gateway = Gateway::from_config(&config, &env)
+            .await
+            .expect("gateway builds");
+        TestGateway {
+            fake,
+            router: gateway::http::router(Arc::new(gateway)),
+        }
+    }
+
+    /// Sends a request through the router, as Lambda or the local server would.
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `POST /v1/chat/completions` with the master key.
+    pub async fn chat(&self, body: Value) -> TestResponse {
+        self.send(
+            Request::post("/v1/chat/completions")
+                .header("authorization", format!("Bearer {MASTER_KEY}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .expect("request"),
+        )
+        .await
+    }
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The JSON payloads of an SSE body, `[DONE]` excluded; panics unless it ends with `[DONE]`.
+    pub fn sse_events(&self) -> Vec<Value> {
+        let text = self.text();
+        let data: Vec<&str> = text
+            .split("\n\n")
+            .filter(|frame| !frame.trim().is_empty())
+            .map(|frame| {
+                frame
+                    .strip_prefix("data: ")
+                    .unwrap_or_else(|| panic!("not an SSE frame: {frame:?}"))
+            })
+            .collect();
+        assert_eq!(
+            data.last(),
+            Some(&"[DONE]"),
+            "stream must end with [DONE]: {text}"
+        );
+        data[..data.len() - 1]
+            .iter()
+            .map(|d| serde_json::from_str(d).expect("chunk JSON"))
+            .collect()
+    }
+
+    /// Asserts an OpenAI error body of this status and type; returns it.
+    pub fn assert_error(&self, status: u16, kind: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text());
+        let body = self.json();
+        let error = &body["error"];
+        assert_eq!(error["type"], kind, "{body}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        assert!(
+            error.get("param").is_some() && error.get("code").is_some(),
+            "{body}"
+        );
+        body
+    }
+}
