@@ -232,22 +232,23 @@ fn tool_choice(
     choice: Option<wire::ToolChoice>,
     tools: &[ToolSpec],
 ) -> Result<ToolChoice, ApiError> {
-    let choice =
-        match choice {
-            None => return Ok(ToolChoice::Auto),
-            Some(wire::ToolChoice::Mode(mode)) => match mode.as_str() {
-                "auto" => ToolChoice::Auto,
-                "none" => ToolChoice::None,
-                "required" => ToolChoice::Required,
-                other => return Err(ApiError::invalid_request(
+    let choice = match choice {
+        None => return Ok(ToolChoice::Auto),
+        Some(wire::ToolChoice::Mode(mode)) => match mode.as_str() {
+            "auto" => ToolChoice::Auto,
+            "none" => ToolChoice::None,
+            "required" => ToolChoice::Required,
+            other => {
+                return Err(ApiError::invalid_request(
                     format!(
                         "`tool_choice` must be none, auto, required or a function; got `{other}`"
                     ),
                     "tool_choice",
-                )),
-            },
-            Some(wire::ToolChoice::Named(named)) => ToolChoice::Tool(named.function.name),
-        };
+                ))
+            }
+        },
+        Some(wire::ToolChoice::Named(named)) => ToolChoice::Tool(named.function.name),
+    };
     let needs_tools = matches!(choice, ToolChoice::Required | ToolChoice::Tool(_));
     if needs_tools && tools.is_empty() {
         return Err(ApiError::invalid_request(

@@ -20,20 +20,20 @@ pub enum ClientInitError {
     NoRegion { deployment: String },
 }
 
+/// What makes two deployments' clients differ: region, endpoint, access key id, timeout.
+type ClientKey = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Duration>,
+);
+
 /// The shared AWS configuration and the clients made from it.
 #[derive(Debug)]
 pub struct BedrockClients {
     base: SdkConfig,
     default_region: Option<String>,
-    clients: HashMap<
-        (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<Duration>,
-        ),
-        Client,
-    >,
+    clients: HashMap<ClientKey, Client>,
 }
 
 impl BedrockClients {
