@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Command 2: every test. Formatting and lints, the Rust unit and integration tests (against the
+# fake Bedrock), the official OpenAI Python SDK against the local server, both functions through
+# the cargo-lambda Runtime API emulator, and the benchmark in its short mode (asserts no timing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export AWS_EC2_METADATA_DISABLED=true
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "Rust tests"
+cargo test --workspace
+step "Python tools (.venv)"
+scripts/bootstrap-python.sh
+step "OpenAI Python SDK against the local server"
+.venv/bin/python -m pytest tests/python -q
+step "Lambda emulator: cargo lambda invoke"
+scripts/lambda-smoke.sh
+if [ -x bench/run.sh ]; then
+  step "Benchmark, short mode (no timing asserted)"
+  bench/run.sh --quick
+fi
+step "All tests passed"
