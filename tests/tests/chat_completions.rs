@@ -1,5 +1,6 @@
 //! Whole answers through the gateway: content, parameters, tools, images, usage, and what
 //! reached Bedrock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use gateway_tests::harness::{TestGateway, HAIKU, SONNET};
 use serde_json::json;

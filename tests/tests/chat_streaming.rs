@@ -1,5 +1,6 @@
 //! Streamed answers: OpenAI chunks in order, usage when asked, `[DONE]`, and chunks sent as
 //! Bedrock's events arrive.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Tests of the fake Bedrock itself, driven by the real `aws-sdk-bedrockruntime`.
-// Test helpers: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test helpers: failing loudly is the point.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};

@@ -1,11 +1,12 @@
 //! Every `events/chat-*.json` through the real `lambda_http` adapters: buffered (as behind an
 //! ALB) and streaming (as behind a Function URL), with the answer each one must get.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 
 use futures_util::StreamExt;
-use gateway_tests::harness::{config_yaml, TestGateway, MASTER_KEY, SONNET};
 use gateway_tests::fake_bedrock::FakeBedrock;
+use gateway_tests::harness::{config_yaml, TestGateway, MASTER_KEY, SONNET};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service, StreamAdapter};
 use serde_json::Value;
@@ -21,8 +22,19 @@ fn chat_events() -> Vec<(String, String)> {
     let mut events: Vec<_> = std::fs::read_dir(events_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("chat-"))
-        .map(|p| (p.file_name().unwrap().to_str().unwrap().to_owned(), std::fs::read_to_string(&p).unwrap()))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("chat-")
+        })
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_str().unwrap().to_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
         .collect();
     events.sort();
     events
@@ -31,19 +43,33 @@ fn chat_events() -> Vec<(String, String)> {
 /// What each event must get: status and a check on the body text.
 fn expectation(name: &str) -> (u16, fn(&str) -> bool) {
     match name {
-        "chat-function-url.json" | "chat-function-url-base64.json" => {
-            (200, |b| json(b)["choices"][0]["message"]["content"] == "Fake answer to: What is Amazon Bedrock?")
-        }
-        "chat-alb.json" => (200, |b| json(b)["choices"][0]["message"]["content"] == "Fake answer to: What is the capital of France?"),
+        "chat-function-url.json" | "chat-function-url-base64.json" => (200, |b| {
+            json(b)["choices"][0]["message"]["content"] == "Fake answer to: What is Amazon Bedrock?"
+        }),
+        "chat-alb.json" => (200, |b| {
+            json(b)["choices"][0]["message"]["content"]
+                == "Fake answer to: What is the capital of France?"
+        }),
         "chat-function-url-stream.json" | "chat-alb-stream.json" => (200, |b| {
-            b.starts_with("data: {") && b.contains("\"usage\":{\"prompt_tokens\"") && b.ends_with("data: [DONE]\n\n")
+            b.starts_with("data: {")
+                && b.contains("\"usage\":{\"prompt_tokens\"")
+                && b.ends_with("data: [DONE]\n\n")
         }),
         "chat-function-url-models.json" => (200, |b| json(b)["data"][0]["id"] == "claude-3-sonnet"),
-        "chat-function-url-no-key.json" => (401, |b| json(b)["error"]["type"] == "authentication_error"),
-        "chat-function-url-malformed.json" => (400, |b| json(b)["error"]["message"].as_str().unwrap().contains("not valid JSON")),
+        "chat-function-url-no-key.json" => {
+            (401, |b| json(b)["error"]["type"] == "authentication_error")
+        }
+        "chat-function-url-malformed.json" => (400, |b| {
+            json(b)["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not valid JSON")
+        }),
         "chat-function-url-invalid.json" => (400, |b| json(b)["error"]["param"] == "n"),
         "chat-alb-health.json" => (200, |b| json(b)["status"] == "healthy"),
-        other => panic!("events/{other} has no expectation in tests/tests/lambda_events.rs: add one"),
+        other => {
+            panic!("events/{other} has no expectation in tests/tests/lambda_events.rs: add one")
+        }
     }
 }
 
@@ -63,40 +89,72 @@ async fn every_event_through_the_buffered_adapter() {
     let events = chat_events();
     assert!(events.len() >= 8, "the sample events are there");
     for (name, raw) in &events {
-        let request: LambdaRequest = serde_json::from_str(raw).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let request: LambdaRequest =
+            serde_json::from_str(raw).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut adapter = Adapter::from(gw.router.clone());
-        let response = adapter.call(LambdaEvent::new(request, Context::default())).await.unwrap();
+        let response = adapter
+            .call(LambdaEvent::new(request, Context::default()))
+            .await
+            .unwrap();
         let response = serde_json::to_value(&response).unwrap();
         let (status, check) = expectation(name);
         assert_eq!(response["statusCode"], status, "{name}: {response}");
         let mut body = response["body"].as_str().unwrap_or_default().to_owned();
         if response["isBase64Encoded"] == true {
             use base64::Engine;
-            body = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(body).unwrap()).unwrap();
+            body = String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .unwrap(),
+            )
+            .unwrap();
         }
         assert!(check(&body), "{name}: unexpected body {body}");
         if name.contains("alb") {
-            assert!(response.get("statusDescription").is_some(), "{name}: an ALB response: {response}");
+            assert!(
+                response.get("statusDescription").is_some(),
+                "{name}: an ALB response: {response}"
+            );
         }
     }
-    assert_eq!(gw.fake.calls(SONNET), 5, "the five answered chat events each called Bedrock once");
+    assert_eq!(
+        gw.fake.calls(SONNET),
+        5,
+        "the five answered chat events each called Bedrock once"
+    );
 }
 
 #[tokio::test]
 async fn function_url_events_through_the_streaming_adapter() {
     let gw = gateway().await;
-    for (name, raw) in chat_events().iter().filter(|(n, _)| n.starts_with("chat-function-url")) {
+    for (name, raw) in chat_events()
+        .iter()
+        .filter(|(n, _)| n.starts_with("chat-function-url"))
+    {
         let request: LambdaRequest = serde_json::from_str(raw).unwrap();
         let mut adapter = StreamAdapter::from(gw.router.clone());
-        let response = adapter.call(LambdaEvent::new(request, Context::default())).await.unwrap();
+        let response = adapter
+            .call(LambdaEvent::new(request, Context::default()))
+            .await
+            .unwrap();
         let (status, check) = expectation(name);
-        assert_eq!(response.metadata_prelude.status_code.as_u16(), status, "{name}");
+        assert_eq!(
+            response.metadata_prelude.status_code.as_u16(),
+            status,
+            "{name}"
+        );
         let chunks: Vec<_> = response.stream.collect().await;
-        let body: Vec<u8> = chunks.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
+        let body: Vec<u8> = chunks
+            .into_iter()
+            .flat_map(|c| c.unwrap().to_vec())
+            .collect();
         let body = String::from_utf8(body).unwrap();
         assert!(check(&body), "{name}: unexpected body {body}");
         if name.contains("stream") {
-            assert_eq!(response.metadata_prelude.headers["content-type"], "text/event-stream");
+            assert_eq!(
+                response.metadata_prelude.headers["content-type"],
+                "text/event-stream"
+            );
         }
     }
 }
