@@ -69,7 +69,7 @@ fn local_config_loads_with_master_key_costs_and_lex() {
     assert_eq!(haiku.region.as_deref(), Some("us-east-1"));
     assert_eq!(haiku.input_cost_per_token, Some(2.5e-7));
     assert_eq!(haiku.output_cost_per_token, Some(1.25e-6));
-    assert_eq!(config.lex.model.as_deref(), Some("claude-3-haiku"));
+    assert_eq!(config.lex.model.as_deref(), Some("claude-3-sonnet"));
     assert_eq!(config.lex.max_history_turns, 6);
     let err = load(&fixture("local.yaml"), &env(&[])).unwrap_err();
     assert!(matches!(err, ConfigError::MissingEnv { ref var, .. } if var == "LITELLM_MASTER_KEY"));

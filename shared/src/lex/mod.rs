@@ -1,10 +1,13 @@
 //! Amazon Lex V2 code-hook support for the QAAssistant bot: event/response types, history, reply shaping.
 
 mod event;
+mod fulfill;
+mod handler;
 mod history;
 mod json_budget;
 mod kinds;
 mod markdown;
+mod prompt;
 mod reply;
 mod respond;
 mod response;
@@ -12,10 +15,16 @@ mod response;
 mod samples;
 
 pub use event::{Intent, Interpretation, LexBot, LexEvent, NluConfidence, SessionState};
+pub use fulfill::{
+    resolve_model, team_for, LexFulfillment, NoLexModel, ANSWER_TOO_SLOW, ANSWER_WITHHELD,
+    ASK_FOR_QUESTION, ASSISTANT_UNAVAILABLE, DEFAULT_LEX_MODEL, SOMETHING_WENT_WRONG,
+};
+pub use handler::{invocation_deadline, SAFETY_MARGIN};
 pub use history::{History, Turn, DEFAULT_MAX_BYTES, DEFAULT_MAX_TURNS, HISTORY_ATTRIBUTE};
 pub use kinds::{
     ConfirmationState, ContentType, DialogActionType, InputMode, IntentState, InvocationSource,
 };
 pub use markdown::strip_markdown;
+pub use prompt::{build_request, SYSTEM_PROMPT, VOICE_PROMPT};
 pub use reply::{fit_for_lex, for_voice, FALLBACK_REPLY, LEX_MAX_MESSAGE_CHARS, VOICE_MAX_CHARS};
 pub use response::{DialogAction, LexMessage, LexResponse, ResponseIntent, ResponseSessionState};

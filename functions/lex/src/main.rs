@@ -1,0 +1,47 @@
+//! The `lex` Lambda function: Amazon Lex V2 fulfillment for the QAAssistant bot.
+//!
+//! Reads config and environment once, builds every client once, then answers each code-hook
+//! event through the shared request path. Events are taken as raw JSON so that a malformed one
+//! still gets a safe Lex response instead of a Lambda error.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use gateway::config::GatewayConfig;
+use gateway::env::Environment;
+use gateway::gateway::Gateway;
+use gateway::lex::{invocation_deadline, LexFulfillment};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let env = Environment::from_process();
+    gateway::telemetry::init(&env);
+    match run(env).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(env: Environment) -> Result<(), Error> {
+    let config = GatewayConfig::from_environment(&env)?;
+    for warning in &config.warnings {
+        tracing::warn!("config: {warning}");
+    }
+    let gateway = Arc::new(Gateway::from_config(&config, &env).await?);
+    let lex = Arc::new(LexFulfillment::new(gateway, &config)?);
+    tracing::info!(model = lex.model(), "lex function ready");
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let lex = Arc::clone(&lex);
+        async move {
+            let deadline = invocation_deadline(event.context.deadline, SystemTime::now());
+            Ok::<Value, Error>(lex.handle_json(event.payload, deadline).await)
+        }
+    }))
+    .await
+}
