@@ -206,6 +206,24 @@ async fn models_and_health() {
         .map(|m| m["id"].clone())
         .collect();
     assert_eq!(ids, vec![json!("claude-3-sonnet"), json!("claude-3-haiku")]);
+    let one = gw
+        .send(
+            http::Request::get("/v1/models/claude-3-haiku")
+                .header("x-api-key", gateway_tests::harness::MASTER_KEY)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(one.json()["id"], "claude-3-haiku");
+    let missing = gw
+        .send(
+            http::Request::get("/v1/models/gpt-4")
+                .header("x-api-key", gateway_tests::harness::MASTER_KEY)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    missing.assert_error(404, "invalid_request_error");
     for path in ["/health", "/health/readiness"] {
         let res = gw
             .send(

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -63,11 +63,26 @@ pub async fn models(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> 
     if let Err(err) = gateway.authenticate(&headers) {
         return err.into_response();
     }
-    let data: Vec<_> = gateway
-        .model_names()
-        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "aws-bedrock"}))
-        .collect();
+    let data: Vec<_> = gateway.model_names().map(model_object).collect();
     Json(json!({"object": "list", "data": data})).into_response()
+}
+
+pub async fn model(
+    State(gateway): State<Arc<Gateway>>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(err) = gateway.authenticate(&headers) {
+        return err.into_response();
+    }
+    match gateway.model_names().find(|name| *name == model) {
+        Some(name) => Json(model_object(name)).into_response(),
+        None => ApiError::model_not_found(&model).into_response(),
+    }
+}
+
+fn model_object(id: &str) -> serde_json::Value {
+    json!({"id": id, "object": "model", "created": 0, "owned_by": "aws-bedrock"})
 }
 
 pub async fn health() -> Response {

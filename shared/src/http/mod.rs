@@ -23,6 +23,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/chat/completions", post(handlers::chat_completions))
         .route("/v1/models", get(handlers::models))
         .route("/models", get(handlers::models))
+        .route("/v1/models/{model}", get(handlers::model))
+        .route("/models/{model}", get(handlers::model))
         .route("/health", get(handlers::health))
         .route("/health/liveness", get(handlers::health))
         .route("/health/liveliness", get(handlers::health))
