@@ -60,10 +60,12 @@ fn expectation(name: &str) -> (u16, fn(&str) -> bool) {
             (401, |b| json(b)["error"]["type"] == "authentication_error")
         }
         "chat-function-url-malformed.json" => (400, |b| {
-            json(b)["error"]["message"]
+            let error = &json(b)["error"];
+            error["message"]
                 .as_str()
                 .unwrap()
                 .contains("not valid JSON")
+                && error["param"] == "body"
         }),
         "chat-function-url-invalid.json" => (400, |b| json(b)["error"]["param"] == "n"),
         "chat-alb-health.json" => (200, |b| json(b)["status"] == "healthy"),

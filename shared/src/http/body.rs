@@ -30,7 +30,8 @@ pub fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> R
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        let message = if inner.is_syntax() || inner.is_eof() {
+        let syntax = inner.is_syntax() || inner.is_eof();
+        let message = if syntax {
             format!("The request body is not valid JSON: {inner}")
         } else {
             // A data error names its field through `param`; the byte position adds nothing.
@@ -40,7 +41,11 @@ pub fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> R
                 .map_or(text.as_str(), |end| &text[..end]);
             format!("Invalid request: {text}")
         };
-        let param = param_of(&path, &message);
+        let param = if syntax {
+            "body".to_owned()
+        } else {
+            param_of(&path, &message)
+        };
         ApiError::invalid_request(message, param)
     })?;
     deserializer.end().map_err(|_| {
@@ -95,6 +100,10 @@ mod tests {
             Some("messages[0].role")
         );
         assert!(parse("{not json").message().contains("not valid JSON"));
+        assert_eq!(
+            parse(r#"{"model":"m","messages":[{"role":"user","content":"unterminated"#).param(),
+            Some("body")
+        );
         assert_eq!(parse("").param(), Some("body"));
     }
 }

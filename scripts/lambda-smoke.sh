@@ -1,0 +1,332 @@
+#!/usr/bin/env bash
+# Both Lambda functions under cargo-lambda's Runtime API emulator (`cargo lambda watch`), on the
+# fake Bedrock, driven by the sample events in events/:
+#   - chat, buffered (GATEWAY_LAMBDA_MODE=buffered, as behind the ALB): every events/chat-*.json
+#     through `cargo lambda invoke`; the whole Lambda response (statusCode, body) is checked.
+#   - chat, streaming (the default, as behind the Function URL): the events/chat-function-url-*.json
+#     through `cargo lambda invoke`. For a streaming function the emulator answers with the streamed
+#     body and turns the status of the metadata prelude into its own HTTP status; `cargo lambda
+#     invoke` prints the body of a 2xx and fails on anything else ("invalid error payload"), so the
+#     status of the non-2xx events is read from the emulator's Invoke API with curl.
+#   - chat through the emulator's Function URL path (/lambda-url/chat/...): a streamed request,
+#     with the fake pausing between its events, must arrive in pieces and end with `data: [DONE]`.
+#   - lex (when functions/lex exists): every events/lex-*.json must get a Lex V2 response.
+# Prints one line per check and `N passed, M failed`; exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+[ -x .venv/bin/cargo-lambda ] || scripts/bootstrap-python.sh
+export PATH="$root/.venv/bin:$PATH"
+
+have_lex=false
+[ -f functions/lex/Cargo.toml ] && have_lex=true
+
+echo "Building..."
+cargo build --quiet -p chat -p gateway-tests --bins
+# `cargo lambda watch` runs `cargo run --bin <name>` per function: build each the same way, so the
+# emulator finds them fresh.
+cargo build --quiet --bin chat
+if $have_lex; then cargo build --quiet --bin lex; fi
+
+started=$SECONDS
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    # Each background service leads its own process group (setsid): end the whole group, which
+    # includes the `cargo run` and function processes `cargo lambda watch` spawns.
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Starts "$@" in its own session/process group; its pid (= the group id) goes into `pids`.
+start_bg() {
+  local log=$1
+  shift
+  setsid "$@" >"$log" 2>&1 </dev/null &
+  pids+=("$!")
+}
+
+wait_for_log() { # log pattern seconds what
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$4 did not start; its log:" >&2
+  tail -n 30 "$1" >&2
+  exit 1
+}
+
+# --- The checker: python3, no jq -----------------------------------------------------------------
+cat >"$work/check.py" <<'PY'
+"""check.py KIND NAME OUTPUT_FILE [STATUS]: prints the status it found, or fails with a reason."""
+import base64, json, sys
+
+kind, name, path = sys.argv[1], sys.argv[2], sys.argv[3]
+raw = open(path, encoding="utf-8", errors="replace").read()
+
+
+def fail(msg):
+    print(f"{msg}\n--- output ---\n{raw[:1500]}", file=sys.stderr)
+    sys.exit(1)
+
+
+def as_json(text):
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        fail(f"not JSON ({e})")
+
+
+def sse_ok(b):
+    if not (b.startswith("data: {") and b.endswith("data: [DONE]\n\n")):
+        return False
+    events = [e[len("data: "):] for e in b.strip().split("\n\n")]
+    chunks = [json.loads(e) for e in events[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    return (
+        text == "Fake answer to: Explain serverless in one sentence."
+        and chunks[-1]["choices"] == []
+        and chunks[-1]["usage"]["total_tokens"] > 0
+    )
+
+
+# Same expectations as tests/tests/lambda_events.rs: status, body check.
+EXPECT = {
+    "chat-function-url.json": (200, lambda b: as_json(b)["choices"][0]["message"]["content"] == "Fake answer to: What is Amazon Bedrock?"),
+    "chat-function-url-base64.json": (200, lambda b: as_json(b)["choices"][0]["message"]["content"] == "Fake answer to: What is Amazon Bedrock?"),
+    "chat-alb.json": (200, lambda b: as_json(b)["choices"][0]["message"]["content"] == "Fake answer to: What is the capital of France?"),
+    "chat-function-url-stream.json": (200, sse_ok),
+    "chat-alb-stream.json": (200, sse_ok),
+    "chat-function-url-models.json": (200, lambda b: as_json(b)["data"][0]["id"] == "claude-3-sonnet"),
+    "chat-function-url-no-key.json": (401, lambda b: as_json(b)["error"]["type"] == "authentication_error"),
+    "chat-function-url-malformed.json": (400, lambda b: "not valid JSON" in as_json(b)["error"]["message"]),
+    "chat-function-url-invalid.json": (400, lambda b: as_json(b)["error"]["param"] == "n"),
+    "chat-alb-health.json": (200, lambda b: as_json(b)["status"] == "healthy"),
+}
+
+
+def expectation(name):
+    if name not in EXPECT:
+        fail(f"events/{name} has no expectation in scripts/lambda-smoke.sh (and tests/tests/lambda_events.rs): add one")
+    return EXPECT[name]
+
+
+if kind == "expected-status":  # the status an event must get
+    print(expectation(name)[0])
+elif kind == "buffered":  # the whole Lambda response as `cargo lambda invoke` prints it
+    resp = as_json(raw)
+    status, check = expectation(name)
+    if resp.get("statusCode") != status:
+        fail(f"statusCode {resp.get('statusCode')}, expected {status}")
+    body = resp.get("body") or ""
+    if resp.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    if not check(body):
+        fail("unexpected body")
+    if "alb" in name and "statusDescription" not in resp:
+        fail("an ALB response needs statusDescription")
+    print(status)
+elif kind in ("streamed", "streamed-invoke"):  # the streamed body; the status is argv[4]
+    status, check = expectation(name)
+    if kind == "streamed-invoke":  # `cargo lambda invoke` prints the body plus a newline
+        raw = raw[:-1] if raw.endswith("\n") else raw
+    got = int(sys.argv[4])
+    if got != status:
+        fail(f"status {got}, expected {status}")
+    if not check(raw):
+        fail("unexpected body")
+    print(status)
+elif kind == "url-stream":  # lines "<epoch seconds> <line>" from curl; argv[4]: minimum spread (s)
+    rows = [(float(t), line) for t, line in (l.split(" ", 1) for l in raw.splitlines())]
+    data = [(t, l) for t, l in rows if l.startswith("data: ")]
+    if not data or data[-1][1] != "data: [DONE]":
+        fail("the stream does not end with data: [DONE]")
+    if "Fake answer to: Stream me five words please" not in "".join(
+        (json.loads(l[6:])["choices"] or [{"delta": {}}])[0]["delta"].get("content") or ""
+        for _, l in data[:-1]
+    ):
+        fail("the streamed text is not the fake's answer")
+    spread = data[-1][0] - data[0][0]
+    if spread < float(sys.argv[4]):
+        fail(f"all {len(data)} events arrived within {spread:.3f}s: not streamed")
+    print(f"200 {len(data)} events over {spread:.2f}s")
+elif kind == "lex":  # a Lex V2 response; the event file is argv[4]
+    event = json.load(open(sys.argv[4]))
+    resp = as_json(raw)
+    try:
+        action = resp["sessionState"]["dialogAction"]["type"]
+    except (KeyError, TypeError):
+        fail("no sessionState.dialogAction.type")
+    if event["invocationSource"] == "FulfillmentCodeHook":
+        state = resp["sessionState"].get("intent", {}).get("state")
+        messages = resp.get("messages") or []
+        if action != "Close" or state != "Fulfilled":
+            fail(f"{action}/{state}, expected Close/Fulfilled")
+        if not any("Fake answer to:" in (m.get("content") or "") for m in messages):
+            fail("no message with the model's answer")
+        print(f"{action}/{state}")
+    else:
+        if action != "Delegate":
+            fail(f"{action}, expected Delegate")
+        print(action)
+elif kind == "calls":  # GET /_fake/calls: total Bedrock calls, compared with argv[4]
+    models = as_json(raw)["models"]
+    total = sum(m["converse"] + m["converse_stream"] for m in models.values())
+    if total != int(sys.argv[4]):
+        fail(f"the fake counted {total} Bedrock calls, expected {sys.argv[4]}")
+    print(total)
+else:
+    fail(f"unknown check {kind}")
+PY
+
+passed=0
+failed=0
+report() { # ok|FAIL function what detail
+  printf '%-4s  %-14s  %-38s  %s\n' "$1" "$2" "$3" "$4"
+  if [ "$1" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+check() { # function what check.py-args...: runs a check, reports it
+  local fn=$1 what=$2 out
+  shift 2
+  if out=$(python3 "$work/check.py" "$@" 2>"$work/check.err"); then
+    report ok "$fn" "$what" "$out"
+  else
+    report FAIL "$fn" "$what" "$(head -c 600 "$work/check.err" | tr '\n' ' ')"
+  fi
+}
+
+# --- Fake Bedrock and the two emulators ----------------------------------------------------------
+start_bg "$work/fake.log" target/debug/fake-bedrock --port 0
+wait_for_log "$work/fake.log" "listening on" 10 "fake-bedrock"
+fake_url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/fake.log" | head -n 1)
+fake() { curl -sS --max-time 5 "$@"; }
+
+# The functions inherit the emulator's environment (cargo lambda adds the AWS_LAMBDA_* variables).
+export GATEWAY_CONFIG=config/local.yaml LITELLM_MASTER_KEY=sk-local-dev-key \
+  AWS_ENDPOINT_URL_BEDROCK_RUNTIME="$fake_url" AWS_ACCESS_KEY_ID=local \
+  AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+unset AWS_SESSION_TOKEN AWS_PROFILE GATEWAY_LAMBDA_MODE
+
+stream_port=$(free_port)
+start_bg "$work/watch-streaming.log" \
+  cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$stream_port"
+buffered_port=$(free_port)
+start_bg "$work/watch-buffered.log" env GATEWAY_LAMBDA_MODE=buffered \
+  cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$buffered_port"
+wait_for_log "$work/watch-streaming.log" "starting Runtime server" 60 "cargo lambda watch (streaming)"
+wait_for_log "$work/watch-buffered.log" "starting Runtime server" 60 "cargo lambda watch (buffered)"
+
+invoke() { # port function event-file output-file: cargo lambda invoke, output and errors to the file
+  timeout 180 cargo lambda invoke "$2" --invoke-address 127.0.0.1 --invoke-port "$1" \
+    --data-file "$3" >"$4" 2>"$4.err"
+}
+show_failure() { # what output-file
+  report FAIL "$1" "$2" "$(cat "$3" "$3.err" 2>/dev/null | head -c 600 | tr '\n' ' ')"
+}
+
+# Bedrock calls the events make: the answered chat events (not models, health or the errors).
+answered() { case $1 in chat-function-url.json | chat-function-url-base64.json | chat-alb.json | \
+  chat-function-url-stream.json | chat-alb-stream.json) echo 1 ;; *) echo 0 ;; esac; }
+
+# --- chat, buffered: every chat event --------------------------------------------------------------
+fake -X POST "$fake_url/_fake/reset"
+expected_calls=0
+for file in events/chat-*.json; do
+  name=$(basename "$file")
+  out="$work/buffered-$name.out"
+  if invoke "$buffered_port" chat "$file" "$out"; then
+    check chat/buffered "$name" buffered "$name" "$out"
+  else
+    show_failure chat/buffered "$name" "$out"
+  fi
+  expected_calls=$((expected_calls + $(answered "$name")))
+done
+fake "$fake_url/_fake/calls" >"$work/calls.json"
+check chat/buffered "Bedrock calls (fake's count)" calls - "$work/calls.json" "$expected_calls"
+
+# --- chat, streaming: the Function URL events ------------------------------------------------------
+fake -X POST "$fake_url/_fake/reset"
+expected_calls=0
+for file in events/chat-function-url*.json; do
+  name=$(basename "$file")
+  out="$work/streaming-$name.out"
+  status=$(python3 "$work/check.py" expected-status "$name" /dev/null) || {
+    report FAIL chat/streaming "$name" "no expectation for this event"
+    continue
+  }
+  if [ "$status" -lt 300 ]; then
+    if invoke "$stream_port" chat "$file" "$out"; then
+      check chat/streaming "$name" streamed-invoke "$name" "$out" 200
+    else
+      show_failure chat/streaming "$name" "$out"
+    fi
+  else
+    # `cargo lambda invoke` cannot show a non-2xx streamed answer: it must fail, and the
+    # emulator's Invoke API (what invoke calls) shows status and body.
+    if invoke "$stream_port" chat "$file" "$out"; then
+      report FAIL chat/streaming "$name" "cargo lambda invoke succeeded, expected HTTP $status"
+    else
+      got=$(curl -sS --max-time 60 -o "$out" -w '%{http_code}' -X POST --data-binary "@$file" \
+        "http://127.0.0.1:$stream_port/2015-03-31/functions/chat/invocations") || got=000
+      check chat/streaming "$name" streamed "$name" "$out" "$got"
+    fi
+  fi
+  expected_calls=$((expected_calls + $(answered "$name")))
+done
+fake "$fake_url/_fake/calls" >"$work/calls.json"
+check chat/streaming "Bedrock calls (fake's count)" calls - "$work/calls.json" "$expected_calls"
+
+# --- chat through the emulator's Function URL ------------------------------------------------------
+# With 100 ms between the fake's stream events: the streaming function's chunks arrive spread over
+# time as the fake sends them; the buffered one answers the same complete SSE body at once.
+url_stream() { # port output-file: a streamed chat through /lambda-url/chat/, each line timestamped
+  curl -sS -N --max-time 60 "http://127.0.0.1:$1/lambda-url/chat/v1/chat/completions" \
+    -H "Authorization: Bearer $LITELLM_MASTER_KEY" -H 'Content-Type: application/json' \
+    -d '{"model":"claude-3-sonnet","stream":true,"stream_options":{"include_usage":true},
+         "messages":[{"role":"user","content":"Stream me five words please"}]}' |
+    while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done >"$2" || true
+}
+fake -X POST "$fake_url/_fake/latency?per_event_ms=100"
+url_stream "$stream_port" "$work/url-streaming.out"
+url_stream "$buffered_port" "$work/url-buffered.out"
+fake -X POST "$fake_url/_fake/latency?per_event_ms=0"
+check chat/url "streaming: POST /lambda-url/chat/..." url-stream - "$work/url-streaming.out" 0.3
+check chat/url "buffered: POST /lambda-url/chat/..." url-stream - "$work/url-buffered.out" 0
+
+# --- lex --------------------------------------------------------------------------------------------
+if $have_lex; then
+  for file in events/lex-*.json; do
+    name=$(basename "$file")
+    out="$work/lex-$name.out"
+    if invoke "$stream_port" lex "$file" "$out"; then
+      check lex "$name" lex "$name" "$out" "$file"
+    else
+      show_failure lex "$name" "$out"
+    fi
+  done
+else
+  echo "(functions/lex does not exist yet: lex events skipped)"
+fi
+
+echo "$passed passed, $failed failed ($((SECONDS - started)) s after the build)"
+if [ "$failed" -ne 0 ]; then
+  echo "--- emulator logs (last lines) ---"
+  tail -n 15 "$work/watch-streaming.log" "$work/watch-buffered.log" | cut -c1-400
+  exit 1
+fi

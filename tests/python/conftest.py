@@ -1,0 +1,206 @@
+"""Session fixtures: the fake Bedrock and the chat gateway as a local server, both on 127.0.0.1.
+
+The gateway runs from a config written to a temp dir: config/local.yaml's three models plus
+test-only models whose Bedrock ids select the fake's faults. Every test starts with the fake's
+call counters reset, so it can assert exactly how many Bedrock calls a request made.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MASTER_KEY = "sk-local-dev-key"
+
+# Test-only models: name -> Bedrock model id (a substring of the id picks the fake's fault).
+FAULT_MODELS = {
+    "flaky-throttle": "anthropic.claude-fault-throttle-v1:0",
+    "flaky-500": "anthropic.claude-fault-500-v1:0",
+}
+
+
+@dataclass
+class Servers:
+    base_url: str  # the gateway's OpenAI base URL, ending in /v1
+    gateway_url: str
+    fake_url: str
+    log_dir: Path
+
+    def fake_calls(self) -> dict:
+        """`{"<model id>": {"converse": n, "converse_stream": n}}` since the last reset."""
+        with urllib.request.urlopen(f"{self.fake_url}/_fake/calls", timeout=5) as r:
+            return json.load(r)["models"]
+
+    def calls(self, model_id: str) -> tuple[int, int]:
+        """(converse, converse_stream) calls for one Bedrock model id."""
+        entry = self.fake_calls().get(model_id, {})
+        return entry.get("converse", 0), entry.get("converse_stream", 0)
+
+    def total_calls(self) -> int:
+        return sum(e["converse"] + e["converse_stream"] for e in self.fake_calls().values())
+
+    def fake_post(self, path: str) -> None:
+        req = urllib.request.Request(f"{self.fake_url}{path}", data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=5):
+            pass
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _test_config(path: Path) -> None:
+    """config/local.yaml plus the fault models (after its own) and explicit zero retries (exact call counts)."""
+    text = (ROOT / "config" / "local.yaml").read_text()
+    extra = "".join(
+        f"  - model_name: {name}\n"
+        f"    litellm_params:\n"
+        f"      model: bedrock/{model_id}\n"
+        f"      aws_region_name: us-east-1\n"
+        for name, model_id in FAULT_MODELS.items()
+    )
+    # Append to the end of the model list (its indented lines), so the local models come first.
+    block = re.search(r"^model_list:\n(?:(?:[ \t].*)?\n)*", text, re.MULTILINE)
+    assert block, "config/local.yaml has a `model_list:`"
+    text = text[: block.end()] + extra + text[block.end() :]
+    text += "\nrouter_settings:\n  num_retries: 0\n"
+    path.write_text(text)
+
+
+def _tail(path: Path, n: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+def _wait_for(predicate, timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start within {timeout}s; log:\n{_tail(log)}")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory) -> Servers:
+    subprocess.run(
+        ["cargo", "build", "--quiet", "-p", "chat", "-p", "gateway-tests", "--bins"],
+        cwd=ROOT,
+        check=True,
+    )
+    work = tmp_path_factory.mktemp("gateway")
+    config = work / "config.yaml"
+    _test_config(config)
+
+    fake_log = work / "fake-bedrock.log"
+    fake = subprocess.Popen(
+        [str(ROOT / "target/debug/fake-bedrock"), "--port", "0"],
+        stdout=fake_log.open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    gateway = None
+    try:
+        found: list[str] = []
+
+        def fake_ready() -> bool:
+            m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", fake_log.read_text())
+            if m:
+                found.append(m.group(1))
+            return bool(found) or fake.poll() is not None
+
+        _wait_for(fake_ready, 10, "fake-bedrock", fake_log)
+        assert fake.poll() is None, f"fake-bedrock exited: {_tail(fake_log)}"
+        fake_url = found[0]
+
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OTEL_"))}
+        env.pop("GATEWAY_LAMBDA_MODE", None)
+        env.update(
+            GATEWAY_CONFIG=str(config),
+            LITELLM_MASTER_KEY=MASTER_KEY,
+            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=fake_url,
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            AWS_REGION="us-east-1",
+            AWS_EC2_METADATA_DISABLED="true",
+            PORT=str(port),
+        )
+        gateway_log = work / "gateway.log"
+        gateway = subprocess.Popen(
+            [str(ROOT / "target/debug/chat")],
+            stdout=gateway_log.open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+        )
+        gateway_url = f"http://127.0.0.1:{port}"
+        _wait_for(
+            lambda: gateway.poll() is not None or _healthy(gateway_url),
+            20,
+            "the gateway",
+            gateway_log,
+        )
+        assert gateway.poll() is None, f"the gateway exited: {_tail(gateway_log)}"
+
+        yield Servers(f"{gateway_url}/v1", gateway_url, fake_url, work)
+
+        # Clean shutdown: SIGTERM, exit code 0 within a few seconds, even with an idle
+        # keep-alive connection open (as a client's connection pool leaves one).
+        idle = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        idle.request("GET", "/health")
+        assert idle.getresponse().read()
+        gateway.send_signal(signal.SIGTERM)
+        try:
+            code = gateway.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the gateway did not stop within 5 s of SIGTERM:\n{_tail(gateway_log)}")
+        finally:
+            idle.close()
+        assert code == 0, f"the gateway exited {code} on SIGTERM:\n{_tail(gateway_log)}"
+    finally:
+        for proc in (gateway, fake):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(autouse=True)
+def _reset_fake(request):
+    """Zero the fake's call counters before every test that uses the servers."""
+    if "servers" in request.fixturenames:
+        request.getfixturevalue("servers").fake_post("/_fake/reset")
+    yield
+
+
+@pytest.fixture
+def client(servers):
+    import openai
+
+    c = openai.OpenAI(base_url=servers.base_url, api_key=MASTER_KEY, max_retries=0, timeout=20)
+    yield c
+    c.close()
