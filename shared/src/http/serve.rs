@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 
 use crate::env::Environment;
@@ -56,6 +57,13 @@ pub async fn run(router: Router, mode: RunMode) -> Result<(), BoxError> {
 async fn serve_local(router: Router, addr: SocketAddr) -> Result<(), BoxError> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    // Stream chunks are small writes: without TCP_NODELAY, Nagle's algorithm holds each one back
+    // until the client acknowledges the previous (up to 40 ms with delayed ACKs).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY: {err}");
+        }
+    });
     tracing::info!(url = %format!("http://{local}"), "gateway listening");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
