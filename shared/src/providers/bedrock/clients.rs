@@ -7,6 +7,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::config::timeout::TimeoutConfig;
+use aws_sdk_bedrockruntime::config::StalledStreamProtectionConfig;
 use aws_sdk_bedrockruntime::Client;
 
 use crate::config::ModelDeployment;
@@ -86,6 +87,9 @@ impl BedrockClients {
         let mut builder = aws_sdk_bedrockruntime::config::Builder::from(&self.base)
             .region(Region::new(region_name))
             .retry_config(RetryConfig::disabled())
+            // A model may pause longer than the SDK's 20 s stall grace period between stream
+            // events; time limits come from the deployment's timeout and the request's deadline.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .timeout_config({
                 let mut timeouts = TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT);
                 timeouts.set_operation_timeout(timeout);
