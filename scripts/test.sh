@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AWS_EC2_METADATA_DISABLED=true
+# The benchmark's load generator is compiled once per machine, outside the clone.
+export BENCH_TOOLS_DIR="${BENCH_TOOLS_DIR:-$HOME/.cache/llm-gateway/bench-tools}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
