@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod deadline;
 pub mod env;
 pub mod error;
 pub mod gateway;

@@ -160,3 +160,40 @@ async fn function_url_events_through_the_streaming_adapter() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_hanging_model_answers_504_before_the_invocation_times_out() {
+    let gw = gateway().await;
+    gw.fake
+        .set_fault(SONNET, gateway_tests::fake_bedrock::Fault::Hang);
+    let raw = std::fs::read_to_string(events_dir().join("chat-function-url.json")).unwrap();
+    let request: LambdaRequest = serde_json::from_str(&raw).unwrap();
+    let mut context = Context::default();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    context.deadline = now_ms + 2_000; // the invocation times out in 2 s
+    let started = std::time::Instant::now();
+    let mut adapter = Adapter::from(gw.router.clone());
+    // Bounded, so a missing deadline fails the test instead of hanging it.
+    let response = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        adapter.call(LambdaEvent::new(request, context)),
+    )
+    .await
+    .expect("answered before the test's own timeout")
+    .unwrap();
+    let elapsed = started.elapsed();
+    let response = serde_json::to_value(&response).unwrap();
+    assert_eq!(response["statusCode"], 504, "{response}");
+    assert_eq!(
+        json(response["body"].as_str().unwrap())["error"]["code"],
+        "upstream_timeout"
+    );
+    assert!(
+        elapsed < std::time::Duration::from_millis(2_000),
+        "answered before the deadline: {elapsed:?}"
+    );
+    assert_eq!(gw.fake.calls(SONNET), 1);
+}

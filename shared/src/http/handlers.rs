@@ -1,9 +1,10 @@
 //! Thin handlers: authenticate, parse, call the gateway, shape the answer.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use serde_json::json;
 use super::body::parse_json;
 use super::sse;
 use crate::chat;
+use crate::deadline::invocation_deadline;
 use crate::error::ApiError;
 use crate::gateway::{Gateway, RequestContext};
 use crate::openai::response::unix_now;
@@ -20,10 +22,15 @@ use crate::openai::{ChatCompletionRequest, ChatCompletionResponse};
 
 pub async fn chat_completions(
     State(gateway): State<Arc<Gateway>>,
+    lambda: Option<Extension<lambda_http::Context>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    chat_completion(&gateway, &headers, body)
+    // In Lambda the call is abandoned before the invocation times out, so the client gets a 504
+    // in OpenAI's shape rather than the platform's bare timeout.
+    let deadline = lambda
+        .and_then(|Extension(context)| invocation_deadline(context.deadline, SystemTime::now()));
+    chat_completion(&gateway, &headers, body, deadline)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -32,10 +39,12 @@ async fn chat_completion(
     gateway: &Gateway,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<Response, ApiError> {
     let principal = gateway.authenticate(headers)?;
     let request = chat::from_openai(parse_json::<ChatCompletionRequest>(body)?)?;
-    let ctx = RequestContext::new(principal);
+    let mut ctx = RequestContext::new(principal);
+    ctx.deadline = deadline;
     if request.stream {
         let outcome = gateway.chat_stream(&ctx, &request).await?;
         return Ok(sse::response(

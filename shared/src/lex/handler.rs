@@ -5,7 +5,6 @@
 //! whose intent is known, else `Close`/`Failed` with a friendly message.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -15,11 +14,6 @@ use super::event::{Intent, LexEvent, SessionState};
 use super::fulfill::{LexFulfillment, SOMETHING_WENT_WRONG};
 use super::kinds::{InputMode, InvocationSource};
 use super::response::LexResponse;
-
-/// Time kept back from the invocation's deadline to answer Lex after abandoning a slow call.
-pub const SAFETY_MARGIN: Duration = Duration::from_millis(1500);
-/// 2001-09-09 in epoch millis: any real deadline is later.
-const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
 
 impl LexFulfillment {
     /// Parses `payload` as a Lex V2 event and answers it; anything unusable gets a safe response.
@@ -34,21 +28,6 @@ impl LexFulfillment {
         };
         serde_json::to_value(&response).unwrap_or_else(|_| minimal_response())
     }
-}
-
-/// The model call's deadline for an invocation due at `deadline_epoch_ms` (Lambda's
-/// `context.deadline`): that instant minus [`SAFETY_MARGIN`], or minus a quarter of the remaining
-/// time when that is shorter. `None` when the value cannot be a wall-clock instant (before
-/// 2001): 0 when the runtime gave none, or a duration such as the `600000` that `cargo lambda
-/// watch`'s emulator sends.
-pub fn invocation_deadline(deadline_epoch_ms: u64, now: SystemTime) -> Option<Instant> {
-    if deadline_epoch_ms < PLAUSIBLE_EPOCH_MS {
-        return None;
-    }
-    let due = UNIX_EPOCH + Duration::from_millis(deadline_epoch_ms);
-    let remaining = due.duration_since(now).unwrap_or(Duration::ZERO);
-    let margin = SAFETY_MARGIN.min(remaining / 4);
-    Some(Instant::now() + remaining.saturating_sub(margin))
 }
 
 /// A safe answer to an event that did not parse.
@@ -166,34 +145,5 @@ mod tests {
         let value = to_json(&salvaged_response(&payload));
         assert_eq!(value["sessionState"]["dialogAction"]["type"], "Delegate");
         assert_eq!(value["sessionState"]["intent"]["name"], "BookHotel");
-    }
-
-    #[test]
-    fn deadline_keeps_a_margin_back() {
-        let now = SystemTime::now();
-        let ms = |d: Duration| {
-            now.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 + d.as_millis() as u64
-        };
-        assert_eq!(invocation_deadline(0, now), None);
-        let start = Instant::now();
-        let long = invocation_deadline(ms(Duration::from_secs(10)), now).unwrap();
-        let left = long.duration_since(start);
-        assert!(
-            left <= Duration::from_millis(8500) && left > Duration::from_millis(8000),
-            "{left:?}"
-        );
-        let short = invocation_deadline(ms(Duration::from_secs(2)), now).unwrap();
-        let left = short.duration_since(start);
-        assert!(
-            left <= Duration::from_millis(1500) && left > Duration::from_millis(1000),
-            "{left:?}"
-        );
-        let past = now.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 - 5000;
-        assert!(invocation_deadline(past, now).unwrap() <= Instant::now());
-        assert_eq!(
-            invocation_deadline(600_000, now),
-            None,
-            "cargo lambda's emulator"
-        );
     }
 }

@@ -14,12 +14,12 @@ mod response;
 #[cfg(test)]
 mod samples;
 
+pub use crate::deadline::{invocation_deadline, SAFETY_MARGIN};
 pub use event::{Intent, Interpretation, LexBot, LexEvent, NluConfidence, SessionState};
 pub use fulfill::{
     resolve_model, team_for, LexFulfillment, NoLexModel, ANSWER_TOO_SLOW, ANSWER_WITHHELD,
     ASK_FOR_QUESTION, ASSISTANT_UNAVAILABLE, DEFAULT_LEX_MODEL, SOMETHING_WENT_WRONG,
 };
-pub use handler::{invocation_deadline, SAFETY_MARGIN};
 pub use history::{History, Turn, DEFAULT_MAX_BYTES, DEFAULT_MAX_TURNS, HISTORY_ATTRIBUTE};
 pub use kinds::{
     ConfirmationState, ContentType, DialogActionType, InputMode, IntentState, InvocationSource,
