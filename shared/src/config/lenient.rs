@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 /// `Option<f64>` from a number or a numeric string.
 pub(super) fn opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
@@ -106,8 +106,8 @@ mod tests {
         version: Option<String>,
     }
 
-    fn probe(yaml: &str) -> Result<Probe, serde_yaml::Error> {
-        serde_yaml::from_str(yaml)
+    fn probe(yaml: &str) -> Result<Probe, serde_yaml_ng::Error> {
+        serde_yaml_ng::from_str(yaml)
     }
 
     #[test]

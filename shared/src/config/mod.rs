@@ -22,7 +22,7 @@ mod rule_tests;
 
 use std::path::Path;
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 pub use error::ConfigError;
 pub use model::{
@@ -47,7 +47,7 @@ pub fn load(path: &Path, env: &Environment) -> Result<GatewayConfig, ConfigError
 
 /// Parse and validate a config from YAML text.
 pub fn from_yaml_str(yaml: &str, env: &Environment) -> Result<GatewayConfig, ConfigError> {
-    let mut value: Value = serde_yaml::from_str(yaml).map_err(|e| ConfigError::Yaml {
+    let mut value: Value = serde_yaml_ng::from_str(yaml).map_err(|e| ConfigError::Yaml {
         path: String::new(),
         message: e.to_string(),
     })?;
@@ -72,7 +72,7 @@ impl GatewayConfig {
     }
 }
 
-fn build(root: serde_yaml::Mapping, env: &Environment) -> Result<GatewayConfig, ConfigError> {
+fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfig, ConfigError> {
     let raw: raw::RawConfig =
         serde_path_to_error::deserialize(Value::Mapping(root)).map_err(|e| {
             let path = e.path().to_string();

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use super::lenient::{opt_bool, opt_f64, opt_string, opt_u32, opt_u64};
 use crate::secret::Secret;

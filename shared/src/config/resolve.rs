@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 
 use super::error::ConfigError;
 use super::lenient::scalar_text;
@@ -142,7 +142,7 @@ mod tests {
     use super::*;
 
     fn run(yaml: &str, env: &[(&str, &str)]) -> Result<Resolved, ConfigError> {
-        let value: Value = serde_yaml::from_str(yaml).unwrap();
+        let value: Value = serde_yaml_ng::from_str(yaml).unwrap();
         resolve(value, &Environment::from_pairs(env.iter().copied()))
     }
 

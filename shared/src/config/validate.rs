@@ -81,7 +81,7 @@ mod tests {
     use super::*;
 
     fn raw(yaml: &str) -> RawConfig {
-        serde_yaml::from_str(yaml).unwrap()
+        serde_yaml_ng::from_str(yaml).unwrap()
     }
 
     #[test]

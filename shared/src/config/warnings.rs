@@ -3,7 +3,7 @@
 //! Nothing is silently ignored: every such key is named by its full path. Warnings never contain
 //! values, except a routing strategy name or a retry count, which are not secrets.
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use super::model::RoutingStrategy;
 use super::raw::{Extra, RawConfig, RawFallbacks};
