@@ -1,44 +1,106 @@
-//! Markdown to plain spoken sentences: drops block markers, inline emphasis, code and link targets.
+//! Markdown to plain spoken sentences for Lex text-to-speech: drops markers, code, HTML and link targets.
+//!
+//! Uses a real CommonMark parser (`pulldown-cmark`) rather than a line scanner: only a parser can
+//! tell `2 * 3` from emphasis, see setext headings and hide link reference definitions.
+
+use pulldown_cmark::{Event, Options, Parser, TagEnd};
 
 /// Turns markdown into plain sentences for text-to-speech: headings, list items and table rows
-/// become sentences of their own, paragraph lines are joined, fenced code blocks and rules are
+/// become sentences of their own, paragraph lines are joined, code blocks, HTML and rules are
 /// dropped, `**bold**`/`*em*`/`` `code` ``/`~~x~~` lose their markers and `[text](url)` becomes `text`.
 pub fn strip_markdown(text: &str) -> String {
-    let mut sentences: Vec<String> = Vec::new();
-    let mut paragraph: Vec<String> = Vec::new();
-    let mut in_fence = false;
-    for raw in text.lines() {
-        let line = raw.trim();
-        if line.starts_with("```") || line.starts_with("~~~") {
-            in_fence = !in_fence;
-            flush(&mut paragraph, &mut sentences);
-            continue;
-        }
-        if in_fence || line.is_empty() || is_rule(line) {
-            flush(&mut paragraph, &mut sentences);
-            continue;
-        }
-        let (body, standalone) = strip_block_marker(line);
-        let body = strip_inline(&body);
-        if body.is_empty() {
-            continue;
-        }
-        if standalone {
-            flush(&mut paragraph, &mut sentences);
-            sentences.push(end_sentence(&body));
-        } else {
-            paragraph.push(body);
-        }
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let mut speech = Speech::default();
+    for event in Parser::new_ext(text, options) {
+        speech.push(event);
     }
-    flush(&mut paragraph, &mut sentences);
-    sentences.join(" ")
+    speech.flush();
+    speech.sentences.join(" ")
 }
 
-fn flush(paragraph: &mut Vec<String>, sentences: &mut Vec<String>) {
-    if !paragraph.is_empty() {
-        sentences.push(end_sentence(&paragraph.join(" ")));
-        paragraph.clear();
+/// Sentences said so far, the text being gathered and the cells of the current table row.
+#[derive(Default)]
+struct Speech {
+    sentences: Vec<String>,
+    current: String,
+    cells: Vec<String>,
+    /// Depth inside blocks that are not spoken (code, HTML, front matter).
+    silent: usize,
+}
+
+impl Speech {
+    fn push(&mut self, event: Event<'_>) {
+        match event {
+            Event::Text(text) | Event::Code(text) if self.silent == 0 => {
+                self.current.push_str(&text);
+            }
+            Event::SoftBreak | Event::HardBreak => self.current.push(' '),
+            Event::InlineHtml(tag) if is_line_break(&tag) => self.current.push(' '),
+            Event::Start(tag) => self.boundary(TagEnd::from(tag), true),
+            Event::End(tag) => self.boundary(tag, false),
+            Event::Rule => self.flush(),
+            // Raw HTML tags, task checkboxes, footnote marks and math are not spoken.
+            _ => {}
+        }
     }
+
+    /// Inline tags are transparent; block tags end the sentence being gathered.
+    fn boundary(&mut self, tag: TagEnd, start: bool) {
+        match tag {
+            TagEnd::Emphasis
+            | TagEnd::Strong
+            | TagEnd::Strikethrough
+            | TagEnd::Superscript
+            | TagEnd::Subscript
+            | TagEnd::Link
+            | TagEnd::Image => {}
+            TagEnd::CodeBlock | TagEnd::HtmlBlock | TagEnd::MetadataBlock(_) => {
+                self.flush();
+                if start {
+                    self.silent += 1;
+                } else {
+                    self.silent = self.silent.saturating_sub(1);
+                }
+            }
+            TagEnd::TableCell if !start => {
+                let cell = collapse(&std::mem::take(&mut self.current));
+                if !cell.is_empty() {
+                    self.cells.push(cell);
+                }
+            }
+            TagEnd::TableHead | TagEnd::TableRow if !start => {
+                let row = std::mem::take(&mut self.cells).join(", ");
+                self.say(&row);
+            }
+            _ => self.flush(),
+        }
+    }
+
+    /// Ends the gathered text as a sentence of its own.
+    fn flush(&mut self) {
+        let text = std::mem::take(&mut self.current);
+        self.say(&collapse(&text));
+    }
+
+    fn say(&mut self, text: &str) {
+        if !text.is_empty() {
+            self.sentences.push(end_sentence(text));
+        }
+    }
+}
+
+/// `<br>`, `<br/>`, `<BR />`: an HTML line break still separates words.
+fn is_line_break(tag: &str) -> bool {
+    let name = tag.trim_start_matches('<').trim_start_matches('/');
+    name.split_at_checked(2).is_some_and(|(head, rest)| {
+        head.eq_ignore_ascii_case("br") && !rest.starts_with(|c: char| c.is_ascii_alphanumeric())
+    })
+}
+
+/// Whitespace runs become one space; ends are trimmed.
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Adds a period unless the text already ends like a sentence (or a lead-in colon).
@@ -48,93 +110,6 @@ fn end_sentence(text: &str) -> String {
         Some('.' | '!' | '?' | ':' | ';' | '…') | None => text.to_owned(),
         Some(_) => format!("{text}."),
     }
-}
-
-/// `---`, `***`, `___` (horizontal rules) and table separator rows like `|---|:--:|`.
-fn is_rule(line: &str) -> bool {
-    let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-    let rule = compact.len() >= 3
-        && ['-', '*', '_']
-            .iter()
-            .any(|&m| compact.chars().all(|c| c == m));
-    let table = compact.contains('-') && compact.chars().all(|c| matches!(c, '|' | '-' | ':'));
-    rule || table
-}
-
-/// Strips a heading, quote, bullet, number or table marker; `true` when the line stands alone.
-fn strip_block_marker(line: &str) -> (String, bool) {
-    let mut line = line;
-    while let Some(rest) = line.strip_prefix('>') {
-        line = rest.trim_start();
-    }
-    let hashes = line.chars().take_while(|&c| c == '#').count();
-    if (1..=6).contains(&hashes)
-        && line[hashes..]
-            .chars()
-            .next()
-            .is_none_or(char::is_whitespace)
-    {
-        return (line[hashes..].trim().to_owned(), true);
-    }
-    for bullet in ["- ", "* ", "+ "] {
-        if let Some(rest) = line.strip_prefix(bullet) {
-            return (rest.trim().to_owned(), true);
-        }
-    }
-    let digits = line.chars().take_while(char::is_ascii_digit).count();
-    if (1..=9).contains(&digits) {
-        let rest = &line[digits..];
-        if let Some(item) = rest.strip_prefix(". ").or_else(|| rest.strip_prefix(") ")) {
-            return (item.trim().to_owned(), true);
-        }
-    }
-    if line.starts_with('|') {
-        let cells: Vec<&str> = line
-            .trim_matches('|')
-            .split('|')
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .collect();
-        return (cells.join(", "), true);
-    }
-    (line.to_owned(), false)
-}
-
-/// Removes inline markers and link targets, then collapses whitespace.
-fn strip_inline(text: &str) -> String {
-    let unlinked = strip_links(text);
-    let unmarked = unlinked
-        .replace("__", "")
-        .replace("~~", "")
-        .replace(['*', '`'], "");
-    unmarked.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// `[text](url)` and `![alt](url)` become `text` / `alt`; other brackets are kept.
-fn strip_links(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        let (before, from_open) = rest.split_at(open);
-        let link = from_open.find("](").and_then(|mid| {
-            let close = from_open[mid + 2..].find(')')? + mid + 2;
-            Some((mid, close))
-        });
-        match link {
-            Some((mid, close)) if !from_open[1..mid].contains(['[', ']']) => {
-                out.push_str(before.strip_suffix('!').unwrap_or(before));
-                out.push_str(&from_open[1..mid]);
-                rest = &from_open[close + 1..];
-            }
-            _ => {
-                out.push_str(before);
-                out.push('[');
-                rest = &from_open[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
@@ -197,5 +172,52 @@ mod tests {
             strip_markdown("- **Zürich** — 日本 [東京](u)"),
             "Zürich — 日本 東京."
         );
+    }
+
+    #[test]
+    fn lone_asterisks_are_not_emphasis() {
+        assert_eq!(strip_markdown("2 * 3 = 6"), "2 * 3 = 6.");
+        assert_eq!(strip_markdown("a * b * c, but *d*"), "a * b * c, but d.");
+    }
+
+    #[test]
+    fn setext_headings_are_sentences() {
+        let text = "Title\n=====\nBody text\n\nPart two\n---\nMore";
+        assert_eq!(strip_markdown(text), "Title. Body text. Part two. More.");
+    }
+
+    #[test]
+    fn reference_links_speak_text_and_definitions_vanish() {
+        let text = "See [the guide][docs] or [docs].\n\n[docs]: https://x.y/docs \"Docs\"";
+        assert_eq!(strip_markdown(text), "See the guide or docs.");
+    }
+
+    #[test]
+    fn nested_and_numbered_lists() {
+        let nested = "- Compute\n  - EC2\n  - Lambda\n- Storage\n  1. S3";
+        assert_eq!(strip_markdown(nested), "Compute. EC2. Lambda. Storage. S3.");
+        let numbered = "Steps:\n\n1. Sign in\n2. Open S3\n3. Create a bucket";
+        assert_eq!(
+            strip_markdown(numbered),
+            "Steps: Sign in. Open S3. Create a bucket."
+        );
+        assert_eq!(strip_markdown("- [x] Done\n- [ ] Todo"), "Done. Todo.");
+    }
+
+    #[test]
+    fn code_only_answers_are_empty() {
+        assert_eq!(strip_markdown("```\ncode only\n```"), "");
+        assert_eq!(strip_markdown("~~~\na * b\n~~~\n\n    indented code"), "");
+        assert_eq!(
+            strip_markdown("Example:\n\n    let x = 1;\n\nDone"),
+            "Example: Done."
+        );
+    }
+
+    #[test]
+    fn line_breaks_join_and_html_tags_are_dropped() {
+        assert_eq!(strip_markdown("one  \ntwo\\\nthree"), "one two three.");
+        let text = "Hi <b>there</b><br>friend\n\n<div>\nhidden block\n</div>\n\nEnd";
+        assert_eq!(strip_markdown(text), "Hi there friend. End.");
     }
 }
