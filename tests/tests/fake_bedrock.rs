@@ -638,3 +638,75 @@ fn binary_prints_its_address_and_serves() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn stream_stall_keeps_the_connection_open_until_shutdown() {
+    use aws_sdk_bedrockruntime::config::StalledStreamProtectionConfig;
+    use gateway_tests::fake_bedrock::NAME_FAULT_AFTER_EVENTS;
+
+    let fake = FakeBedrock::start().await.unwrap();
+    // Like the gateway's clients: the SDK itself must not end a stalled stream.
+    let config = aws_sdk_bedrockruntime::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(fake.endpoint())
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .build();
+    let c = Client::from_conf(config);
+    let bound = Duration::from_secs(5);
+    let stalled = Duration::from_millis(300);
+    let open = |model: &'static str| {
+        let request = c
+            .converse_stream()
+            .model_id(model)
+            .messages(user("one two three four five six"));
+        async move {
+            tokio::time::timeout(bound, request.send())
+                .await
+                .expect("send() waits for the 200 head")
+                .unwrap()
+        }
+    };
+
+    // Stall after NAME_FAULT_AFTER_EVENTS events.
+    let mut after = open("x-fault-stream-stall").await;
+    for _ in 0..NAME_FAULT_AFTER_EVENTS {
+        let event = tokio::time::timeout(bound, after.stream.recv()).await;
+        assert!(matches!(event, Ok(Ok(Some(_)))), "{event:?}");
+    }
+    let next = tokio::time::timeout(stalled, after.stream.recv()).await;
+    assert!(next.is_err(), "a stalled stream sent more: {next:?}");
+    // Converse is not affected.
+    let out = converse(&c, "x-fault-stream-stall", vec![user("hi")])
+        .await
+        .unwrap();
+    assert_eq!(text_of(&out), "Fake answer to: hi");
+
+    // Stall before the first event: the head arrives (send() returns), no event does.
+    let mut first = open("x-fault-stall-before-first-event").await;
+    let next = tokio::time::timeout(stalled, first.stream.recv()).await;
+    assert!(next.is_err(), "a stalled stream sent an event: {next:?}");
+
+    // In-process selection stalls the same way.
+    fake.set_fault("m-stall", Fault::StreamStall { after_events: 1 });
+    let mut set = open("m-stall").await;
+    let event = tokio::time::timeout(bound, set.stream.recv()).await;
+    assert!(
+        matches!(event, Ok(Ok(Some(Ev::MessageStart(_))))),
+        "{event:?}"
+    );
+    let next = tokio::time::timeout(stalled, set.stream.recv()).await;
+    assert!(next.is_err(), "a stalled stream sent more: {next:?}");
+
+    // Shutdown releases every stall: recv() completes (end or error) instead of waiting.
+    fake.shutdown();
+    for out in [&mut after, &mut first, &mut set] {
+        let end = tokio::time::timeout(bound, out.stream.recv()).await;
+        assert!(
+            matches!(end, Ok(Ok(None) | Err(_))),
+            "not released: {end:?}"
+        );
+    }
+}

@@ -30,6 +30,11 @@ pub enum Fault {
     /// ConverseStream: sends `after_events` events, then drops the connection mid-body.
     /// Converse answers normally.
     StreamCut { after_events: usize },
+    /// ConverseStream: sends the 200 head and `after_events` events (fewer if the answer has
+    /// fewer), then nothing more with the connection kept open, until the fake shuts down
+    /// (then the body ends). With 0 the client gets the head and waits for its first event.
+    /// Converse answers normally.
+    StreamStall { after_events: usize },
     /// 200 with stopReason `content_filtered` and an empty text block.
     ContentFiltered,
     /// 200 with stopReason `guardrail_intervened` and the text "Sorry, I can't help with that.".
@@ -62,6 +67,11 @@ impl Fault {
             Fault::StreamException { after_events }
         } else if id.contains("fault-stream-cut") {
             Fault::StreamCut { after_events }
+        } else if id.contains("fault-stall-before-first-event") {
+            // Checked before `fault-stream-stall`; neither marker contains the other.
+            Fault::StreamStall { after_events: 0 }
+        } else if id.contains("fault-stream-stall") {
+            Fault::StreamStall { after_events }
         } else if id.contains("fault-content-filtered") {
             Fault::ContentFiltered
         } else if id.contains("fault-guardrail") {

@@ -49,10 +49,14 @@
 //! # Faults
 //! Set per model id (or guardrail id) with [`FakeBedrock::set_fault`], or by a model id
 //! containing `fault-throttle`, `fault-500`, `fault-503`, `fault-timeout` (hang),
-//! `fault-model-timeout`, `fault-stream-exception`, `fault-stream-cut` (both after
-//! [`NAME_FAULT_AFTER_EVENTS`] events), `fault-content-filtered`, `fault-guardrail`,
-//! `fault-denied`, `fault-not-found`, `fault-not-ready`, `fault-validation`. Stream faults do
-//! not affect Converse. Guardrail calls honour only HTTP-level faults and hangs.
+//! `fault-model-timeout`, `fault-stream-exception`, `fault-stream-cut`, `fault-stream-stall`
+//! (these three after [`NAME_FAULT_AFTER_EVENTS`] events), `fault-stall-before-first-event`
+//! (stall after 0 events), `fault-content-filtered`, `fault-guardrail`, `fault-denied`,
+//! `fault-not-found`, `fault-not-ready`, `fault-validation`. A stall
+//! ([`Fault::StreamStall`]) sends the 200 head and its events, then nothing with the
+//! connection open until [`FakeBedrock::shutdown`], which ends the body. Stream faults do
+//! not affect Converse. Guardrail calls honour only HTTP-level faults and hangs. Faults are
+//! set in-process only (no control route); over HTTP, use a `fault-…` model id.
 //! Every call is counted (even failing ones) and its parsed body kept as the last request.
 
 mod answer;

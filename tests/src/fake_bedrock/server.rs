@@ -147,6 +147,9 @@ async fn converse_stream(
         Some(Fault::StreamCut { after_events }) => End::Cut {
             after: after_events,
         },
+        Some(Fault::StreamStall { after_events }) => End::Stall {
+            after: after_events,
+        },
         _ => End::Complete,
     };
     stream::response(stream::events(&answer, millis(started)), end, state)

@@ -36,6 +36,9 @@ pub(crate) enum End {
     Exception { after: usize, kind: &'static str },
     /// `after` events, then the connection is dropped mid-body.
     Cut { after: usize },
+    /// `after` events, then nothing (connection open) until the fake shuts down; then the body
+    /// ends. The head is still sent: hyper flushes it when the body's first poll is pending.
+    Stall { after: usize },
 }
 
 /// The events for an answer: messageStart, the block's events, messageStop, metadata.
@@ -132,7 +135,7 @@ fn cut() -> io::Error {
 pub(crate) fn response(events: Vec<Event>, end: End, state: Arc<State>) -> Response {
     let remaining = match end {
         End::Complete => usize::MAX,
-        End::Exception { after, .. } | End::Cut { after } => after,
+        End::Exception { after, .. } | End::Cut { after } | End::Stall { after } => after,
     };
     let producer = Producer {
         events: events.into_iter(),
@@ -168,6 +171,10 @@ pub(crate) fn response(events: Vec<Event>, end: End, state: Arc<State>) -> Respo
                     // Let hyper flush the head and the events sent so far, so the cut lands mid-body.
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     Err(cut())
+                }
+                End::Stall { .. } => {
+                    p.state.shutting_down().await;
+                    return None;
                 }
             },
         };
