@@ -7,7 +7,7 @@ use tokio::time::Instant;
 /// Time kept back from the invocation's deadline to answer after abandoning a slow call.
 pub const SAFETY_MARGIN: Duration = Duration::from_millis(1500);
 /// 2001-09-09 in epoch millis: any real deadline is later.
-const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
+pub const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
 
 /// The model call's deadline for an invocation due at `deadline_epoch_ms` (Lambda's
 /// `context.deadline`): that instant minus [`SAFETY_MARGIN`], or minus a quarter of the remaining

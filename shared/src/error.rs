@@ -1,174 +1,147 @@
-//! The one error every request-path failure becomes; its response is OpenAI's error shape.
+//! What can go wrong on the request path, said as what happened, not as which status to send.
 //!
-//! Boundary errors (`ProviderError`, `AuthError`, body parsing) convert into [`ApiError`]. Client
-//! errors keep their message; internal failures are logged in full and answered generically.
+//! `http::error` maps a [`GatewayError`] to OpenAI's status, `type`, `code`, `param` and
+//! `retry-after`; `lex::failure` maps it to a friendly spoken or written reply. Routing acts on
+//! the classified [`ProviderError`] inside it.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
-use axum::response::{IntoResponse, Response};
-use http::{header, HeaderValue, StatusCode};
+pub use crate::providers::{ProviderError, TimeoutKind};
 
-use crate::openai::error_body::{ErrorBody, ErrorDetail};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiError {
-    status: StatusCode,
-    kind: &'static str,
-    message: Cow<'static, str>,
-    param: Option<Cow<'static, str>>,
-    code: Option<&'static str>,
-    retry_after_secs: Option<u32>,
+/// Why a key was not accepted. Never carries the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization: Bearer` or `x-api-key`.
+    NoKey,
+    /// Neither the master key nor a known virtual key.
+    UnknownKey,
+    /// A virtual key past its expiry.
+    Expired,
+    /// A virtual key that was blocked.
+    Blocked,
+    /// The gateway has no master key and no key store entry: nothing is accepted.
+    NoKeysConfigured,
 }
 
-impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        kind: &'static str,
-        message: impl Into<Cow<'static, str>>,
-    ) -> Self {
-        ApiError {
-            status,
-            kind,
-            message: message.into(),
-            param: None,
-            code: None,
-            retry_after_secs: None,
-        }
-    }
+/// Which side of the model call a guardrail stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardrailStage {
+    Input,
+    Output,
+}
 
-    /// 400 for a request the client must change.
+/// Every failure of the request path, for every caller.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GatewayError {
+    /// The request is malformed or asks for something the gateway cannot do; `param` is the
+    /// field's path (`messages[2].content`), `body` for the body as a whole.
+    #[error("invalid request: {message}")]
+    InvalidRequest {
+        message: Cow<'static, str>,
+        param: Option<Cow<'static, str>>,
+    },
+    /// The body is larger than the gateway accepts.
+    #[error("request body too large")]
+    RequestTooLarge,
+    #[error("unauthenticated: {0:?}")]
+    Unauthenticated(AuthFailure),
+    /// The key may not use this model group.
+    #[error("model `{model}` not allowed for this key")]
+    ModelNotAllowed { model: String },
+    #[error("model `{model}` not found")]
+    ModelNotFound { model: String },
+    /// Over a requests- or tokens-per-minute limit; `limit` names it (`key rpm`).
+    #[error("rate limited ({limit})")]
+    RateLimited {
+        limit: Cow<'static, str>,
+        retry_after: Duration,
+    },
+    /// A key's or team's budget is spent; `scope` names it (`team support`).
+    #[error("budget exceeded ({scope})")]
+    BudgetExceeded {
+        scope: Cow<'static, str>,
+        retry_after: Option<Duration>,
+    },
+    /// A guardrail blocked the question or the answer.
+    #[error("blocked by guardrail `{guardrail}` ({stage:?})")]
+    GuardrailBlocked {
+        stage: GuardrailStage,
+        guardrail: String,
+    },
+    /// The model call failed, classified so routing can act on it.
+    #[error("provider: {0}")]
+    Provider(#[from] ProviderError),
+    /// A service the gateway depends on (key store, guardrail service) failed; the request is
+    /// refused rather than served unchecked.
+    #[error("dependency unavailable: {0}")]
+    DependencyUnavailable(Cow<'static, str>),
+    /// A bug or an impossible state: logged in full, answered generically.
+    #[error("internal: {0}")]
+    Internal(Cow<'static, str>),
+}
+
+impl GatewayError {
+    /// A 400-class error naming the field at `param`.
     pub fn invalid_request(
         message: impl Into<Cow<'static, str>>,
         param: impl Into<Cow<'static, str>>,
     ) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message).with_param(param)
-    }
-
-    /// 401: no key, or a key we do not know.
-    pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "authentication_error", message)
-            .with_code("invalid_api_key")
-    }
-
-    /// 404 for a model group that is not configured.
-    pub fn model_not_found(model: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            format!("The model `{model}` does not exist or you do not have access to it."),
-        )
-        .with_param("model")
-        .with_code("model_not_found")
-    }
-
-    /// 429 with a `retry-after` hint.
-    pub fn rate_limited(message: impl Into<Cow<'static, str>>, retry_after_secs: u32) -> Self {
-        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", message)
-            .with_code("rate_limit_exceeded");
-        e.retry_after_secs = Some(retry_after_secs);
-        e
-    }
-
-    /// 500 with a generic message; the cause belongs in the log, not in the answer.
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "api_error",
-            "The gateway failed to process the request.",
-        )
-    }
-
-    pub fn with_param(mut self, param: impl Into<Cow<'static, str>>) -> Self {
-        self.param = Some(param.into());
-        self
-    }
-
-    pub fn with_code(mut self, code: &'static str) -> Self {
-        self.code = Some(code);
-        self
-    }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-    pub fn kind(&self) -> &'static str {
-        self.kind
-    }
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-    pub fn param(&self) -> Option<&str> {
-        self.param.as_deref()
-    }
-    pub fn code(&self) -> Option<&'static str> {
-        self.code
-    }
-
-    /// The body as OpenAI writes it.
-    pub fn to_json(&self) -> String {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                message: &self.message,
-                kind: self.kind,
-                param: self.param(),
-                code: self.code,
-            },
-        };
-        serde_json::to_string(&body).unwrap_or_else(|_| {
-            String::from(
-                r#"{"error":{"message":"error","type":"api_error","param":null,"code":null}}"#,
-            )
-        })
-    }
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.kind,
-            self.message
-        )
-    }
-}
-
-impl std::error::Error for ApiError {}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, self.to_json()).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if let Some(secs) = self.retry_after_secs {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        GatewayError::InvalidRequest {
+            message: message.into(),
+            param: Some(param.into()),
         }
-        response
+    }
+
+    pub fn model_not_found(model: &str) -> Self {
+        GatewayError::ModelNotFound {
+            model: model.to_owned(),
+        }
+    }
+
+    /// The message of an invalid request (empty for other variants).
+    pub fn message(&self) -> &str {
+        match self {
+            GatewayError::InvalidRequest { message, .. } => message,
+            _ => "",
+        }
+    }
+
+    /// The field an invalid request names.
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            GatewayError::InvalidRequest { param, .. } => param.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A stable label for usage records, logs and metrics (`provider.throttled`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GatewayError::InvalidRequest { .. } => "invalid_request",
+            GatewayError::RequestTooLarge => "request_too_large",
+            GatewayError::Unauthenticated(_) => "unauthenticated",
+            GatewayError::ModelNotAllowed { .. } => "model_not_allowed",
+            GatewayError::ModelNotFound { .. } => "model_not_found",
+            GatewayError::RateLimited { .. } => "rate_limited",
+            GatewayError::BudgetExceeded { .. } => "budget_exceeded",
+            GatewayError::GuardrailBlocked {
+                stage: GuardrailStage::Input,
+                ..
+            } => "guardrail_blocked.input",
+            GatewayError::GuardrailBlocked {
+                stage: GuardrailStage::Output,
+                ..
+            } => "guardrail_blocked.output",
+            GatewayError::Provider(err) => err.kind(),
+            GatewayError::DependencyUnavailable(_) => "dependency_unavailable",
+            GatewayError::Internal(_) => "internal",
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn body_is_openai_shaped() {
-        let e = ApiError::invalid_request("bad `n`", "n");
-        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"error":{"message":"bad `n`","type":"invalid_request_error","param":"n","code":null}})
-        );
-    }
-
-    #[test]
-    fn rate_limit_sets_retry_after() {
-        let r = ApiError::rate_limited("slow down", 2).into_response();
-        assert_eq!(r.status(), 429);
-        assert_eq!(r.headers()["retry-after"], "2");
+impl From<TimeoutKind> for GatewayError {
+    fn from(kind: TimeoutKind) -> Self {
+        GatewayError::Provider(ProviderError::Timeout(kind))
     }
 }

@@ -1,167 +1,118 @@
-//! The request path both functions call: authorize, route, call the model, account.
+//! The gateway both functions share: its parts, wired once at cold start by [`GatewayBuilder`].
 //!
-//! The chat handler reaches it over HTTP, the Lex function directly, so both get the same
-//! routing, limits and records as they are added.
+//! The request path itself is in `pipeline`. `main` picks the real parts (Bedrock providers,
+//! and, as they land, DynamoDB stores and Bedrock guardrails); tests and the local server use
+//! the in-memory ones.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use crate::auth::{MasterKeyAuth, Principal};
-use crate::chat::{ChatRequest, ChatResponse};
 use crate::config::GatewayConfig;
 use crate::env::Environment;
-use crate::error::ApiError;
-use crate::providers::bedrock::ClientInitError;
-use crate::providers::{EventStream, ProviderError};
-use crate::router::{Deployment, ModelRouter};
+use crate::guardrails::Guardrail;
+use crate::keys::{Authenticator, KeyStore, MemoryKeyStore};
+use crate::pipeline::AfterResponse;
+use crate::providers::bedrock::{self, ClientInitError};
+use crate::router::{MissingProvider, ModelRouter, Providers};
+use crate::usage::{sink_from_settings, UsageSink};
 
-/// What one request runs with.
-#[derive(Debug, Clone)]
-pub struct RequestContext {
-    pub request_id: String,
-    pub principal: Principal,
-    /// A conversation id (Lex session, or a client-sent one) for traces.
-    pub session_id: Option<String>,
-    /// The call is abandoned (504) once this passes.
-    pub deadline: Option<tokio::time::Instant>,
-}
-
-impl RequestContext {
-    pub fn new(principal: Principal) -> Self {
-        RequestContext {
-            request_id: new_request_id(),
-            principal,
-            session_id: None,
-            deadline: None,
-        }
-    }
-}
-
-/// `chatcmpl-` and 32 hex digits.
-pub fn new_request_id() -> String {
-    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// A whole answer and where it came from.
-#[derive(Debug, Clone)]
-pub struct ChatOutcome {
-    pub response: ChatResponse,
-    pub deployment_id: String,
-    pub latency: Duration,
-}
-
-/// A streamed answer and where it comes from.
-pub struct StreamOutcome {
-    pub events: EventStream,
-    pub deployment_id: String,
-}
+pub use crate::pipeline::{new_request_id, Answer, Completion, RequestContext};
 
 pub struct Gateway {
-    router: ModelRouter,
-    auth: MasterKeyAuth,
+    pub(crate) router: ModelRouter,
+    pub(crate) auth: Authenticator,
+    pub(crate) input_guardrails: Arc<[Arc<dyn Guardrail>]>,
+    pub(crate) output_guardrails: Arc<[Arc<dyn Guardrail>]>,
+    pub(crate) after: AfterResponse,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayInitError {
+    #[error(transparent)]
+    Client(#[from] ClientInitError),
+    #[error(transparent)]
+    Provider(#[from] MissingProvider),
 }
 
 impl Gateway {
-    pub fn new(router: ModelRouter, auth: MasterKeyAuth) -> Self {
-        Gateway { router, auth }
+    /// The parts for `config`: `providers` by deployment id, the rest in memory unless set.
+    pub fn builder(config: &GatewayConfig, providers: Providers) -> GatewayBuilder<'_> {
+        GatewayBuilder {
+            config,
+            providers,
+            key_store: None,
+            usage_sink: None,
+            input_guardrails: Vec::new(),
+            output_guardrails: Vec::new(),
+        }
     }
 
-    /// Builds every client once; called at cold start.
+    /// Bedrock providers from the config, keys in memory, usage to the configured sink.
     pub async fn from_config(
         config: &GatewayConfig,
         env: &Environment,
-    ) -> Result<Self, ClientInitError> {
-        let router = ModelRouter::from_config(config, env).await?;
-        Ok(Gateway::new(
-            router,
-            MasterKeyAuth::new(config.master_key.clone()),
-        ))
-    }
-
-    pub fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, ApiError> {
-        self.auth.authenticate(headers)
+    ) -> Result<Self, GatewayInitError> {
+        let providers = bedrock::providers(config, env).await?;
+        Ok(Gateway::builder(config, providers).build().await?)
     }
 
     pub fn model_names(&self) -> impl Iterator<Item = &str> {
         self.router.model_names()
     }
 
-    fn deployment(&self, model: &str) -> Result<&Deployment, ApiError> {
-        let group = self
-            .router
-            .group(model)
-            .ok_or_else(|| ApiError::model_not_found(model))?;
-        group.pick().ok_or_else(|| ApiError::model_not_found(model))
-    }
-
-    pub async fn chat(
-        &self,
-        ctx: &RequestContext,
-        request: &ChatRequest,
-    ) -> Result<ChatOutcome, ApiError> {
-        let deployment = self.deployment(&request.model)?;
-        let started = Instant::now();
-        let result = within(ctx.deadline, deployment.provider.chat(request)).await;
-        let latency = started.elapsed();
-        match result {
-            Ok(response) => {
-                tracing::info!(
-                    request_id = %ctx.request_id, model = %request.model, deployment = %deployment.config.deployment_id,
-                    key = %ctx.principal.key_id, latency_ms = latency.as_millis() as u64,
-                    prompt_tokens = response.usage.prompt_tokens, completion_tokens = response.usage.completion_tokens,
-                    "chat completed"
-                );
-                Ok(ChatOutcome {
-                    response,
-                    deployment_id: deployment.config.deployment_id.clone(),
-                    latency,
-                })
-            }
-            Err(err) => Err(failed(ctx, request, deployment, err)),
-        }
-    }
-
-    /// Starts a stream; errors before its first event come back as an error, not a stream.
-    pub async fn chat_stream(
-        &self,
-        ctx: &RequestContext,
-        request: &ChatRequest,
-    ) -> Result<StreamOutcome, ApiError> {
-        let deployment = self.deployment(&request.model)?;
-        match within(ctx.deadline, deployment.provider.chat_stream(request)).await {
-            Ok(events) => Ok(StreamOutcome {
-                events,
-                deployment_id: deployment.config.deployment_id.clone(),
-            }),
-            Err(err) => Err(failed(ctx, request, deployment, err)),
-        }
+    /// The after-response queue (Lambda's extension waits on it).
+    pub fn after_response(&self) -> &AfterResponse {
+        &self.after
     }
 }
 
-fn failed(
-    ctx: &RequestContext,
-    request: &ChatRequest,
-    deployment: &Deployment,
-    err: ProviderError,
-) -> ApiError {
-    tracing::warn!(
-        request_id = %ctx.request_id, model = %request.model, deployment = %deployment.config.deployment_id,
-        error = %err, "model call failed"
-    );
-    ApiError::from(err)
+pub struct GatewayBuilder<'a> {
+    config: &'a GatewayConfig,
+    providers: Providers,
+    key_store: Option<Arc<dyn KeyStore>>,
+    usage_sink: Option<Arc<dyn UsageSink>>,
+    input_guardrails: Vec<Arc<dyn Guardrail>>,
+    output_guardrails: Vec<Arc<dyn Guardrail>>,
 }
 
-async fn within<T>(
-    deadline: Option<tokio::time::Instant>,
-    call: impl std::future::Future<Output = Result<T, ProviderError>>,
-) -> Result<T, ProviderError> {
-    match deadline {
-        None => call.await,
-        Some(deadline) => tokio::time::timeout_at(deadline, call)
-            .await
-            .unwrap_or_else(|_| {
-                Err(ProviderError::Timeout(
-                    "the request's deadline passed".into(),
-                ))
-            }),
+impl GatewayBuilder<'_> {
+    pub fn key_store(mut self, store: Arc<dyn KeyStore>) -> Self {
+        self.key_store = Some(store);
+        self
+    }
+
+    pub fn usage_sink(mut self, sink: Arc<dyn UsageSink>) -> Self {
+        self.usage_sink = Some(sink);
+        self
+    }
+
+    /// Runs on every request's input, in the order added.
+    pub fn input_guardrail(mut self, guardrail: Arc<dyn Guardrail>) -> Self {
+        self.input_guardrails.push(guardrail);
+        self
+    }
+
+    /// Runs on every answer, whole or streamed, in the order added.
+    pub fn output_guardrail(mut self, guardrail: Arc<dyn Guardrail>) -> Self {
+        self.output_guardrails.push(guardrail);
+        self
+    }
+
+    /// Wires the parts and starts the after-response queue's drain task on this runtime.
+    pub async fn build(self) -> Result<Gateway, MissingProvider> {
+        let config = self.config;
+        let router = ModelRouter::new(config, &self.providers)?;
+        let store = self
+            .key_store
+            .unwrap_or_else(|| Arc::new(MemoryKeyStore::new()));
+        let sink = self
+            .usage_sink
+            .unwrap_or_else(|| sink_from_settings(&config.usage));
+        Ok(Gateway {
+            router,
+            auth: Authenticator::new(config.master_key.clone(), store),
+            input_guardrails: self.input_guardrails.into(),
+            output_guardrails: self.output_guardrails.into(),
+            after: AfterResponse::start(config.usage.queue_capacity, sink),
+        })
     }
 }

@@ -1,21 +1,27 @@
 //! The gateway's library crate: everything the `chat` and `lex` Lambda functions share.
 //!
-//! One folder per concern: `config` (LiteLLM `config.yaml`), `openai` (wire types), `chat`
-//! (the provider-neutral request and response), `providers` (Bedrock Converse), `router`
-//! (model groups and deployments), `auth`, `gateway` (the request path both functions call),
-//! `http` (the OpenAI-compatible API and its three ways to run), `lex` (QAAssistant).
+//! One folder per concern. The two edges: `http` (the OpenAI-compatible API and its three ways
+//! to run) and `lex` (QAAssistant). Below them `pipeline` (the request path, in order), then
+//! one concern each: `router`, `keys`, `usage`, `guardrails`; then `providers` (Bedrock
+//! Converse); at the bottom `chat` (provider-neutral types), `error`, `config`, `openai` (wire
+//! types). `gateway` wires the parts; `lambda_extension` holds a Lambda sandbox open for the
+//! work after each response.
 
-pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod deadline;
 pub mod env;
 pub mod error;
 pub mod gateway;
+pub mod guardrails;
 pub mod http;
+pub mod keys;
+pub mod lambda_extension;
 pub mod lex;
 pub mod openai;
+pub mod pipeline;
 pub mod providers;
 pub mod router;
 pub mod secret;
 pub mod telemetry;
+pub mod usage;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::Router;
 use bytes::Bytes;
-use gateway::config;
+use gateway::config::{self, GatewayConfig};
 use gateway::env::Environment;
 use gateway::gateway::Gateway;
+use gateway::usage::MemoryUsageSink;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -49,10 +50,36 @@ general_settings:
     )
 }
 
-/// A fake Bedrock and the gateway's router in front of it.
+/// A fake Bedrock and the gateway's router in front of it, its usage records kept in memory.
 pub struct TestGateway {
     pub fake: FakeBedrock,
     pub router: Router,
+    pub gateway: Arc<Gateway>,
+    pub usage: Arc<MemoryUsageSink>,
+}
+
+/// The environment every test gateway is built with.
+pub fn test_env() -> Environment {
+    Environment::from_pairs([("AWS_REGION", "us-east-1")])
+}
+
+/// Parses the test config `yaml`.
+pub fn load_config(yaml: &str) -> GatewayConfig {
+    config::from_yaml_str(yaml, &test_env()).expect("test config loads")
+}
+
+/// The real Bedrock providers for `config`, usage records into `usage`; `customize` may add
+/// parts (key store, guardrails, another sink) to the builder.
+pub async fn build_gateway(
+    config: &GatewayConfig,
+    usage: Arc<MemoryUsageSink>,
+    customize: impl FnOnce(gateway::gateway::GatewayBuilder<'_>) -> gateway::gateway::GatewayBuilder<'_>,
+) -> Arc<Gateway> {
+    let providers = gateway::providers::bedrock::providers(config, &test_env())
+        .await
+        .expect("providers build");
+    let builder = Gateway::builder(config, providers).usage_sink(usage);
+    Arc::new(customize(builder).build().await.expect("gateway builds"))
 }
 
 impl TestGateway {
@@ -63,15 +90,32 @@ impl TestGateway {
     }
 
     pub async fn with_yaml(fake: FakeBedrock, yaml: &str) -> TestGateway {
-        let env = Environment::from_pairs([("AWS_REGION", "us-east-1")]);
-        let config = config::from_yaml_str(yaml, &env).expect("test config loads");
-        let gateway = Gateway::from_config(&config, &env)
-            .await
-            .expect("gateway builds");
+        Self::customized(fake, yaml, |builder| builder).await
+    }
+
+    /// The gateway for `yaml` with parts added by `customize`.
+    pub async fn customized(
+        fake: FakeBedrock,
+        yaml: &str,
+        customize: impl FnOnce(
+            gateway::gateway::GatewayBuilder<'_>,
+        ) -> gateway::gateway::GatewayBuilder<'_>,
+    ) -> TestGateway {
+        let config = load_config(yaml);
+        let usage = Arc::new(MemoryUsageSink::default());
+        let gateway = build_gateway(&config, Arc::clone(&usage), customize).await;
         TestGateway {
             fake,
-            router: gateway::http::router(Arc::new(gateway)),
+            router: gateway::http::router(Arc::clone(&gateway)),
+            gateway,
+            usage,
         }
+    }
+
+    /// Every usage record written so far, once all queued ones are written.
+    pub async fn usage_records(&self) -> Vec<gateway::usage::UsageRecord> {
+        self.gateway.after_response().flush().await;
+        self.usage.records()
     }
 
     /// Sends a request through the router, as Lambda or the local server would.

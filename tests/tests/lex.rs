@@ -6,16 +6,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gateway::config;
-use gateway::env::Environment;
 use gateway::gateway::Gateway;
 use gateway::lex::{
-    for_voice, invocation_deadline, team_for, History, LexEvent, LexFulfillment, ANSWER_TOO_SLOW,
-    ANSWER_WITHHELD, ASK_FOR_QUESTION, ASSISTANT_UNAVAILABLE, HISTORY_ATTRIBUTE,
+    for_voice, invocation_deadline, History, LexEvent, LexFulfillment, ANSWER_TOO_SLOW,
+    ANSWER_WITHHELD, ASK_FOR_QUESTION, ASSISTANT_BUSY, ASSISTANT_UNAVAILABLE, HISTORY_ATTRIBUTE,
     LEX_MAX_MESSAGE_CHARS, SOMETHING_WENT_WRONG, VOICE_MAX_CHARS,
 };
+use gateway::usage::{MemoryUsageSink, Outcome, UsageRecord};
 use gateway_tests::fake_bedrock::{FakeBedrock, Fault};
-use gateway_tests::harness::{config_yaml, HAIKU, SONNET};
+use gateway_tests::harness::{build_gateway, config_yaml, load_config, HAIKU, SONNET};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -24,6 +23,8 @@ const FIRST_QUESTION: &str = "What are the pillars of the AWS Well-Architected F
 struct Lex {
     fake: FakeBedrock,
     lex: LexFulfillment,
+    gateway: Arc<Gateway>,
+    usage: Arc<MemoryUsageSink>,
 }
 
 impl Lex {
@@ -31,11 +32,21 @@ impl Lex {
     async fn start(extra: &str) -> Lex {
         let fake = FakeBedrock::start().await.unwrap();
         let yaml = format!("{}{extra}", config_yaml(&fake.endpoint()));
-        let env = Environment::from_pairs([("AWS_REGION", "us-east-1")]);
-        let config = config::from_yaml_str(&yaml, &env).unwrap();
-        let gateway = Arc::new(Gateway::from_config(&config, &env).await.unwrap());
-        let lex = LexFulfillment::new(gateway, &config).unwrap();
-        Lex { fake, lex }
+        let config = load_config(&yaml);
+        let usage = Arc::new(MemoryUsageSink::default());
+        let gateway = build_gateway(&config, Arc::clone(&usage), |b| b).await;
+        let lex = LexFulfillment::new(Arc::clone(&gateway), &config).unwrap();
+        Lex {
+            fake,
+            lex,
+            gateway,
+            usage,
+        }
+    }
+
+    async fn usage_records(&self) -> Vec<UsageRecord> {
+        self.gateway.after_response().flush().await;
+        self.usage.records()
     }
 
     async fn send(&self, event: Value) -> Value {
@@ -341,7 +352,7 @@ async fn every_model_down_gives_a_friendly_failure_and_keeps_history() {
     let response = gw.send(event).await;
     assert_eq!(
         (intent_state(&response), content(&response)),
-        ("Failed", ASSISTANT_UNAVAILABLE)
+        ("Failed", ASSISTANT_BUSY)
     );
 }
 
@@ -495,18 +506,52 @@ async fn malformed_events_get_a_safe_response() {
 }
 
 #[tokio::test]
-async fn usage_is_billed_to_the_team_of_the_alias_or_bot() {
+async fn every_question_leaves_a_usage_record_billed_to_the_team_of_the_alias_or_bot() {
     let gw = Lex::start("lex:\n  default_team: everyone\n  teams: {QK7W2NPXHD: support}\n").await;
-    let team = |name: &str| {
-        let event: LexEvent = serde_json::from_value(sample(name)).unwrap();
-        team_for(gw.lex.settings(), &event.bot)
-    };
-    assert_eq!(team("lex-first-turn.json").as_deref(), Some("support"));
-    assert_eq!(team("lex-other-bot.json").as_deref(), Some("everyone"));
-    let gw = Lex::start("lex:\n  teams: {TSTALIASID: test-alias, QK7W2NPXHD: support}\n").await;
-    let event: LexEvent = serde_json::from_value(sample("lex-speech.json")).unwrap();
+    let first = gw.send(sample("lex-first-turn.json")).await;
+    assert_eq!(intent_state(&first), "Fulfilled");
+    let mut other_bot = sample("lex-other-bot.json");
+    other_bot["invocationSource"] = json!("FulfillmentCodeHook");
+    let other = gw.send(other_bot).await;
+    assert_eq!(intent_state(&other), "Fulfilled");
+    gw.fake.set_fault(SONNET, Fault::Unavailable);
+    let failed = gw.send(sample("lex-follow-up.json")).await;
+    assert_eq!(content(&failed), ASSISTANT_UNAVAILABLE);
+    // A dialog hook asks no question: no model call, no record.
+    gw.send(sample("lex-dialog-hook.json")).await;
+
+    let records = gw.usage_records().await;
+    assert_eq!(records.len(), 3, "{records:#?}");
+    let first_event: LexEvent = serde_json::from_value(sample("lex-first-turn.json")).unwrap();
+    let r = &records[0];
     assert_eq!(
-        team_for(gw.lex.settings(), &event.bot).as_deref(),
-        Some("test-alias")
+        (r.caller, r.key_id.as_str(), r.team.as_deref()),
+        ("lex", "service:lex", Some("support"))
     );
+    assert_eq!(
+        r.session_id.as_deref(),
+        Some(first_event.session_id.as_str())
+    );
+    assert_eq!(r.model, "claude-3-sonnet");
+    assert_eq!(r.provider_model.as_deref(), Some(SONNET));
+    assert_eq!(
+        (r.outcome, r.error_type, r.streamed),
+        (Outcome::Success, None, false)
+    );
+    assert!(r.prompt_tokens > 0 && r.completion_tokens > 0);
+    assert_eq!(r.total_tokens, r.prompt_tokens + r.completion_tokens);
+    assert_eq!(r.attempts, 1);
+    assert_eq!(records[1].team.as_deref(), Some("everyone"));
+    assert_eq!(
+        (records[2].outcome, records[2].error_type),
+        (Outcome::Failure, Some("provider.unavailable"))
+    );
+    // No question or answer text in a record.
+    let text = serde_json::to_string(&records).unwrap();
+    assert!(!text.contains(FIRST_QUESTION) && !text.contains("Fake answer"));
+
+    let gw = Lex::start("lex:\n  teams: {TSTALIASID: test-alias, QK7W2NPXHD: support}\n").await;
+    gw.send(sample("lex-speech.json")).await;
+    let records = gw.usage_records().await;
+    assert_eq!(records[0].team.as_deref(), Some("test-alias"));
 }

@@ -34,5 +34,6 @@ async fn run(env: Environment) -> Result<(), Box<dyn std::error::Error + Send + 
     }
     let mode = RunMode::from_env(&env)?;
     let gateway = Arc::new(Gateway::from_config(&config, &env).await?);
-    http::serve::run(http::router(gateway), mode).await
+    let after = gateway.after_response().clone();
+    http::serve::run(http::router(gateway), mode, after).await
 }

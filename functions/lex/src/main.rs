@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use gateway::config::GatewayConfig;
 use gateway::env::Environment;
 use gateway::gateway::Gateway;
+use gateway::lambda_extension;
 use gateway::lex::{invocation_deadline, LexFulfillment};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -34,13 +35,19 @@ async fn run(env: Environment) -> Result<(), Error> {
         tracing::warn!("config: {warning}");
     }
     let gateway = Arc::new(Gateway::from_config(&config, &env).await?);
+    let after = gateway.after_response().clone();
     let lex = Arc::new(LexFulfillment::new(gateway, &config)?);
     tracing::info!(model = lex.model(), "lex function ready");
+    // Registered before the runtime's first request for an invocation, as Lambda requires.
+    lambda_extension::register(&after).await;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let lex = Arc::clone(&lex);
+        let (lex, after) = (Arc::clone(&lex), after.clone());
         async move {
             let deadline = invocation_deadline(event.context.deadline, SystemTime::now());
-            Ok::<Value, Error>(lex.handle_json(event.payload, deadline).await)
+            let response = lex.handle_json(event.payload, deadline).await;
+            // The usage record is queued; the extension holds the sandbox until it is written.
+            after.invocation_done();
+            Ok::<Value, Error>(response)
         }
     }))
     .await

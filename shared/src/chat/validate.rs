@@ -7,22 +7,22 @@ use serde_json::Value;
 use super::{
     ChatRequest, ContentBlock, ImageFormat, InferenceParams, Message, Role, ToolChoice, ToolSpec,
 };
-use crate::error::ApiError;
+use crate::error::GatewayError;
 use crate::openai::content::{ContentPart, MessageContent};
 use crate::openai::request::{self as wire, ChatCompletionRequest, MessageRole, Stop};
 
 /// Validates and converts. System and developer messages become the system prompt; tool messages
 /// become tool results in a user turn; consecutive turns of one role are merged, as Bedrock wants.
-pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, ApiError> {
+pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayError> {
     reject_unsupported(&req)?;
     if req.model.trim().is_empty() {
-        return Err(ApiError::invalid_request(
+        return Err(GatewayError::invalid_request(
             "`model` must not be empty",
             "model",
         ));
     }
     if req.messages.is_empty() {
-        return Err(ApiError::invalid_request(
+        return Err(GatewayError::invalid_request(
             "`messages` must not be empty",
             "messages",
         ));
@@ -45,7 +45,7 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, ApiError> 
             ),
             MessageRole::Tool => {
                 let Some(tool_use_id) = message.tool_call_id else {
-                    return Err(ApiError::invalid_request(
+                    return Err(GatewayError::invalid_request(
                         "a tool message needs `tool_call_id`",
                         format!("messages[{i}].tool_call_id"),
                     ));
@@ -72,11 +72,11 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, ApiError> 
         }
     }
     match messages.first() {
-        None => Err(ApiError::invalid_request(
+        None => Err(GatewayError::invalid_request(
             "`messages` must contain at least one user message",
             "messages",
         )),
-        Some(first) if first.role != Role::User => Err(ApiError::invalid_request(
+        Some(first) if first.role != Role::User => Err(GatewayError::invalid_request(
             "`messages`: the first non-system message must come from the user",
             "messages",
         )),
@@ -97,9 +97,9 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, ApiError> 
     }
 }
 
-fn reject_unsupported(req: &ChatCompletionRequest) -> Result<(), ApiError> {
-    fn unsupported(param: &'static str, why: &str) -> Result<(), ApiError> {
-        Err(ApiError::invalid_request(
+fn reject_unsupported(req: &ChatCompletionRequest) -> Result<(), GatewayError> {
+    fn unsupported(param: &'static str, why: &str) -> Result<(), GatewayError> {
+        Err(GatewayError::invalid_request(
             format!("`{param}` is not supported: {why}"),
             param,
         ))
@@ -143,10 +143,10 @@ fn reject_unsupported(req: &ChatCompletionRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn inference_params(req: &ChatCompletionRequest) -> Result<InferenceParams, ApiError> {
+fn inference_params(req: &ChatCompletionRequest) -> Result<InferenceParams, GatewayError> {
     if let Some(t) = req.temperature {
         if !(0.0..=2.0).contains(&t) {
-            return Err(ApiError::invalid_request(
+            return Err(GatewayError::invalid_request(
                 "`temperature` must be between 0 and 2",
                 "temperature",
             ));
@@ -154,7 +154,7 @@ fn inference_params(req: &ChatCompletionRequest) -> Result<InferenceParams, ApiE
     }
     if let Some(p) = req.top_p {
         if !(0.0..=1.0).contains(&p) {
-            return Err(ApiError::invalid_request(
+            return Err(GatewayError::invalid_request(
                 "`top_p` must be between 0 and 1",
                 "top_p",
             ));
@@ -167,7 +167,7 @@ fn inference_params(req: &ChatCompletionRequest) -> Result<InferenceParams, ApiE
         } else {
             "max_tokens"
         };
-        return Err(ApiError::invalid_request(
+        return Err(GatewayError::invalid_request(
             format!("`{param}` must be at least 1"),
             param,
         ));
@@ -178,7 +178,7 @@ fn inference_params(req: &ChatCompletionRequest) -> Result<InferenceParams, ApiE
         Some(Stop::Many(list)) => list.clone(),
     };
     if stop.len() > 4 || stop.iter().any(String::is_empty) {
-        return Err(ApiError::invalid_request(
+        return Err(GatewayError::invalid_request(
             "`stop` takes up to 4 non-empty sequences",
             "stop",
         ));
@@ -193,12 +193,12 @@ fn inference_params(req: &ChatCompletionRequest) -> Result<InferenceParams, ApiE
     })
 }
 
-fn tools(list: Vec<wire::Tool>) -> Result<Vec<ToolSpec>, ApiError> {
+fn tools(list: Vec<wire::Tool>) -> Result<Vec<ToolSpec>, GatewayError> {
     list.into_iter()
         .enumerate()
         .map(|(i, tool)| {
             if tool.kind != "function" {
-                return Err(ApiError::invalid_request(
+                return Err(GatewayError::invalid_request(
                     format!("tool type `{}` is not supported; use `function`", tool.kind),
                     format!("tools[{i}].type"),
                 ));
@@ -210,7 +210,7 @@ fn tools(list: Vec<wire::Tool>) -> Result<Vec<ToolSpec>, ApiError> {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !valid {
-                return Err(ApiError::invalid_request(
+                return Err(GatewayError::invalid_request(
                     "a function name must be 1-64 characters of a-z, A-Z, 0-9, _ or -",
                     format!("tools[{i}].function.name"),
                 ));
@@ -231,7 +231,7 @@ fn tools(list: Vec<wire::Tool>) -> Result<Vec<ToolSpec>, ApiError> {
 fn tool_choice(
     choice: Option<wire::ToolChoice>,
     tools: &[ToolSpec],
-) -> Result<ToolChoice, ApiError> {
+) -> Result<ToolChoice, GatewayError> {
     let choice = match choice {
         None => return Ok(ToolChoice::Auto),
         Some(wire::ToolChoice::Mode(mode)) => match mode.as_str() {
@@ -239,7 +239,7 @@ fn tool_choice(
             "none" => ToolChoice::None,
             "required" => ToolChoice::Required,
             other => {
-                return Err(ApiError::invalid_request(
+                return Err(GatewayError::invalid_request(
                     format!(
                         "`tool_choice` must be none, auto, required or a function; got `{other}`"
                     ),
@@ -251,14 +251,14 @@ fn tool_choice(
     };
     let needs_tools = matches!(choice, ToolChoice::Required | ToolChoice::Tool(_));
     if needs_tools && tools.is_empty() {
-        return Err(ApiError::invalid_request(
+        return Err(GatewayError::invalid_request(
             "`tool_choice` requires `tools`",
             "tool_choice",
         ));
     }
     if let ToolChoice::Tool(name) = &choice {
         if !tools.iter().any(|t| &t.name == name) {
-            return Err(ApiError::invalid_request(
+            return Err(GatewayError::invalid_request(
                 format!("`tool_choice` names `{name}`, which is not in `tools`"),
                 "tool_choice",
             ));
@@ -267,16 +267,16 @@ fn tool_choice(
     Ok(choice)
 }
 
-fn required(content: Option<MessageContent>, i: usize) -> Result<MessageContent, ApiError> {
+fn required(content: Option<MessageContent>, i: usize) -> Result<MessageContent, GatewayError> {
     content.ok_or_else(|| {
-        ApiError::invalid_request(
+        GatewayError::invalid_request(
             "this message needs `content`",
             format!("messages[{i}].content"),
         )
     })
 }
 
-fn text_only(content: MessageContent, i: usize) -> Result<String, ApiError> {
+fn text_only(content: MessageContent, i: usize) -> Result<String, GatewayError> {
     match content {
         MessageContent::Text(text) => Ok(text),
         MessageContent::Parts(parts) => {
@@ -290,7 +290,7 @@ fn text_only(content: MessageContent, i: usize) -> Result<String, ApiError> {
                         text.push_str(&t);
                     }
                     _ => {
-                        return Err(ApiError::invalid_request(
+                        return Err(GatewayError::invalid_request(
                             "only text parts are allowed in this message",
                             format!("messages[{i}].content[{j}]"),
                         ))
@@ -302,7 +302,7 @@ fn text_only(content: MessageContent, i: usize) -> Result<String, ApiError> {
     }
 }
 
-fn user_blocks(content: MessageContent, i: usize) -> Result<Vec<ContentBlock>, ApiError> {
+fn user_blocks(content: MessageContent, i: usize) -> Result<Vec<ContentBlock>, GatewayError> {
     match content {
         MessageContent::Text(text) => Ok(non_empty_text(text)),
         MessageContent::Parts(parts) => {
@@ -313,11 +313,11 @@ fn user_blocks(content: MessageContent, i: usize) -> Result<Vec<ContentBlock>, A
                     ContentPart::Text { text } => blocks.extend(non_empty_text(text)),
                     ContentPart::ImageUrl { image_url } => {
                         blocks.push(image_block(&image_url.url).map_err(|msg| {
-                            ApiError::invalid_request(msg, format!("{}.image_url.url", param()))
+                            GatewayError::invalid_request(msg, format!("{}.image_url.url", param()))
                         })?)
                     }
                     ContentPart::InputAudio {} | ContentPart::File {} => {
-                        return Err(ApiError::invalid_request(
+                        return Err(GatewayError::invalid_request(
                             "only text and image_url content parts are supported",
                             param(),
                         ))
@@ -333,7 +333,7 @@ fn assistant_blocks(
     content: Option<MessageContent>,
     tool_calls: Option<Vec<wire::ToolCall>>,
     i: usize,
-) -> Result<Vec<ContentBlock>, ApiError> {
+) -> Result<Vec<ContentBlock>, GatewayError> {
     let mut blocks = match content {
         Some(content) => non_empty_text(text_only(content, i)?),
         None => Vec::new(),
@@ -345,7 +345,7 @@ fn assistant_blocks(
             &call.function.arguments
         };
         let input: Value = serde_json::from_str(arguments).map_err(|_| {
-            ApiError::invalid_request(
+            GatewayError::invalid_request(
                 "tool call arguments must be a JSON object",
                 format!("messages[{i}].tool_calls[{j}].function.arguments"),
             )
@@ -398,7 +398,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(body: Value) -> Result<ChatRequest, ApiError> {
+    fn parse(body: Value) -> Result<ChatRequest, GatewayError> {
         from_openai(serde_json::from_value(body).unwrap())
     }
 
@@ -462,7 +462,7 @@ mod tests {
         let err = parse(json!({"model":"m","messages":[{"role":"user","content":[
             {"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]}))
         .unwrap_err();
-        assert_eq!(err.status().as_u16(), 400);
+        assert!(matches!(err, GatewayError::InvalidRequest { .. }));
         assert_eq!(err.param(), Some("messages[0].content[0].image_url.url"));
     }
 

@@ -78,6 +78,14 @@ fn deployment(index: usize, raw: &RawDeployment) -> Result<ModelDeployment, Conf
         rpm: params.rpm,
         tpm: params.tpm,
         timeout: positive_seconds(&format!("{path}.litellm_params.timeout"), params.timeout)?,
+        stream_timeout: positive_seconds(
+            &format!("{path}.litellm_params.stream_timeout"),
+            params.stream_timeout,
+        )?,
+        stream_idle_timeout: positive_seconds(
+            &format!("{path}.litellm_params.stream_idle_timeout"),
+            params.stream_idle_timeout,
+        )?,
         max_output_tokens: info.max_output_tokens.or(info.max_tokens),
         max_input_tokens: info.max_input_tokens,
     })

@@ -27,7 +27,8 @@ use serde_yaml_ng::Value;
 pub use error::ConfigError;
 pub use model::{
     GatewayConfig, GuardrailMode, GuardrailSettings, LexSettings, ModelDeployment, Provider,
-    RouterSettings, RoutingStrategy, StaticCredentials,
+    RouterSettings, RoutingStrategy, StaticCredentials, UsageSettings, UsageSinkKind,
+    DEFAULT_STREAM_IDLE_TIMEOUT,
 };
 pub use settings::MASTER_KEY_VAR;
 
@@ -89,6 +90,7 @@ fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfi
     let router = settings::router(&raw)?;
     let guardrails = settings::guardrails(raw.guardrails.as_deref().unwrap_or_default())?;
     let lex = settings::lex(raw.lex.as_ref());
+    let usage = settings::usage(raw.usage.as_ref())?;
     let master_key = settings::master_key(&raw, env)?;
     let mut config = GatewayConfig {
         model_list,
@@ -96,6 +98,7 @@ fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfi
         guardrails,
         master_key: None,
         lex,
+        usage,
         warnings: Vec::new(),
     };
     validate::references(&raw, &config.model_groups())?;

@@ -15,6 +15,7 @@ pub struct GatewayConfig {
     /// `general_settings.master_key`, else the `LITELLM_MASTER_KEY` variable; `None` if neither.
     pub master_key: Option<Secret<String>>,
     pub lex: LexSettings,
+    pub usage: UsageSettings,
     /// Settings that are ignored or not applied yet; the caller logs each once. No secrets.
     pub warnings: Vec<String>,
 }
@@ -61,6 +62,10 @@ pub struct ModelDeployment {
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub timeout: Option<Duration>,
+    /// The wait for a stream's first event (LiteLLM's `stream_timeout`).
+    pub stream_timeout: Option<Duration>,
+    /// The longest pause between two events once a stream has started (ours).
+    pub stream_idle_timeout: Option<Duration>,
     pub max_output_tokens: Option<u32>,
     pub max_input_tokens: Option<u32>,
 }
@@ -80,20 +85,47 @@ pub struct StaticCredentials {
     pub session_token: Option<Secret<String>>,
 }
 
+/// The longest pause between two stream events when no `stream_idle_timeout` is configured.
+/// Models pause while they think or call tools; a minute is far beyond a healthy pause and
+/// well inside Lambda's 15-minute limit (the invocation deadline bounds a stream anyway).
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// `router_settings`, with `litellm_settings` filling in what the router section leaves out.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RouterSettings {
     pub routing_strategy: RoutingStrategy,
     /// `router_settings.num_retries`, else `litellm_settings.num_retries`, else 0.
     pub num_retries: u32,
     /// `router_settings.timeout`, else `litellm_settings.request_timeout`.
     pub timeout: Option<Duration>,
+    /// `router_settings.stream_timeout`: the wait for a stream's first event, unless the
+    /// deployment sets its own; else `timeout` bounds it.
+    pub stream_timeout: Option<Duration>,
+    /// `router_settings.stream_idle_timeout`, else [`DEFAULT_STREAM_IDLE_TIMEOUT`].
+    pub stream_idle_timeout: Duration,
     /// `(model group, [fallback groups in order])`, in file order.
     pub fallbacks: Vec<(String, Vec<String>)>,
     pub context_window_fallbacks: Vec<(String, Vec<String>)>,
     pub content_policy_fallbacks: Vec<(String, Vec<String>)>,
     pub allowed_fails: Option<u32>,
     pub cooldown_time: Option<Duration>,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        RouterSettings {
+            routing_strategy: RoutingStrategy::default(),
+            num_retries: 0,
+            timeout: None,
+            stream_timeout: None,
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
+            fallbacks: Vec::new(),
+            context_window_fallbacks: Vec::new(),
+            content_policy_fallbacks: Vec::new(),
+            allowed_fails: None,
+            cooldown_time: None,
+        }
+    }
 }
 
 /// LiteLLM's `router_settings.routing_strategy` values.
@@ -199,4 +231,39 @@ impl Default for LexSettings {
             max_history_bytes: Self::DEFAULT_MAX_HISTORY_BYTES,
         }
     }
+}
+
+/// Our own `usage` section: where usage records go, and the after-response queue.
+#[derive(Debug, Clone)]
+pub struct UsageSettings {
+    pub sink: UsageSinkKind,
+    /// Records waiting to be written; beyond it new ones are dropped (logged and counted).
+    pub queue_capacity: usize,
+    /// Testing and benchmarks: every write waits this long first.
+    pub simulated_latency: Option<Duration>,
+}
+
+impl UsageSettings {
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+}
+
+impl Default for UsageSettings {
+    fn default() -> Self {
+        UsageSettings {
+            sink: UsageSinkKind::Log,
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
+            simulated_latency: None,
+        }
+    }
+}
+
+/// Where usage records are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageSinkKind {
+    /// One JSON log line per record (target `usage`).
+    Log,
+    /// Kept in memory (tests).
+    Memory,
+    /// Appended as JSON lines to a file.
+    File(std::path::PathBuf),
 }

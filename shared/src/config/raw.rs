@@ -26,6 +26,7 @@ pub(super) struct RawConfig {
     pub general_settings: Option<RawGeneralSettings>,
     pub guardrails: Option<Vec<RawGuardrail>>,
     pub lex: Option<RawLex>,
+    pub usage: Option<RawUsage>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -57,6 +58,11 @@ pub(super) struct RawLitellmParams {
     pub tpm: Option<u64>,
     #[serde(default, deserialize_with = "opt_f64")]
     pub timeout: Option<f64>,
+    #[serde(default, deserialize_with = "opt_f64")]
+    pub stream_timeout: Option<f64>,
+    /// Ours: the longest pause between two events of a started stream.
+    #[serde(default, deserialize_with = "opt_f64")]
+    pub stream_idle_timeout: Option<f64>,
     #[serde(default, deserialize_with = "opt_u32")]
     pub max_tokens: Option<u32>,
     #[serde(default, deserialize_with = "opt_f64")]
@@ -96,6 +102,11 @@ pub(super) struct RawRouterSettings {
     pub num_retries: Option<u32>,
     #[serde(default, deserialize_with = "opt_f64")]
     pub timeout: Option<f64>,
+    #[serde(default, deserialize_with = "opt_f64")]
+    pub stream_timeout: Option<f64>,
+    /// Ours: the longest pause between two events of a started stream.
+    #[serde(default, deserialize_with = "opt_f64")]
+    pub stream_idle_timeout: Option<f64>,
     pub fallbacks: Option<RawFallbacks>,
     pub context_window_fallbacks: Option<RawFallbacks>,
     pub content_policy_fallbacks: Option<RawFallbacks>,
@@ -187,4 +198,19 @@ pub(super) struct RawLex {
     pub max_history_turns: Option<u32>,
     #[serde(default, deserialize_with = "opt_u32")]
     pub max_history_bytes: Option<u32>,
+}
+
+/// Our own section (not LiteLLM's): where usage records go until the DynamoDB store lands.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUsage {
+    /// `log` (default), `memory` or `file`.
+    pub sink: Option<String>,
+    /// The file for `sink: file`.
+    pub path: Option<String>,
+    #[serde(default, deserialize_with = "opt_u32")]
+    pub queue_capacity: Option<u32>,
+    /// Testing and benchmarks: each write waits this long.
+    #[serde(default, deserialize_with = "opt_u64")]
+    pub simulated_latency_ms: Option<u64>,
 }

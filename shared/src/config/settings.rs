@@ -8,9 +8,10 @@ use serde_yaml_ng::Value;
 use super::deployments::positive_seconds;
 use super::error::ConfigError;
 use super::model::{
-    GuardrailMode, GuardrailSettings, LexSettings, RouterSettings, RoutingStrategy,
+    GuardrailMode, GuardrailSettings, LexSettings, RouterSettings, RoutingStrategy, UsageSettings,
+    UsageSinkKind, DEFAULT_STREAM_IDLE_TIMEOUT,
 };
-use super::raw::{RawConfig, RawFallbacks, RawGuardrail, RawLex};
+use super::raw::{RawConfig, RawFallbacks, RawGuardrail, RawLex, RawUsage};
 use crate::env::Environment;
 use crate::secret::Secret;
 
@@ -51,6 +52,15 @@ pub(super) fn router(raw: &RawConfig) -> Result<RouterSettings, ConfigError> {
         }
         None => None,
     };
+    let stream_timeout = positive_seconds(
+        "router_settings.stream_timeout",
+        router.and_then(|r| r.stream_timeout),
+    )?;
+    let stream_idle_timeout = positive_seconds(
+        "router_settings.stream_idle_timeout",
+        router.and_then(|r| r.stream_idle_timeout),
+    )?
+    .unwrap_or(DEFAULT_STREAM_IDLE_TIMEOUT);
     let pick = |r: Option<&RawFallbacks>, l: Option<&RawFallbacks>| flatten(r.or(l));
     Ok(RouterSettings {
         routing_strategy,
@@ -59,6 +69,8 @@ pub(super) fn router(raw: &RawConfig) -> Result<RouterSettings, ConfigError> {
             .or(litellm.and_then(|l| l.num_retries))
             .unwrap_or(0),
         timeout,
+        stream_timeout,
+        stream_idle_timeout,
         fallbacks: pick(
             router.and_then(|r| r.fallbacks.as_ref()),
             litellm.and_then(|l| l.fallbacks.as_ref()),
@@ -184,4 +196,47 @@ pub(super) fn master_key(
         }
         other => Ok(other),
     }
+}
+
+/// Our `usage` section, with defaults.
+pub(super) fn usage(raw: Option<&RawUsage>) -> Result<UsageSettings, ConfigError> {
+    let defaults = UsageSettings::default();
+    let Some(raw) = raw else {
+        return Ok(defaults);
+    };
+    let path = raw.path.as_deref().filter(|p| !p.trim().is_empty());
+    let sink = match (raw.sink.as_deref().unwrap_or("log"), path) {
+        ("log", _) => UsageSinkKind::Log,
+        ("memory", _) => UsageSinkKind::Memory,
+        ("file", Some(path)) => UsageSinkKind::File(path.into()),
+        ("file", None) => {
+            return Err(ConfigError::invalid(
+                "usage.path",
+                "is required for `sink: file`",
+            ))
+        }
+        (other, _) => {
+            return Err(ConfigError::invalid(
+                "usage.sink",
+                format!("expected log, memory or file, got {other:?}"),
+            ))
+        }
+    };
+    let queue_capacity = match raw.queue_capacity {
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                "usage.queue_capacity",
+                "must be at least 1",
+            ))
+        }
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        None => defaults.queue_capacity,
+    };
+    Ok(UsageSettings {
+        sink,
+        queue_capacity,
+        simulated_latency: raw
+            .simulated_latency_ms
+            .map(std::time::Duration::from_millis),
+    })
 }

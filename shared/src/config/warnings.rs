@@ -18,7 +18,6 @@ const KNOWN_LITELLM_PARAMS: &[&str] = &[
     "aws_session_name",
     "aws_web_identity_token",
     "aws_sts_endpoint",
-    "stream_timeout",
     "max_retries",
     "top_p",
     "stop",

@@ -5,23 +5,21 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::GatewayError;
 
 /// Parses JSON; a type error names its path (`messages[0].content`) as `param`.
-pub fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, GatewayError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request_error",
-                "The request body is too large.",
-            )
+            GatewayError::RequestTooLarge
         } else {
-            ApiError::invalid_request("The request body could not be read.", "body")
+            GatewayError::invalid_request("The request body could not be read.", "body")
         }
     })?;
     if body.is_empty() {
-        return Err(ApiError::invalid_request(
+        return Err(GatewayError::invalid_request(
             "The request body is empty; send a JSON object.",
             "body",
         ));
@@ -46,10 +44,10 @@ pub fn parse_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> R
         } else {
             param_of(&path, &message)
         };
-        ApiError::invalid_request(message, param)
+        GatewayError::invalid_request(message, param)
     })?;
     deserializer.end().map_err(|_| {
-        ApiError::invalid_request(
+        GatewayError::invalid_request(
             "The request body has trailing characters after the JSON.",
             "body",
         )
@@ -76,7 +74,7 @@ mod tests {
     use super::*;
     use crate::openai::ChatCompletionRequest;
 
-    fn parse(body: &'static str) -> ApiError {
+    fn parse(body: &'static str) -> GatewayError {
         parse_json::<ChatCompletionRequest>(Ok(Bytes::from_static(body.as_bytes()))).unwrap_err()
     }
 

@@ -1,4 +1,4 @@
-//! Thin handlers: authenticate, parse, call the gateway, shape the answer.
+//! Thin handlers: authenticate, parse, run the pipeline, shape the answer.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -10,13 +10,16 @@ use axum::Json;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde_json::json;
+use tracing::{field, Instrument};
 
 use super::body::parse_json;
+use super::credentials::{presented_key, session_id};
+use super::error::ApiError;
 use super::sse;
 use crate::chat;
 use crate::deadline::invocation_deadline;
-use crate::error::ApiError;
-use crate::gateway::{Gateway, RequestContext};
+use crate::gateway::{new_request_id, Answer, Gateway, RequestContext};
+use crate::keys::Caller;
 use crate::openai::response::unix_now;
 use crate::openai::{ChatCompletionRequest, ChatCompletionResponse};
 
@@ -30,7 +33,15 @@ pub async fn chat_completions(
     // in OpenAI's shape rather than the platform's bare timeout.
     let deadline = lambda
         .and_then(|Extension(context)| invocation_deadline(context.deadline, SystemTime::now()));
-    chat_completion(&gateway, &headers, body, deadline)
+    let request_id = new_request_id();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        key = field::Empty,
+        model = field::Empty
+    );
+    chat_completion(&gateway, &headers, body, deadline, request_id)
+        .instrument(span)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -40,39 +51,48 @@ async fn chat_completion(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     deadline: Option<tokio::time::Instant>,
+    request_id: String,
 ) -> Result<Response, ApiError> {
-    let principal = gateway.authenticate(headers)?;
-    let request = chat::from_openai(parse_json::<ChatCompletionRequest>(body)?)?;
-    let mut ctx = RequestContext::new(principal);
-    ctx.deadline = deadline;
-    if request.stream {
-        let outcome = gateway.chat_stream(&ctx, &request).await?;
-        return Ok(sse::response(
-            ctx.request_id,
-            request.model,
-            request.include_usage,
-            outcome.events,
-        ));
+    let span = tracing::Span::current();
+    let principal = gateway.authenticate(presented_key(headers)).await?;
+    span.record("key", principal.key_id.as_str());
+    let mut ctx = RequestContext::new(Caller::Api, principal)
+        .with_deadline(deadline)
+        .with_session(session_id(headers));
+    ctx.request_id = request_id;
+    let wire = parse_json::<ChatCompletionRequest>(body)?;
+    span.record("model", wire.model.as_str());
+    let model = wire.model.clone();
+    let request = chat::from_openai(wire).inspect_err(|err| gateway.reject(&ctx, &model, err))?;
+    let include_usage = request.include_usage;
+    match gateway.chat(&ctx, request).await? {
+        Answer::Stream(events) => Ok(sse::response(ctx.request_id, model, include_usage, events)),
+        Answer::Whole(completion) => {
+            let body = ChatCompletionResponse::new(
+                &ctx.request_id,
+                unix_now(),
+                &model,
+                &completion.response,
+            );
+            let mut response = Json(body).into_response();
+            if let Ok(id) = HeaderValue::from_str(&ctx.request_id) {
+                response.headers_mut().insert("x-request-id", id);
+            }
+            Ok(response)
+        }
     }
-    let outcome = gateway.chat(&ctx, &request).await?;
-    let body = ChatCompletionResponse::new(
-        &ctx.request_id,
-        unix_now(),
-        &request.model,
-        &outcome.response,
-    );
-    let mut response = Json(body).into_response();
-    if let Ok(id) = HeaderValue::from_str(&ctx.request_id) {
-        response.headers_mut().insert("x-request-id", id);
-    }
-    Ok(response)
 }
 
 pub async fn models(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if let Err(err) = gateway.authenticate(&headers) {
-        return err.into_response();
-    }
-    let data: Vec<_> = gateway.model_names().map(model_object).collect();
+    let principal = match gateway.authenticate(presented_key(&headers)).await {
+        Ok(principal) => principal,
+        Err(err) => return err.into_response(),
+    };
+    let data: Vec<_> = gateway
+        .model_names()
+        .filter(|name| principal.may_use(name))
+        .map(model_object)
+        .collect();
     Json(json!({"object": "list", "data": data})).into_response()
 }
 
@@ -81,12 +101,16 @@ pub async fn model(
     Path(model): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(err) = gateway.authenticate(&headers) {
-        return err.into_response();
-    }
-    match gateway.model_names().find(|name| *name == model) {
+    let principal = match gateway.authenticate(presented_key(&headers)).await {
+        Ok(principal) => principal,
+        Err(err) => return err.into_response(),
+    };
+    match gateway
+        .model_names()
+        .find(|name| *name == model && principal.may_use(name))
+    {
         Some(name) => Json(model_object(name)).into_response(),
-        None => ApiError::model_not_found(&model).into_response(),
+        None => crate::error::GatewayError::model_not_found(&model).into_response(),
     }
 }
 
@@ -100,7 +124,18 @@ pub async fn health() -> Response {
 
 pub async fn readiness(State(gateway): State<Arc<Gateway>>) -> Response {
     let models = gateway.model_names().count();
-    Json(json!({"status": "ready", "models": models})).into_response()
+    let queue = gateway.after_response().stats();
+    Json(json!({
+        "status": "ready",
+        "models": models,
+        "after_response": {
+            "submitted": queue.submitted,
+            "written": queue.written,
+            "dropped": queue.dropped,
+            "failed": queue.failed,
+        }
+    }))
+    .into_response()
 }
 
 pub async fn not_found() -> Response {

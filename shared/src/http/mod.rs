@@ -1,9 +1,14 @@
 //! The OpenAI-compatible HTTP API: routes, handlers, and the three ways to serve them.
 
 mod body;
+pub mod credentials;
+mod done_signal;
+pub mod error;
 mod handlers;
 pub mod serve;
 mod sse;
+
+pub use error::ApiError;
 
 use std::sync::Arc;
 

@@ -2,11 +2,17 @@
 //! or a local HTTP server.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use axum::Router;
 
+use super::done_signal::signal_when_sent;
 use crate::env::Environment;
+use crate::pipeline::AfterResponse;
+
+/// How long a stopping local server waits for after-response work.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -46,11 +52,37 @@ impl RunMode {
     }
 }
 
-pub async fn run(router: Router, mode: RunMode) -> Result<(), BoxError> {
+/// Serves `router` in `mode`. In Lambda, the after-response extension is registered first (it
+/// must be, before the runtime asks for its first invocation), and each response's end is
+/// signalled to it.
+pub async fn run(router: Router, mode: RunMode, after: AfterResponse) -> Result<(), BoxError> {
     match mode {
-        RunMode::LambdaStreaming => lambda_http::run_with_streaming_response(router).await,
-        RunMode::LambdaBuffered => lambda_http::run(router).await,
-        RunMode::Local(addr) => serve_local(router, addr).await,
+        RunMode::LambdaStreaming => {
+            let router = in_lambda(router, &after).await;
+            lambda_http::run_with_streaming_response(router).await
+        }
+        RunMode::LambdaBuffered => {
+            let router = in_lambda(router, &after).await;
+            lambda_http::run(router).await
+        }
+        RunMode::Local(addr) => {
+            let served = serve_local(router, addr).await;
+            if tokio::time::timeout(SHUTDOWN_FLUSH, after.flush())
+                .await
+                .is_err()
+            {
+                tracing::warn!(stats = ?after.stats(), "stopped before all usage records were written");
+            }
+            served
+        }
+    }
+}
+
+async fn in_lambda(router: Router, after: &AfterResponse) -> Router {
+    if crate::lambda_extension::register(after).await {
+        signal_when_sent(router, after.clone())
+    } else {
+        router
     }
 }
 

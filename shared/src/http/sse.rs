@@ -1,4 +1,5 @@
-//! A streamed answer as a `text/event-stream` body: chunks go out as Bedrock's events arrive.
+//! A streamed answer as a `text/event-stream` body: each event is framed as it arrives; the
+//! pipeline's stream decides what arrives (timeouts, guardrails, accounting).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -9,12 +10,12 @@ use bytes::Bytes;
 use futures_util::Stream;
 use http::{header, HeaderValue};
 
-use crate::error::ApiError;
+use super::error::ApiError;
 use crate::openai::response::unix_now;
 use crate::openai::ChunkWriter;
-use crate::providers::EventStream;
+use crate::pipeline::AnswerStream;
 
-pub fn response(id: String, model: String, include_usage: bool, events: EventStream) -> Response {
+pub fn response(id: String, model: String, include_usage: bool, events: AnswerStream) -> Response {
     let request_id = HeaderValue::from_str(&id).ok();
     let body = SseBody {
         events,
@@ -35,10 +36,10 @@ pub fn response(id: String, model: String, include_usage: bool, events: EventStr
     response
 }
 
-/// Frames each event as it arrives; ends with `[DONE]`, or with an error frame if the
-/// provider's stream broke.
+/// Frames each event; ends with `[DONE]`, or with an error frame (and no `[DONE]`) if the
+/// stream failed.
 struct SseBody {
-    events: EventStream,
+    events: AnswerStream,
     writer: ChunkWriter,
     finished: bool,
 }
@@ -51,7 +52,7 @@ impl Stream for SseBody {
             if self.finished {
                 return Poll::Ready(None);
             }
-            match self.events.as_mut().poll_next(cx) {
+            match Pin::new(&mut self.events).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(event))) => {
                     let frame = self.writer.event(&event);
@@ -60,9 +61,9 @@ impl Stream for SseBody {
                     }
                 }
                 Poll::Ready(Some(Err(err))) => {
-                    tracing::warn!(error = %err, "stream from the model broke");
                     self.finished = true;
-                    return Poll::Ready(Some(Ok(self.writer.error(&ApiError::from(err)))));
+                    let frame = self.writer.error(&ApiError::from(err).to_json());
+                    return Poll::Ready(Some(Ok(frame)));
                 }
                 Poll::Ready(None) => {
                     self.finished = true;

@@ -2,16 +2,16 @@
 
 use std::sync::Arc;
 
-use http::StatusCode;
 use tokio::time::Instant;
+use tracing::Instrument;
 
-use crate::auth::Principal;
 use crate::chat::FinishReason;
 use crate::config::{GatewayConfig, LexSettings};
-use crate::error::ApiError;
-use crate::gateway::{new_request_id, Gateway, RequestContext};
+use crate::gateway::{Answer, Gateway, RequestContext};
+use crate::keys::{Caller, Principal};
 
 use super::event::{LexBot, LexEvent};
+use super::failure::reply_for;
 use super::history::History;
 use super::kinds::InvocationSource;
 use super::prompt::build_request;
@@ -89,29 +89,37 @@ impl LexFulfillment {
             .bounded(max_turns, max_bytes);
         let request = build_request(self.model(), &history, question, event.is_speech());
         let team = team_for(&self.settings, &event.bot);
-        let ctx = RequestContext {
-            request_id: new_request_id(),
-            principal: Principal::service("lex", team.clone()),
-            session_id: Some(event.session_id.clone()),
-            deadline,
-        };
-        let outcome = match self.gateway.chat(&ctx, &request).await {
-            Ok(outcome) => outcome,
+        let ctx = RequestContext::new(Caller::Lex, Principal::service("lex", team))
+            .with_session(Some(event.session_id.clone()))
+            .with_deadline(deadline);
+        let span = tracing::info_span!(
+            "request",
+            request_id = %ctx.request_id,
+            key = %ctx.principal.key_id,
+            model = %request.model,
+            session_id = %event.session_id,
+            bot = %event.bot.name,
+        );
+        let answered = self
+            .gateway
+            .chat(&ctx, request)
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        let completion = match answered {
+            Ok(Answer::Whole(completion)) => completion,
+            Ok(Answer::Stream(_)) => {
+                tracing::error!("the pipeline streamed a request that did not ask for a stream");
+                return LexResponse::close_failed(event, SOMETHING_WENT_WRONG);
+            }
             Err(error) => {
-                tracing::warn!(
-                    request_id = %ctx.request_id, session_id = %event.session_id, bot = %event.bot.name,
-                    team = team.as_deref().unwrap_or("-"), status = error.status().as_u16(), %error,
-                    "lex question failed"
-                );
-                return LexResponse::close_failed(event, failure_reply(&error));
+                tracing::warn!(error = %error, kind = error.kind(), "lex question failed");
+                return LexResponse::close_failed(event, reply_for(&error));
             }
         };
-        let response = outcome.response;
+        let response = completion.response;
         if response.finish_reason == FinishReason::ContentFilter {
-            tracing::warn!(
-                request_id = %ctx.request_id, session_id = %event.session_id, bot = %event.bot.name,
-                deployment = %outcome.deployment_id, "lex answer withheld by a content filter"
-            );
+            tracing::warn!(deployment = %completion.deployment_id, "lex answer withheld by a content filter");
             return LexResponse::close_failed(event, ANSWER_WITHHELD);
         }
         let answer = response.content.as_deref().unwrap_or("");
@@ -127,12 +135,6 @@ impl LexFulfillment {
         let history = history.bounded(max_turns, max_bytes);
         let mut attributes = event.session_state.session_attributes.clone();
         history.write_to(&mut attributes);
-        tracing::info!(
-            request_id = %ctx.request_id, session_id = %event.session_id, bot = %event.bot.name,
-            team = team.as_deref().unwrap_or("-"), model = %request.model, deployment = %outcome.deployment_id,
-            latency_ms = outcome.latency.as_millis() as u64, finish_reason = response.finish_reason.as_str(),
-            history_turns = history.len(), "lex question answered"
-        );
         LexResponse::close_fulfilled(event, &reply).with_session_attributes(attributes)
     }
 
@@ -140,16 +142,6 @@ impl LexFulfillment {
         let turns = usize::try_from(self.settings.max_history_turns).unwrap_or(usize::MAX);
         let bytes = usize::try_from(self.settings.max_history_bytes).unwrap_or(usize::MAX);
         (turns, bytes)
-    }
-}
-
-/// What the user is told when the request path fails: too slow (504), withheld (a content
-/// policy error, as guardrails report it), else unavailable.
-fn failure_reply(error: &ApiError) -> &'static str {
-    match (error.status(), error.code()) {
-        (StatusCode::GATEWAY_TIMEOUT, _) => ANSWER_TOO_SLOW,
-        (_, Some("content_filter" | "content_policy_violation")) => ANSWER_WITHHELD,
-        _ => ASSISTANT_UNAVAILABLE,
     }
 }
 
@@ -203,18 +195,6 @@ mod tests {
         let only_titan = "model_list:\n  - model_name: titan\n    litellm_params: {model: bedrock/amazon.titan-text-express-v1}\n";
         let config = crate::config::from_yaml_str(only_titan, &env).unwrap();
         assert_eq!(resolve_model(&config).as_deref(), Some("titan"));
-    }
-
-    #[test]
-    fn failures_are_told_apart() {
-        let timeout = ApiError::new(StatusCode::GATEWAY_TIMEOUT, "api_error", "slow");
-        assert_eq!(failure_reply(&timeout), ANSWER_TOO_SLOW);
-        let blocked = ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "no")
-            .with_code("content_policy_violation");
-        assert_eq!(failure_reply(&blocked), ANSWER_WITHHELD);
-        let throttled = ApiError::rate_limited("busy", 1);
-        assert_eq!(failure_reply(&throttled), ASSISTANT_UNAVAILABLE);
-        assert_eq!(failure_reply(&ApiError::internal()), ASSISTANT_UNAVAILABLE);
     }
 
     fn bot(id: &str, alias_id: &str) -> LexBot {

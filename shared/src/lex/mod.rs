@@ -1,6 +1,7 @@
 //! Amazon Lex V2 code-hook support for the QAAssistant bot: event/response types, history, reply shaping.
 
 mod event;
+mod failure;
 mod fulfill;
 mod handler;
 mod history;
@@ -16,6 +17,7 @@ mod samples;
 
 pub use crate::deadline::{invocation_deadline, SAFETY_MARGIN};
 pub use event::{Intent, Interpretation, LexBot, LexEvent, NluConfidence, SessionState};
+pub use failure::{reply_for, ASSISTANT_BUSY, LIMIT_REACHED, QUESTION_TOO_LONG};
 pub use fulfill::{
     resolve_model, team_for, LexFulfillment, NoLexModel, ANSWER_TOO_SLOW, ANSWER_WITHHELD,
     ASK_FOR_QUESTION, ASSISTANT_UNAVAILABLE, DEFAULT_LEX_MODEL, SOMETHING_WENT_WRONG,

@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use super::response::{FunctionBody, ToolCallBody, UsageBody};
 use crate::chat::StreamEvent;
-use crate::error::ApiError;
 
 /// Writes one SSE frame per event for one streamed answer.
 #[derive(Debug)]
@@ -144,8 +143,8 @@ impl ChunkWriter {
     }
 
     /// The frame that tells the client the stream failed after it began.
-    pub fn error(&self, error: &ApiError) -> Bytes {
-        sse(error.to_json().as_bytes())
+    pub fn error(&self, error_json: &str) -> Bytes {
+        sse(error_json.as_bytes())
     }
 
     /// The last frame.

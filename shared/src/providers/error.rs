@@ -1,75 +1,96 @@
-//! Provider failures, classified by what the client should see.
+//! Provider failures, classified by what happened so routing can act on them (retry, fall back,
+//! cool down) and the edges can tell the caller.
 
-use http::StatusCode;
+use std::time::Duration;
 
-use crate::error::ApiError;
+/// What the gateway was waiting for when time ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutKind {
+    /// The whole call, bounded by the deployment's `timeout`, or the model's own timeout.
+    Call,
+    /// A stream's first event, bounded by `stream_timeout`.
+    FirstEvent,
+    /// The next event of a stream that has started, bounded by `stream_idle_timeout`.
+    Idle,
+    /// The Lambda invocation's deadline (less a margin to answer).
+    Deadline,
+}
+
+impl TimeoutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeoutKind::Call => "call",
+            TimeoutKind::FirstEvent => "first_event",
+            TimeoutKind::Idle => "idle",
+            TimeoutKind::Deadline => "deadline",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProviderError {
-    /// The provider throttled us (429 upstream).
-    #[error("throttled: {0}")]
-    Throttled(String),
-    /// The provider rejected the request as invalid; its message is safe to show.
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    /// The deployment itself is misconfigured or not permitted (access denied, unknown model id).
-    #[error("deployment unusable: {0}")]
-    Misconfigured(String),
+    /// The provider throttled us (429 upstream, quota).
+    #[error("throttled: {message}")]
+    Throttled {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// The provider is temporarily unavailable or the model is not ready.
     #[error("unavailable: {0}")]
     Unavailable(String),
-    /// No answer in time.
-    #[error("timed out: {0}")]
-    Timeout(String),
-    /// The provider failed or sent something we could not read.
+    /// No answer (or no next event) in time.
+    #[error("timed out waiting for the {}", .0.as_str())]
+    Timeout(TimeoutKind),
+    /// The input is longer than the model's context window.
+    #[error("context window exceeded: {0}")]
+    ContextWindowExceeded(String),
+    /// The provider refused the content (its own filter, not a gateway guardrail).
+    #[error("content filtered: {0}")]
+    ContentFiltered(String),
+    /// The provider rejected the request as invalid (another 4xx); its message is safe to show.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The deployment itself is unusable: access denied, unknown model id, bad credentials.
+    #[error("deployment unusable: {0}")]
+    Misconfigured(String),
+    /// The provider failed (5xx) or sent something we could not read.
     #[error("upstream failure: {0}")]
     Upstream(String),
     /// The provider could not be reached.
     #[error("connection failure: {0}")]
     Connect(String),
     /// A stream broke after it had started.
-    #[error("stream interrupted: {0}")]
-    StreamInterrupted(String),
+    #[error("stream broken: {0}")]
+    StreamBroken(String),
 }
 
 impl ProviderError {
-    /// Whether another attempt (on this or another deployment) may succeed.
+    /// Whether another attempt, on this deployment or another one of the group, may succeed.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, ProviderError::InvalidRequest(_))
+        !matches!(
+            self,
+            ProviderError::Rejected(_)
+                | ProviderError::ContextWindowExceeded(_)
+                | ProviderError::ContentFiltered(_)
+        )
     }
-}
 
-impl From<ProviderError> for ApiError {
-    fn from(err: ProviderError) -> ApiError {
-        match err {
-            ProviderError::Throttled(_) => {
-                ApiError::rate_limited("The model is receiving too many requests; retry shortly.", 1)
-            }
-            ProviderError::InvalidRequest(message) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
-            }
-            ProviderError::Misconfigured(_) => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "api_error",
-                "The model deployment rejected the gateway's call (access or model id); ask the gateway's operators.",
-            )
-            .with_code("upstream_misconfigured"),
-            ProviderError::Unavailable(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "api_error",
-                "The model is temporarily unavailable; retry shortly.",
-            )
-            .with_code("upstream_unavailable"),
-            ProviderError::Timeout(_) => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "api_error",
-                "The model did not answer in time.",
-            )
-            .with_code("upstream_timeout"),
-            ProviderError::Upstream(_) | ProviderError::Connect(_) | ProviderError::StreamInterrupted(_) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "api_error", "The model provider failed to answer.")
-                    .with_code("upstream_error")
-            }
+    /// A stable label for usage records, logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::Throttled { .. } => "provider.throttled",
+            ProviderError::Unavailable(_) => "provider.unavailable",
+            ProviderError::Timeout(TimeoutKind::Call) => "provider.timeout",
+            ProviderError::Timeout(TimeoutKind::FirstEvent) => "provider.timeout.first_event",
+            ProviderError::Timeout(TimeoutKind::Idle) => "provider.timeout.idle",
+            ProviderError::Timeout(TimeoutKind::Deadline) => "provider.timeout.deadline",
+            ProviderError::ContextWindowExceeded(_) => "provider.context_window_exceeded",
+            ProviderError::ContentFiltered(_) => "provider.content_filtered",
+            ProviderError::Rejected(_) => "provider.rejected",
+            ProviderError::Misconfigured(_) => "provider.misconfigured",
+            ProviderError::Upstream(_) => "provider.upstream",
+            ProviderError::Connect(_) => "provider.connect",
+            ProviderError::StreamBroken(_) => "provider.stream_broken",
         }
     }
 }

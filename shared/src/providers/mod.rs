@@ -9,7 +9,7 @@ use std::pin::Pin;
 use futures_util::Stream;
 
 pub use bedrock::BedrockProvider;
-pub use error::ProviderError;
+pub use error::{ProviderError, TimeoutKind};
 
 use crate::chat::{ChatRequest, ChatResponse, StreamEvent};
 

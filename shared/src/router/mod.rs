@@ -1,19 +1,29 @@
-//! Model groups and their deployments, built once from config; picks the deployment a request
-//! goes to. Retries, fallbacks, cooldowns and cost-based routing arrive with the routing issue.
+//! Model groups and their deployments; picks the deployments a request is tried on.
+//!
+//! Knows nothing of AWS: providers are built outside (`providers::bedrock::build`) and handed
+//! in by deployment id. Retries, fallbacks, cooldowns and the cost-based strategies arrive with
+//! the routing issue, behind [`ModelGroup::attempts`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::{GatewayConfig, ModelDeployment, RoutingStrategy};
-use crate::env::Environment;
-use crate::providers::bedrock::{BedrockClients, ClientInitError};
-use crate::providers::{BedrockProvider, ChatProvider};
+use crate::providers::ChatProvider;
 
-/// A deployment with its provider, ready to call.
+/// A provider per deployment id.
+pub type Providers = HashMap<String, Arc<dyn ChatProvider>>;
+
+/// A deployment with its provider and its time limits, ready to call.
 pub struct Deployment {
     pub config: ModelDeployment,
     pub provider: Arc<dyn ChatProvider>,
+    /// The wait for a stream's first event: the deployment's `stream_timeout`, else the
+    /// router's, else the call `timeout`; `None` for no limit but the deadline.
+    pub stream_timeout: Option<Duration>,
+    /// The longest pause between two events of a started stream.
+    pub stream_idle_timeout: Duration,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -43,19 +53,23 @@ impl ModelGroup {
         }
     }
 
-    /// simple-shuffle spreads requests over the deployments in turn; the strategies that are
-    /// not built yet use the first deployment (startup warns about them).
-    pub fn pick(&self) -> Option<&Deployment> {
-        match (self.strategy, self.deployments.len()) {
-            (_, 0) => None,
-            (_, 1) => self.deployments.first(),
-            (RoutingStrategy::SimpleShuffle, n) => self
-                .deployments
-                .get(self.next.fetch_add(1, Ordering::Relaxed) % n),
-            _ => self.deployments.first(),
-        }
+    /// The deployments to try, in order. Today one: simple-shuffle spreads requests over the
+    /// deployments in turn; the strategies that are not built yet use the first deployment
+    /// (start-up warns about them).
+    pub fn attempts(&self) -> impl Iterator<Item = &Deployment> {
+        let first = match (self.strategy, self.deployments.len()) {
+            (_, 0 | 1) => 0,
+            (RoutingStrategy::SimpleShuffle, n) => self.next.fetch_add(1, Ordering::Relaxed) % n,
+            _ => 0,
+        };
+        self.deployments.get(first).into_iter()
     }
 }
+
+/// A deployment in the config has no provider.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no provider was built for deployment `{0}`")]
+pub struct MissingProvider(pub String);
 
 /// Every model group, by name, in config order.
 #[derive(Debug)]
@@ -65,38 +79,35 @@ pub struct ModelRouter {
 }
 
 impl ModelRouter {
-    /// Builds every SDK client the config needs, once.
-    pub async fn from_config(
-        config: &GatewayConfig,
-        env: &Environment,
-    ) -> Result<Self, ClientInitError> {
-        let mut clients = BedrockClients::load(env).await;
-        let mut router = ModelRouter {
-            groups: HashMap::new(),
-            names: Vec::new(),
-        };
+    /// Groups the config's deployments, each with its provider from `providers`.
+    pub fn new(config: &GatewayConfig, providers: &Providers) -> Result<Self, MissingProvider> {
+        let mut router = ModelRouter::empty();
+        let settings = &config.router;
         for name in config.model_groups() {
             let mut deployments = Vec::new();
             for deployment in config.deployments(name) {
-                let timeout = deployment.timeout.or(config.router.timeout);
-                let client = clients.client_for(deployment, timeout)?;
-                let provider = Arc::new(BedrockProvider::new(client, deployment.model_id.clone()));
+                let provider = providers
+                    .get(&deployment.deployment_id)
+                    .ok_or_else(|| MissingProvider(deployment.deployment_id.clone()))?;
                 deployments.push(Deployment {
                     config: deployment.clone(),
-                    provider,
+                    provider: Arc::clone(provider),
+                    stream_timeout: deployment
+                        .stream_timeout
+                        .or(settings.stream_timeout)
+                        .or(deployment.timeout)
+                        .or(settings.timeout),
+                    stream_idle_timeout: deployment
+                        .stream_idle_timeout
+                        .unwrap_or(settings.stream_idle_timeout),
                 });
             }
             router.insert(ModelGroup::new(
                 name.to_owned(),
                 deployments,
-                config.router.routing_strategy,
+                settings.routing_strategy,
             ));
         }
-        tracing::info!(
-            groups = router.names.len(),
-            clients = clients.len(),
-            "model router ready"
-        );
         Ok(router)
     }
 

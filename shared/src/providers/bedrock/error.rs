@@ -2,7 +2,7 @@
 
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, TimeoutKind};
 
 pub fn from_sdk<E, R>(err: SdkError<E, R>) -> ProviderError
 where
@@ -17,36 +17,57 @@ where
                 service_err.message().unwrap_or("no message"),
             )
         }
-        SdkError::TimeoutError(_) => {
-            ProviderError::Timeout("no answer within the deployment's timeout".into())
-        }
+        SdkError::TimeoutError(_) => ProviderError::Timeout(TimeoutKind::Call),
         SdkError::DispatchFailure(failure) if failure.is_timeout() => {
-            ProviderError::Timeout("connection timed out".into())
+            ProviderError::Connect("connection timed out".into())
         }
         SdkError::DispatchFailure(failure) => ProviderError::Connect(format!("{failure:?}")),
         SdkError::ResponseError(_) => ProviderError::Upstream("unreadable response".into()),
         SdkError::ConstructionFailure(_) => {
-            ProviderError::InvalidRequest("the request could not be built".into())
+            ProviderError::Rejected("the request could not be built".into())
         }
         _ => ProviderError::Upstream(err.to_string()),
     }
 }
 
 /// By exception name (REST errors say `ThrottlingException`, stream frames `throttlingException`).
+/// Bedrock says "input too long" only in a validation message, so that one is read from the text.
 pub fn classify(code: &str, message: &str) -> ProviderError {
     let message = message.to_owned();
     match code.to_ascii_lowercase().trim_end_matches("exception") {
-        "throttling" | "toomanyrequests" => ProviderError::Throttled(message),
-        "validation" => ProviderError::InvalidRequest(message),
+        "throttling" | "toomanyrequests" | "servicequotaexceeded" => ProviderError::Throttled {
+            message,
+            retry_after: None,
+        },
+        "validation" if is_context_window(&message) => {
+            ProviderError::ContextWindowExceeded(message)
+        }
+        "validation" => ProviderError::Rejected(message),
         "accessdenied" | "resourcenotfound" | "unrecognizedclient" | "expiredtoken" => {
             ProviderError::Misconfigured(message)
         }
-        "servicequotaexceeded" => ProviderError::Throttled(message),
         "serviceunavailable" | "modelnotready" => ProviderError::Unavailable(message),
-        "modeltimeout" => ProviderError::Timeout(message),
-        "modelstreamerror" => ProviderError::StreamInterrupted(message),
+        "modeltimeout" => ProviderError::Timeout(TimeoutKind::Call),
+        "modelstreamerror" => ProviderError::StreamBroken(message),
         _ => ProviderError::Upstream(format!("{code}: {message}")),
     }
+}
+
+/// Bedrock's wordings of "the prompt does not fit the model" across model families.
+fn is_context_window(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "input is too long",
+        "too many input tokens",
+        "too many tokens",
+        "prompt is too long",
+        "context length",
+        "context window",
+        "maximum context",
+        "max_tokens exceeds",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
 }
 
 #[cfg(test)]
@@ -57,20 +78,34 @@ mod tests {
     fn classifies_rest_and_stream_names() {
         assert!(matches!(
             classify("ThrottlingException", "x"),
-            ProviderError::Throttled(_)
+            ProviderError::Throttled { .. }
         ));
         assert!(matches!(
             classify("throttlingException", "x"),
-            ProviderError::Throttled(_)
+            ProviderError::Throttled { .. }
         ));
         assert_eq!(
             classify("ValidationException", "bad"),
-            ProviderError::InvalidRequest("bad".into())
+            ProviderError::Rejected("bad".into())
         );
         assert!(matches!(
-            classify("ModelTimeoutException", "x"),
-            ProviderError::Timeout(_)
+            classify(
+                "ValidationException",
+                "Input is too long for requested model."
+            ),
+            ProviderError::ContextWindowExceeded(_)
         ));
+        assert!(matches!(
+            classify(
+                "ValidationException",
+                "prompt is too long: 210000 tokens > 200000 maximum"
+            ),
+            ProviderError::ContextWindowExceeded(_)
+        ));
+        assert_eq!(
+            classify("ModelTimeoutException", "x"),
+            ProviderError::Timeout(TimeoutKind::Call)
+        );
         assert!(matches!(
             classify("ServiceUnavailableException", "x"),
             ProviderError::Unavailable(_)
@@ -85,7 +120,7 @@ mod tests {
         ));
         assert!(matches!(
             classify("modelStreamErrorException", "x"),
-            ProviderError::StreamInterrupted(_)
+            ProviderError::StreamBroken(_)
         ));
     }
 }

@@ -1,5 +1,6 @@
 //! Amazon Bedrock through the Converse and ConverseStream APIs of `aws-sdk-bedrockruntime`.
 
+mod build;
 mod clients;
 mod document;
 mod error;
@@ -13,6 +14,7 @@ use std::pin::Pin;
 use aws_sdk_bedrockruntime::Client;
 use futures_util::StreamExt;
 
+pub use build::providers;
 pub use clients::{BedrockClients, ClientInitError};
 pub use error::classify;
 
@@ -40,8 +42,8 @@ impl BedrockProvider {
     }
 
     async fn converse(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let parts = request::converse_parts(request)
-            .map_err(|e| ProviderError::InvalidRequest(e.to_string()))?;
+        let parts =
+            request::converse_parts(request).map_err(|e| ProviderError::Rejected(e.to_string()))?;
         let output = self
             .client
             .converse()
@@ -57,8 +59,8 @@ impl BedrockProvider {
     }
 
     async fn converse_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
-        let parts = request::converse_parts(request)
-            .map_err(|e| ProviderError::InvalidRequest(e.to_string()))?;
+        let parts =
+            request::converse_parts(request).map_err(|e| ProviderError::Rejected(e.to_string()))?;
         let output = self
             .client
             .converse_stream()

@@ -1,0 +1,80 @@
+//! What an HTTP request says about its caller: the key it presents and its session.
+
+use http::HeaderMap;
+
+/// The key a request presents: `Authorization: Bearer <key>`, else `x-api-key: <key>`.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let value = value.trim();
+        let key = match value.split_once(char::is_whitespace) {
+            Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key.trim(),
+            _ if value.eq_ignore_ascii_case("bearer") => "",
+            _ => value,
+        };
+        return (!key.is_empty()).then_some(key);
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+/// The conversation a request belongs to, from `x-session-id` (at most 128 characters).
+pub fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.insert(*name, value.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn bearer_then_x_api_key() {
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Bearer sk-1")])),
+            Some("sk-1")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "bearer  sk-2 ")])),
+            Some("sk-2")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("x-api-key", "sk-3")])),
+            Some("sk-3")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Bearer ")])),
+            None
+        );
+        assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn session_ids_are_bounded() {
+        assert_eq!(
+            session_id(&headers(&[("x-session-id", "abc")])).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            session_id(&headers(&[("x-session-id", &"x".repeat(129))])),
+            None
+        );
+    }
+}

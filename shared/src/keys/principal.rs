@@ -1,0 +1,61 @@
+//! The caller a request runs for: carried into routing, limits, usage records and traces.
+
+use std::sync::Arc;
+
+/// Which edge a request came in through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// The OpenAI-compatible HTTP API.
+    Api,
+    /// The Lex V2 fulfillment function.
+    Lex,
+}
+
+impl Caller {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Caller::Api => "api",
+            Caller::Lex => "lex",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// A stable, non-secret name of the key: `master`, a virtual key's hash prefix, or
+    /// `service:<name>` for an in-process caller.
+    pub key_id: String,
+    pub key_alias: Option<String>,
+    pub team: Option<String>,
+    pub user: Option<String>,
+    /// Model groups this caller may use; `None` means all.
+    pub models: Option<Arc<[String]>>,
+}
+
+impl Principal {
+    pub fn master() -> Self {
+        Principal {
+            key_id: "master".to_owned(),
+            key_alias: None,
+            team: None,
+            user: None,
+            models: None,
+        }
+    }
+
+    /// An in-process caller such as the Lex function, which has no bearer key.
+    pub fn service(name: &str, team: Option<String>) -> Self {
+        Principal {
+            key_id: format!("service:{name}"),
+            team,
+            ..Principal::master()
+        }
+    }
+
+    /// Whether this caller may use the model group `model`.
+    pub fn may_use(&self, model: &str) -> bool {
+        self.models
+            .as_ref()
+            .is_none_or(|models| models.iter().any(|m| m == model))
+    }
+}

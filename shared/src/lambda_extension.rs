@@ -1,0 +1,73 @@
+//! An internal Lambda extension that holds the sandbox open after each response until the
+//! after-response queue has been written.
+//!
+//! Lambda freezes a sandbox once the runtime has sent its response and every extension has
+//! asked for its next event. This extension, registered from inside the function's own process
+//! for INVOKE events, waits for the invocation's response to be finished (the edge calls
+//! [`AfterResponse::invocation_done`]) and then for [`AfterResponse::flush`]: the answer has
+//! already gone, and the records leave before the freeze. It must be registered before the
+//! runtime first asks for an invocation.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
+
+use crate::pipeline::AfterResponse;
+
+/// The name Lambda lists the extension under.
+pub const NAME: &str = "gateway-after-response";
+
+/// Registers the extension and runs its event loop in the background. Without it (an
+/// emulator that has no Extensions API), the queue still drains in the background, but a
+/// frozen sandbox may hold records until its next invocation; that is logged.
+pub async fn register(after: &AfterResponse) -> bool {
+    let queue = after.clone();
+    let events = service_fn(move |event: LambdaEvent| {
+        let queue = queue.clone();
+        async move {
+            if let NextEvent::Invoke(invoke) = event.next {
+                hold_until_written(&queue, invoke.deadline_ms).await;
+            }
+            Ok::<(), lambda_extension::Error>(())
+        }
+    });
+    let extension = Extension::new()
+        .with_extension_name(NAME)
+        .with_events(&["INVOKE"])
+        .with_events_processor(events);
+    match extension.register().await {
+        Ok(registered) => {
+            tokio::spawn(async move {
+                if let Err(err) = registered.run().await {
+                    tracing::warn!(error = %err, "after-response extension stopped");
+                }
+            });
+            true
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "after-response extension not registered; records are written in the background without holding the sandbox");
+            false
+        }
+    }
+}
+
+/// Waits for the invocation's response to finish and its jobs to be written, at most until the
+/// invocation's deadline.
+async fn hold_until_written(after: &AfterResponse, deadline_ms: u64) {
+    let work = async {
+        after.next_invocation_done().await;
+        after.flush().await;
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    // `cargo lambda`'s emulator sends a duration here rather than an epoch instant.
+    if deadline_ms < crate::deadline::PLAUSIBLE_EPOCH_MS {
+        work.await;
+        return;
+    }
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    if tokio::time::timeout(left, work).await.is_err() {
+        tracing::warn!(stats = ?after.stats(), "after-response work unfinished at the invocation's deadline");
+    }
+}

@@ -1,0 +1,141 @@
+//! The last step: one usage record per request, handed to the after-response queue.
+//!
+//! An [`Accounting`] starts with the request and is finished exactly once: by the pipeline for
+//! whole answers and failures, by the stream wrapper when a stream ends, breaks or is dropped.
+
+use std::time::Duration;
+
+use super::after_response::{AfterResponse, Job};
+use super::context::RequestContext;
+use crate::chat::{FinishReason, Usage};
+use crate::error::GatewayError;
+use crate::router::Deployment;
+use crate::usage::{Outcome, UsageRecord};
+
+pub(crate) struct Accounting {
+    after: AfterResponse,
+    record: Box<UsageRecord>,
+    started: std::time::Instant,
+    prices: Option<(f64, f64)>,
+}
+
+impl Accounting {
+    pub(crate) fn start(
+        after: &AfterResponse,
+        ctx: &RequestContext,
+        model: &str,
+        streamed: bool,
+    ) -> Self {
+        let p = &ctx.principal;
+        let record = UsageRecord {
+            request_id: ctx.request_id.clone(),
+            started_at_ms: ctx.started_at_ms,
+            caller: ctx.caller.as_str(),
+            key_id: p.key_id.clone(),
+            key_alias: p.key_alias.clone(),
+            team: p.team.clone(),
+            user: p.user.clone(),
+            session_id: ctx.session_id.clone(),
+            model: model.to_owned(),
+            deployment_id: None,
+            provider_model: None,
+            streamed,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            total_tokens: 0,
+            cost_usd: None,
+            latency_ms: 0,
+            time_to_first_token_ms: None,
+            finish_reason: None,
+            outcome: Outcome::Success,
+            error_type: None,
+            attempts: 0,
+            guardrails: Vec::new(),
+        };
+        Accounting {
+            after: after.clone(),
+            record: Box::new(record),
+            started: ctx.started,
+            prices: None,
+        }
+    }
+
+    /// A model call on `deployment` begins.
+    pub(crate) fn attempt(&mut self, deployment: &Deployment) {
+        let config = &deployment.config;
+        self.record.attempts += 1;
+        self.record.deployment_id = Some(config.deployment_id.clone());
+        self.record.provider_model = Some(config.model_id.clone());
+        self.prices = config
+            .input_cost_per_token
+            .zip(config.output_cost_per_token);
+    }
+
+    /// A guardrail ran with this action.
+    pub(crate) fn guardrail(&mut self, name: &str, action: &str) {
+        self.record.guardrails.push(format!("{name}:{action}"));
+    }
+
+    pub(crate) fn user(&mut self, user: Option<&str>) {
+        if self.record.user.is_none() {
+            self.record.user = user.map(str::to_owned);
+        }
+    }
+
+    pub(crate) fn succeeded(
+        self,
+        usage: Option<Usage>,
+        finish: Option<FinishReason>,
+        first_token: Option<Duration>,
+    ) {
+        self.finish(Outcome::Success, None, usage, finish, first_token);
+    }
+
+    pub(crate) fn failed(
+        self,
+        error: &GatewayError,
+        usage: Option<Usage>,
+        first_token: Option<Duration>,
+    ) {
+        self.finish(
+            Outcome::Failure,
+            Some(error.kind()),
+            usage,
+            None,
+            first_token,
+        );
+    }
+
+    pub(crate) fn client_closed(self, usage: Option<Usage>, first_token: Option<Duration>) {
+        self.finish(Outcome::ClientClosed, None, usage, None, first_token);
+    }
+
+    fn finish(
+        mut self,
+        outcome: Outcome,
+        error_type: Option<&'static str>,
+        usage: Option<Usage>,
+        finish: Option<FinishReason>,
+        first_token: Option<Duration>,
+    ) {
+        let record = &mut self.record;
+        record.outcome = outcome;
+        record.error_type = error_type;
+        record.latency_ms = millis(self.started.elapsed());
+        record.time_to_first_token_ms = first_token.map(millis);
+        record.finish_reason = finish.map(FinishReason::as_str);
+        if let Some(usage) = usage {
+            record.prompt_tokens = usage.prompt_tokens;
+            record.completion_tokens = usage.completion_tokens;
+            record.total_tokens = usage.total_tokens;
+            record.cost_usd = self.prices.map(|(input, output)| {
+                f64::from(usage.prompt_tokens) * input + f64::from(usage.completion_tokens) * output
+            });
+        }
+        self.after.submit(Job::Usage(self.record));
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

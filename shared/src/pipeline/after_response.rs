@@ -1,0 +1,285 @@
+//! Work after the response: a bounded queue of usage records (and, as they land, spans and
+//! metrics) that never delays an answer.
+//!
+//! A background task drains the queue, writing up to [`CONCURRENT_WRITES`] records at once. In
+//! Lambda, the internal extension (`lambda_extension`) holds the sandbox open after each
+//! response until [`AfterResponse::flush`] says the queue is empty, so nothing is frozen in it.
+//! A full queue or a failed write never touches the response: the loss is logged and counted.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Notify, Semaphore};
+
+use crate::usage::{UsageRecord, UsageSink};
+
+/// Records written at the same time by the drain task.
+pub const CONCURRENT_WRITES: usize = 32;
+
+/// One piece of after-response work.
+#[derive(Debug)]
+pub enum Job {
+    Usage(Box<UsageRecord>),
+}
+
+/// Counters of the queue since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub submitted: u64,
+    pub written: u64,
+    /// Not queued: the queue was full or closed.
+    pub dropped: u64,
+    /// Queued, but the write failed (or its task panicked).
+    pub failed: u64,
+}
+
+struct Shared {
+    /// Submitted and not yet finished (written, failed).
+    pending: AtomicUsize,
+    idle: Notify,
+    submitted: AtomicU64,
+    written: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+    /// One permit per finished Lambda invocation, taken by the extension.
+    invocations_done: Semaphore,
+}
+
+/// The queue's handle: cheap to clone, shared by the pipeline and the Lambda extension.
+#[derive(Clone)]
+pub struct AfterResponse {
+    tx: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+impl AfterResponse {
+    /// Starts the drain task on the current Tokio runtime.
+    pub fn start(capacity: usize, sink: Arc<dyn UsageSink>) -> AfterResponse {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let shared = Arc::new(Shared {
+            pending: AtomicUsize::new(0),
+            idle: Notify::new(),
+            submitted: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            invocations_done: Semaphore::new(0),
+        });
+        tokio::spawn(drain(rx, Arc::clone(&shared), sink));
+        AfterResponse { tx, shared }
+    }
+
+    /// Queues a job without waiting; when the queue is full the job is dropped, logged and
+    /// counted.
+    pub fn submit(&self, job: Job) {
+        self.shared.submitted.fetch_add(1, Ordering::Relaxed);
+        self.shared.pending.fetch_add(1, Ordering::AcqRel);
+        if let Err(err) = self.tx.try_send(job) {
+            let request_id = match err.into_inner() {
+                Job::Usage(record) => record.request_id,
+            };
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(%request_id, "after-response queue full: usage record dropped");
+            self.finish_one();
+        }
+    }
+
+    /// Waits until every job submitted so far has been written or has failed.
+    pub async fn flush(&self) {
+        loop {
+            let idle = self.shared.idle.notified();
+            if self.shared.pending.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        QueueStats {
+            submitted: self.shared.submitted.load(Ordering::Relaxed),
+            written: self.shared.written.load(Ordering::Relaxed),
+            dropped: self.shared.dropped.load(Ordering::Relaxed),
+            failed: self.shared.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Lambda: an invocation's response has gone and its jobs are submitted.
+    pub fn invocation_done(&self) {
+        self.shared.invocations_done.add_permits(1);
+    }
+
+    /// Lambda: waits for the next [`AfterResponse::invocation_done`].
+    pub async fn next_invocation_done(&self) {
+        if let Ok(permit) = self.shared.invocations_done.acquire().await {
+            permit.forget();
+        }
+    }
+
+    fn finish_one(&self) {
+        finish_one(&self.shared);
+    }
+}
+
+fn finish_one(shared: &Shared) {
+    if shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        shared.idle.notify_waiters();
+    }
+}
+
+/// Marks a job finished when dropped, also when its task panics.
+struct Finished(Arc<Shared>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("an after-response task panicked; its usage record is lost");
+        }
+        finish_one(&self.0);
+    }
+}
+
+async fn drain(mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, sink: Arc<dyn UsageSink>) {
+    let slots = Arc::new(Semaphore::new(CONCURRENT_WRITES));
+    while let Some(job) = rx.recv().await {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let finished = Finished(Arc::clone(&shared));
+        let sink = Arc::clone(&sink);
+        tokio::spawn(async move {
+            let _slot = slot;
+            let Job::Usage(record) = job;
+            match sink.write(&record).await {
+                Ok(()) => {
+                    finished.0.written.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(err) => {
+                    finished.0.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(request_id = %record.request_id, error = %err, "usage record not written");
+                }
+            }
+            drop(finished);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::{MemoryUsageSink, UsageSinkError};
+    use futures_util::future::BoxFuture;
+
+    pub(crate) fn record(id: &str) -> UsageRecord {
+        UsageRecord {
+            request_id: id.to_owned(),
+            started_at_ms: 0,
+            caller: "api",
+            key_id: "master".into(),
+            key_alias: None,
+            team: None,
+            user: None,
+            session_id: None,
+            model: "m".into(),
+            deployment_id: None,
+            provider_model: None,
+            streamed: false,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            total_tokens: 0,
+            cost_usd: None,
+            latency_ms: 0,
+            time_to_first_token_ms: None,
+            finish_reason: None,
+            outcome: crate::usage::Outcome::Success,
+            error_type: None,
+            attempts: 1,
+            guardrails: Vec::new(),
+        }
+    }
+
+    /// Holds every write until the gate opens.
+    struct Gated {
+        gate: tokio::sync::Semaphore,
+        inner: MemoryUsageSink,
+    }
+
+    impl UsageSink for Gated {
+        fn write<'a>(&'a self, r: &'a UsageRecord) -> BoxFuture<'a, Result<(), UsageSinkError>> {
+            Box::pin(async move {
+                let _open = self.gate.acquire().await;
+                self.inner.write(r).await
+            })
+        }
+    }
+
+    struct Failing;
+    impl UsageSink for Failing {
+        fn write<'a>(&'a self, _: &'a UsageRecord) -> BoxFuture<'a, Result<(), UsageSinkError>> {
+            Box::pin(std::future::ready(Err(UsageSinkError("down".into()))))
+        }
+    }
+
+    #[tokio::test]
+    async fn submit_never_waits_and_flush_waits_for_the_writes() {
+        let sink = Arc::new(Gated {
+            gate: tokio::sync::Semaphore::new(0),
+            inner: MemoryUsageSink::default(),
+        });
+        let queue = AfterResponse::start(8, sink.clone());
+        queue.submit(Job::Usage(Box::new(record("a"))));
+        queue.submit(Job::Usage(Box::new(record("b"))));
+        let flushed = tokio::time::timeout(std::time::Duration::from_millis(50), queue.flush());
+        assert!(flushed.await.is_err(), "flush returned with writes held");
+        sink.gate.add_permits(2);
+        queue.flush().await;
+        assert_eq!(sink.inner.records().len(), 2);
+        assert_eq!(
+            queue.stats(),
+            QueueStats {
+                submitted: 2,
+                written: 2,
+                dropped: 0,
+                failed: 0
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_and_failures_are_counted() {
+        let sink = Arc::new(Gated {
+            gate: tokio::sync::Semaphore::new(0),
+            inner: MemoryUsageSink::default(),
+        });
+        let queue = AfterResponse::start(1, sink.clone());
+        // The drain task takes jobs out of the channel while their writes wait at the gate, so
+        // more than the capacity is in flight; submit until one is dropped.
+        for i in 0..(CONCURRENT_WRITES + 4) {
+            queue.submit(Job::Usage(Box::new(record(&i.to_string()))));
+            tokio::task::yield_now().await;
+        }
+        assert!(queue.stats().dropped >= 1, "{:?}", queue.stats());
+        sink.gate.add_permits(1000);
+        queue.flush().await;
+        let stats = queue.stats();
+        assert_eq!(stats.written + stats.dropped, stats.submitted);
+
+        let failing = AfterResponse::start(4, Arc::new(Failing));
+        failing.submit(Job::Usage(Box::new(record("x"))));
+        failing.flush().await;
+        assert_eq!(failing.stats().failed, 1);
+    }
+
+    #[tokio::test]
+    async fn invocation_done_signals_are_counted_one_to_one() {
+        let queue = AfterResponse::start(1, Arc::new(MemoryUsageSink::default()));
+        queue.invocation_done();
+        queue.next_invocation_done().await;
+        let waiting = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            queue.next_invocation_done(),
+        );
+        assert!(waiting.await.is_err(), "a second signal was never sent");
+    }
+}

@@ -1,0 +1,228 @@
+//! The request path every caller takes, whole answers and streams alike. The steps, in order:
+//!
+//! 1. **authenticate**: the presented key becomes a principal ([`Gateway::authenticate`],
+//!    `keys::Authenticator`; async, as keys will live in DynamoDB).
+//! 2. **resolve**: the model group, and whether the principal may use it.
+//! 3. **pre-call checks**: rate limits and budgets (keys-and-budgets issue), input guardrails
+//!    (`guard::input`).
+//! 4. **route and call**: the group's deployments in the router's order, with room for several
+//!    attempts; whole answers bounded by the deadline, streams by `stream_timeout` for the first
+//!    event, then by `stream_idle_timeout` between events and the deadline (`stream::Timed`).
+//! 5. **post-call**: output guardrails on the whole answer, or on the stream in sentence windows
+//!    (`guard::output_stream`).
+//! 6. **account**: one usage record per request (`account::Accounting`), on the after-response
+//!    queue (`after_response`); a stream is accounted when it ends, breaks or is dropped.
+//!
+//! The edges only translate: `http/` frames answers as JSON or SSE and maps errors to OpenAI's
+//! shape; `lex/` turns them into Lex replies.
+
+mod account;
+pub mod after_response;
+mod context;
+mod guard;
+mod stream;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use after_response::{AfterResponse, QueueStats};
+pub use context::{new_request_id, RequestContext};
+pub use guard::STREAM_WINDOW_MAX_BYTES;
+pub use stream::AnswerStream;
+
+use account::Accounting;
+use stream::Timed;
+
+use crate::chat::{ChatRequest, ChatResponse};
+use crate::error::{GatewayError, TimeoutKind};
+use crate::gateway::Gateway;
+use crate::keys::Principal;
+use crate::providers::EventStream;
+use crate::router::{Deployment, ModelGroup};
+
+/// What the pipeline answers: the whole answer, or a stream of it.
+pub enum Answer {
+    Whole(Completion),
+    Stream(AnswerStream),
+}
+
+/// A whole answer and where it came from.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub response: ChatResponse,
+    pub deployment_id: String,
+    /// The model call's duration.
+    pub latency: Duration,
+}
+
+impl Gateway {
+    /// Step 1.
+    pub async fn authenticate(&self, key: Option<&str>) -> Result<Principal, GatewayError> {
+        self.auth.authenticate(key).await
+    }
+
+    /// Steps 2 to 6 for an authenticated request: `request.stream` picks the answer's shape.
+    pub async fn chat(
+        &self,
+        ctx: &RequestContext,
+        mut request: ChatRequest,
+    ) -> Result<Answer, GatewayError> {
+        let mut account = Accounting::start(&self.after, ctx, &request.model, request.stream);
+        account.user(request.user.as_deref());
+        let group = match self.resolve(ctx, &request.model) {
+            Ok(group) => group,
+            Err(err) => return Err(failed(account, err)),
+        };
+        if let Err(err) = guard::input(&self.input_guardrails, &mut request, &mut account).await {
+            return Err(failed(account, err));
+        }
+        if request.stream {
+            self.stream(ctx, group, &request, account)
+                .await
+                .map(Answer::Stream)
+        } else {
+            self.whole(ctx, group, &request, account)
+                .await
+                .map(Answer::Whole)
+        }
+    }
+
+    /// A request refused before the pipeline could run it (its body did not validate): it is
+    /// accounted all the same.
+    pub fn reject(&self, ctx: &RequestContext, model: &str, err: &GatewayError) {
+        Accounting::start(&self.after, ctx, model, false).failed(err, None, None);
+    }
+
+    /// Step 2.
+    fn resolve(&self, ctx: &RequestContext, model: &str) -> Result<&ModelGroup, GatewayError> {
+        let group = self
+            .router
+            .group(model)
+            .ok_or_else(|| GatewayError::model_not_found(model))?;
+        if !ctx.principal.may_use(model) {
+            return Err(GatewayError::ModelNotAllowed {
+                model: model.to_owned(),
+            });
+        }
+        Ok(group)
+    }
+
+    /// Steps 4 to 6 for a whole answer.
+    async fn whole(
+        &self,
+        ctx: &RequestContext,
+        group: &ModelGroup,
+        request: &ChatRequest,
+        mut account: Accounting,
+    ) -> Result<Completion, GatewayError> {
+        let started = std::time::Instant::now();
+        let routed = route(group, &mut account, |d| {
+            let call = d.provider.chat(request);
+            within(ctx.deadline, TimeoutKind::Deadline, async move {
+                call.await.map_err(GatewayError::from)
+            })
+        });
+        let (deployment, mut response) = match routed.await {
+            Ok(done) => done,
+            Err(err) => return Err(failed(account, err)),
+        };
+        let latency = started.elapsed();
+        if let Err(err) = guard::output(&self.output_guardrails, &mut response, &mut account).await
+        {
+            return Err(failed(account, err));
+        }
+        account.succeeded(Some(response.usage), Some(response.finish_reason), None);
+        Ok(Completion {
+            response,
+            deployment_id: deployment.config.deployment_id.clone(),
+            latency,
+        })
+    }
+
+    /// Steps 4 to 6 for a stream: errors before its first event come back as an error, so the
+    /// edge can still answer with a status; later ones end the stream.
+    async fn stream(
+        &self,
+        ctx: &RequestContext,
+        group: &ModelGroup,
+        request: &ChatRequest,
+        mut account: Accounting,
+    ) -> Result<AnswerStream, GatewayError> {
+        let routed = route(group, &mut account, |d| start_stream(ctx, d, request));
+        let (deployment, events) = match routed.await {
+            Ok(started) => started,
+            Err(err) => return Err(failed(account, err)),
+        };
+        let timed = Timed::new(events, deployment.stream_idle_timeout, ctx.deadline);
+        let events = guard::output_stream(Box::pin(timed), self.output_guardrails.clone());
+        Ok(AnswerStream::new(
+            events,
+            account,
+            ctx.started,
+            deployment.config.deployment_id.clone(),
+        ))
+    }
+}
+
+fn failed(account: Accounting, err: GatewayError) -> GatewayError {
+    account.failed(&err, None, None);
+    err
+}
+
+/// Step 4: tries the group's deployments in the router's order. Today the router offers one;
+/// retries and fallbacks (routing issue) decide here whether a failure moves on to the next.
+async fn route<'g, T, Fut>(
+    group: &'g ModelGroup,
+    account: &mut Accounting,
+    mut call: impl FnMut(&'g Deployment) -> Fut,
+) -> Result<(&'g Deployment, T), GatewayError>
+where
+    Fut: Future<Output = Result<T, GatewayError>>,
+{
+    let mut last = None;
+    for deployment in group.attempts() {
+        account.attempt(deployment);
+        match call(deployment).await {
+            Ok(value) => return Ok((deployment, value)),
+            Err(err) => {
+                tracing::warn!(deployment = %deployment.config.deployment_id, error = %err, "model call failed");
+                last = Some(err);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| GatewayError::model_not_found(&group.name)))
+}
+
+/// Starts a stream within `stream_timeout` (for its first event) and the deadline.
+async fn start_stream(
+    ctx: &RequestContext,
+    deployment: &Deployment,
+    request: &ChatRequest,
+) -> Result<EventStream, GatewayError> {
+    let call = deployment.provider.chat_stream(request);
+    let call = async move { call.await.map_err(GatewayError::from) };
+    let first_event = deployment
+        .stream_timeout
+        .map(|limit| tokio::time::Instant::now() + limit);
+    match (first_event, ctx.deadline) {
+        (Some(first), Some(deadline)) if deadline <= first => {
+            within(Some(deadline), TimeoutKind::Deadline, call).await
+        }
+        (Some(first), _) => within(Some(first), TimeoutKind::FirstEvent, call).await,
+        (None, deadline) => within(deadline, TimeoutKind::Deadline, call).await,
+    }
+}
+
+/// `call`, abandoned with a `kind` timeout at `due`.
+async fn within<T>(
+    due: Option<tokio::time::Instant>,
+    kind: TimeoutKind,
+    call: impl Future<Output = Result<T, GatewayError>>,
+) -> Result<T, GatewayError> {
+    match due {
+        None => call.await,
+        Some(due) => tokio::time::timeout_at(due, call)
+            .await
+            .unwrap_or_else(|_| Err(kind.into())),
+    }
+}

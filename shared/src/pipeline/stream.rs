@@ -1,0 +1,186 @@
+//! A streamed answer as the pipeline hands it out: provider events bounded in time, counted,
+//! and accounted for exactly once, however the stream ends.
+//!
+//! [`Timed`] ends a stream that stalls: no event for `stream_idle_timeout`, or the invocation's
+//! deadline, gives a timeout error as the last item. [`AnswerStream`] records the time to the
+//! first token and the usage, and finishes the request's [`Accounting`] when the stream ends,
+//! breaks, or is dropped before its end (the client went away).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_util::Stream;
+use tokio::time::Sleep;
+
+use super::account::Accounting;
+use crate::chat::{FinishReason, StreamEvent, Usage};
+use crate::error::{GatewayError, TimeoutKind};
+use crate::providers::EventStream;
+
+/// Events with gateway errors: what the pipeline's stream stages pass along.
+pub type GatewayEvents = Pin<Box<dyn Stream<Item = Result<StreamEvent, GatewayError>> + Send>>;
+
+/// Provider events, ended with a timeout error when the next one is too long in coming.
+pub(crate) struct Timed {
+    events: EventStream,
+    idle: Duration,
+    deadline: Option<tokio::time::Instant>,
+    timer: Pin<Box<Sleep>>,
+    finished: bool,
+}
+
+impl Timed {
+    pub(crate) fn new(
+        events: EventStream,
+        idle: Duration,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Self {
+        let mut timed = Timed {
+            events,
+            idle,
+            deadline,
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            finished: false,
+        };
+        timed.rearm();
+        timed
+    }
+
+    /// The next event is due within `idle`, and never after the deadline.
+    fn rearm(&mut self) {
+        let idle = tokio::time::Instant::now() + self.idle;
+        let due = self.deadline.map_or(idle, |deadline| deadline.min(idle));
+        self.timer.as_mut().reset(due);
+    }
+
+    fn timeout_kind(&self) -> TimeoutKind {
+        match self.deadline {
+            Some(deadline) if deadline <= tokio::time::Instant::now() => TimeoutKind::Deadline,
+            _ => TimeoutKind::Idle,
+        }
+    }
+}
+
+impl Stream for Timed {
+    type Item = Result<StreamEvent, GatewayError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        match self.events.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(event))) => {
+                self.rearm();
+                Poll::Ready(Some(Ok(event)))
+            }
+            Poll::Ready(Some(Err(err))) => {
+                self.finished = true;
+                Poll::Ready(Some(Err(err.into())))
+            }
+            Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => match self.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.finished = true;
+                    Poll::Ready(Some(Err(self.timeout_kind().into())))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// The stream a caller receives. Ends after its first error.
+pub struct AnswerStream {
+    events: GatewayEvents,
+    account: Option<Accounting>,
+    started: Instant,
+    first_token: Option<Duration>,
+    usage: Option<Usage>,
+    finish: Option<FinishReason>,
+    span: tracing::Span,
+    deployment_id: String,
+}
+
+impl AnswerStream {
+    pub(crate) fn new(
+        events: GatewayEvents,
+        account: Accounting,
+        started: Instant,
+        deployment_id: String,
+    ) -> Self {
+        AnswerStream {
+            events,
+            account: Some(account),
+            started,
+            first_token: None,
+            usage: None,
+            finish: None,
+            span: tracing::Span::current(),
+            deployment_id,
+        }
+    }
+
+    /// The deployment that is answering.
+    pub fn deployment_id(&self) -> &str {
+        &self.deployment_id
+    }
+
+    fn observe(&mut self, event: &StreamEvent) {
+        match event {
+            StreamEvent::TextDelta(_) | StreamEvent::ToolCallStart { .. } => {
+                if self.first_token.is_none() {
+                    self.first_token = Some(self.started.elapsed());
+                }
+            }
+            StreamEvent::Usage(usage) => self.usage = Some(*usage),
+            StreamEvent::Finish(reason) => self.finish = Some(*reason),
+            StreamEvent::Start | StreamEvent::ToolCallDelta { .. } => {}
+        }
+    }
+}
+
+impl Stream for AnswerStream {
+    type Item = Result<StreamEvent, GatewayError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.account.is_none() {
+            return Poll::Ready(None);
+        }
+        let span = self.span.clone();
+        let _entered = span.enter();
+        let polled = self.events.as_mut().poll_next(cx);
+        match polled {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(event))) => {
+                self.observe(&event);
+                Poll::Ready(Some(Ok(event)))
+            }
+            Poll::Ready(Some(Err(err))) => {
+                tracing::warn!(error = %err, deployment = %self.deployment_id, "stream failed");
+                if let Some(account) = self.account.take() {
+                    account.failed(&err, self.usage, self.first_token);
+                }
+                Poll::Ready(Some(Err(err)))
+            }
+            Poll::Ready(None) => {
+                if let Some(account) = self.account.take() {
+                    account.succeeded(self.usage, self.finish, self.first_token);
+                }
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl Drop for AnswerStream {
+    fn drop(&mut self) {
+        if let Some(account) = self.account.take() {
+            account.client_closed(self.usage, self.first_token);
+        }
+    }
+}
