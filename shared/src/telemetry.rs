@@ -14,7 +14,8 @@ pub fn init(env: &Environment) {
     let result = if env.get("AWS_LAMBDA_RUNTIME_API").is_some() {
         builder
             .json()
-            .with_current_span(false)
+            .with_current_span(true)
+            .with_span_list(false)
             .without_time()
             .try_init()
     } else {

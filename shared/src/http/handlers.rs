@@ -55,13 +55,13 @@ async fn chat_completion(
 ) -> Result<Response, ApiError> {
     let span = tracing::Span::current();
     let principal = gateway.authenticate(presented_key(headers)).await?;
-    span.record("key", principal.key_id.as_str());
+    span.record("key", field::display(&principal.key_id));
     let mut ctx = RequestContext::new(Caller::Api, principal)
         .with_deadline(deadline)
         .with_session(session_id(headers));
     ctx.request_id = request_id;
     let wire = parse_json::<ChatCompletionRequest>(body)?;
-    span.record("model", wire.model.as_str());
+    span.record("model", field::display(&wire.model));
     let model = wire.model.clone();
     let request = chat::from_openai(wire).inspect_err(|err| gateway.reject(&ctx, &model, err))?;
     let include_usage = request.include_usage;
