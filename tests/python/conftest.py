@@ -28,7 +28,11 @@ MASTER_KEY = "sk-local-dev-key"
 FAULT_MODELS = {
     "flaky-throttle": "anthropic.claude-fault-throttle-v1:0",
     "flaky-500": "anthropic.claude-fault-500-v1:0",
+    "stalls": "anthropic.claude-fault-stream-stall-v1:0",
 }
+
+# Every usage write waits this long (`usage.simulated_latency_ms`): answers must not.
+USAGE_WRITE_MS = 1500
 
 
 @dataclass
@@ -37,6 +41,14 @@ class Servers:
     gateway_url: str
     fake_url: str
     log_dir: Path
+    usage_file: Path  # one JSON line per request, written after the response
+
+    def usage_records(self) -> list[dict]:
+        try:
+            lines = self.usage_file.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.strip()]
 
     def fake_calls(self) -> dict:
         """`{"<model id>": {"converse": n, "converse_stream": n}}` since the last reset."""
@@ -63,8 +75,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _test_config(path: Path) -> None:
-    """config/local.yaml plus the fault models (after its own) and explicit zero retries (exact call counts)."""
+def _test_config(path: Path, usage_file: Path) -> None:
+    """config/local.yaml plus the fault models (after its own), explicit zero retries (exact
+    call counts), a one-second stream idle timeout, and usage records to a slow file sink."""
     text = (ROOT / "config" / "local.yaml").read_text()
     extra = "".join(
         f"  - model_name: {name}\n"
@@ -77,7 +90,11 @@ def _test_config(path: Path) -> None:
     block = re.search(r"^model_list:\n(?:(?:[ \t].*)?\n)*", text, re.MULTILINE)
     assert block, "config/local.yaml has a `model_list:`"
     text = text[: block.end()] + extra + text[block.end() :]
-    text += "\nrouter_settings:\n  num_retries: 0\n"
+    text += "\nrouter_settings:\n  num_retries: 0\n  stream_idle_timeout: 1\n"
+    text += (
+        f"\nusage:\n  sink: file\n  path: {usage_file}\n"
+        f"  simulated_latency_ms: {USAGE_WRITE_MS}\n"
+    )
     path.write_text(text)
 
 
@@ -114,7 +131,8 @@ def servers(tmp_path_factory) -> Servers:
     )
     work = tmp_path_factory.mktemp("gateway")
     config = work / "config.yaml"
-    _test_config(config)
+    usage_file = work / "usage.jsonl"
+    _test_config(config, usage_file)
 
     fake_log = work / "fake-bedrock.log"
     fake = subprocess.Popen(
@@ -167,7 +185,7 @@ def servers(tmp_path_factory) -> Servers:
         )
         assert gateway.poll() is None, f"the gateway exited: {_tail(gateway_log)}"
 
-        yield Servers(f"{gateway_url}/v1", gateway_url, fake_url, work)
+        yield Servers(f"{gateway_url}/v1", gateway_url, fake_url, work, usage_file)
 
         # Clean shutdown: SIGTERM, exit code 0 within a few seconds, even with an idle
         # keep-alive connection open (as a client's connection pool leaves one).

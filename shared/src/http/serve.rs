@@ -12,7 +12,7 @@ use crate::env::Environment;
 use crate::pipeline::AfterResponse;
 
 /// How long a stopping local server waits for after-response work.
-const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
