@@ -11,6 +11,13 @@
 #   - chat through the emulator's Function URL path (/lambda-url/chat/...): a streamed request,
 #     with the fake pausing between its events, must arrive in pieces and end with `data: [DONE]`.
 #   - lex (when functions/lex exists): every events/lex-*.json must get a Lex V2 response.
+#   - a second pair of emulators (streaming and buffered chat, and lex) on a config of its own:
+#     config/local.yaml plus two stalling models, 1 s stream timeouts and a usage file sink whose
+#     every write takes 2 s. Stalled streams must end (error frame, or 504 before the first
+#     event); answers must come back long before their usage record is written (the write is
+#     after the response, and slow writes do not make requests wait on each other); every request
+#     must leave exactly one record in the file; and the emulator must keep answering with the
+#     after-response extension registered (an info line says whether it registered).
 # Prints one line per check and `N passed, M failed`; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -191,6 +198,86 @@ elif kind == "calls":  # GET /_fake/calls: total Bedrock calls, compared with ar
     if total != int(sys.argv[4]):
         fail(f"the fake counted {total} Bedrock calls, expected {sys.argv[4]}")
     print(total)
+elif kind == "stall-stream":  # a stream that stalls after its first events; argv: status, seconds
+    status, seconds = int(sys.argv[4]), float(sys.argv[5])
+    if status != 200:
+        fail(f"status {status}, expected 200 (the stream had started)")
+    data = [e[len("data: "):] for e in raw.strip().split("\n\n") if e.startswith("data: ")]
+    if "[DONE]" in data:
+        fail("a stalled stream must not end with data: [DONE]")
+    if len(data) < 2:
+        fail(f"{len(data)} data frames, expected chunks and then the error frame")
+    frames = [json.loads(d) for d in data]
+    text = "".join(
+        (f.get("choices") or [{"delta": {}}])[0]["delta"].get("content") or "" for f in frames[:-1]
+    )
+    if any("error" in f for f in frames[:-1]) or not text.startswith("Fake"):
+        fail(f"the frames before the error are not the fake's first chunks (text {text!r})")
+    if (frames[-1].get("error") or {}).get("code") != "upstream_timeout":
+        fail("the last frame is not an error frame with code upstream_timeout")
+    if seconds >= 10:
+        fail(f"the stalled stream took {seconds:.1f}s to end (stream_idle_timeout is 1 s)")
+    print(f"200, {len(frames) - 1} chunks ({text!r}) then upstream_timeout, no [DONE], {seconds:.2f}s")
+elif kind == "stall-first":  # a stream that never starts; argv: status, seconds
+    status, seconds = int(sys.argv[4]), float(sys.argv[5])
+    if status != 504:
+        fail(f"status {status}, expected 504")
+    err = as_json(raw).get("error")
+    if not isinstance(err, dict) or set(err) != {"message", "type", "param", "code"}:
+        fail("not an OpenAI error body (error: message, type, param, code)")
+    if err["code"] != "upstream_timeout" or not err["message"]:
+        fail(f"error code {err['code']!r}, expected upstream_timeout")
+    if seconds >= 10:
+        fail(f"took {seconds:.1f}s (stream_timeout is 1 s)")
+    print(f"504 {err['type']}/{err['code']} in {seconds:.2f}s")
+elif kind == "timed":  # an answer that must not wait for its usage write; argv: status, ms, limit
+    status, ms, limit = int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+    if name == "lex":
+        messages = as_json(raw).get("messages") or []
+        if not any("Fake answer to:" in (m.get("content") or "") for m in messages):
+            fail("no Lex message with the model's answer")
+    else:
+        if status != 200:
+            fail(f"status {status}, expected 200")
+        if not as_json(raw)["choices"][0]["message"]["content"].startswith("Fake answer to:"):
+            fail("not the fake's answer")
+    if ms >= limit:
+        fail(f"answered in {ms:.0f} ms, not under {limit:.0f} ms: the 2000 ms usage write is in the way")
+    print(f"{ms:.0f} ms (usage write: 2000 ms)")
+elif kind == "usage":  # the usage JSON lines (path) against expectations (argv[4]: one per line)
+    # Expectation lines: request_id caller model outcome error_type streamed ('-': none/unknown).
+    # Records with a known request_id are matched by it; the rest as a multiset of their fields.
+    lines = [l for l in raw.splitlines() if l.strip()]
+    try:
+        records = [json.loads(l) for l in lines]
+    except ValueError as e:
+        fail(f"a line is not JSON ({e})")
+    expected = [l.split() for l in open(sys.argv[4]) if l.strip()]
+    if len(records) != len(expected):
+        fail(f"{len(records)} records, expected {len(expected)} (one per request)")
+    ids = [r.get("request_id") for r in records]
+    if len(set(ids)) != len(ids) or not all(ids):
+        fail("request_id missing or not unique")
+    fields = lambda r: (r["caller"], r["model"], r["outcome"], r["error_type"] or "-", str(r["streamed"]).lower())
+    by_id = {r["request_id"]: r for r in records}
+    rest = []
+    for rid, *want in expected:
+        if rid == "-":
+            rest.append(tuple(want))
+            continue
+        if rid not in by_id:
+            fail(f"no record for request {rid}")
+        got = fields(by_id.pop(rid))
+        if got != tuple(want):
+            fail(f"record {rid}: {got}, expected {tuple(want)}")
+    got_rest = sorted(fields(r) for r in by_id.values())
+    if got_rest != sorted(rest):
+        fail(f"records {got_rest}, expected {sorted(rest)}")
+    counts = {}
+    for r in records:
+        key = f"{r['caller']}:{r['outcome']}" + (f"/{r['error_type']}" if r["error_type"] else "")
+        counts[key] = counts.get(key, 0) + 1
+    print(f"{len(records)} records: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
 else:
     fail(f"unknown check {kind}")
 PY
@@ -229,8 +316,57 @@ start_bg "$work/watch-streaming.log" \
 buffered_port=$(free_port)
 start_bg "$work/watch-buffered.log" env GATEWAY_LAMBDA_MODE=buffered \
   cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$buffered_port"
+
+# The slow-sink pair: the same functions on config/local.yaml plus two model groups on the fake's
+# stall faults (`fault-stream-stall`: 3 events, then silence with the connection open;
+# `fault-stall-before-first-event`: silence from the start), 1 s stream timeouts, and usage
+# records to a JSON-lines file in the work dir, each write taking 2 s. The new deployments point
+# at the fake like local.yaml's do: a `bedrock/` model in us-east-1, the endpoint coming from
+# AWS_ENDPOINT_URL_BEDROCK_RUNTIME. The sections added at the end must not exist in local.yaml
+# (a duplicate key would make the YAML invalid).
+slow_config="$work/slow-sink.yaml"
+usage_file="$work/usage.jsonl"
+for section in router_settings usage; do
+  if grep -q "^$section:" config/local.yaml; then
+    echo "config/local.yaml has a $section section: merge the smoke test's into it" >&2
+    exit 1
+  fi
+done
+awk '{ print } /^model_list:[[:space:]]*$/ {
+  print "  - model_name: stall"
+  print "    litellm_params:"
+  print "      model: bedrock/anthropic.fault-stream-stall-v1:0"
+  print "      aws_region_name: us-east-1"
+  print "  - model_name: stall-first"
+  print "    litellm_params:"
+  print "      model: bedrock/anthropic.fault-stall-before-first-event-v1:0"
+  print "      aws_region_name: us-east-1"
+}' config/local.yaml >"$slow_config"
+cat >>"$slow_config" <<YAML
+
+# Added by scripts/lambda-smoke.sh.
+router_settings:
+  stream_timeout: 1
+  stream_idle_timeout: 1
+
+usage:
+  sink: file
+  path: $usage_file
+  simulated_latency_ms: 2000
+YAML
+slow_deployments=$(grep -c '^  - model_name:' "$slow_config")
+# `cargo lambda -v`: its debug log shows extensions registering and asking for their next event.
+slow_stream_port=$(free_port)
+start_bg "$work/watch-slow-streaming.log" env GATEWAY_CONFIG="$slow_config" \
+  cargo lambda -v watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$slow_stream_port"
+slow_buffered_port=$(free_port)
+start_bg "$work/watch-slow-buffered.log" env GATEWAY_CONFIG="$slow_config" GATEWAY_LAMBDA_MODE=buffered \
+  cargo lambda -v watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$slow_buffered_port"
+
 wait_for_log "$work/watch-streaming.log" "starting Runtime server" 60 "cargo lambda watch (streaming)"
 wait_for_log "$work/watch-buffered.log" "starting Runtime server" 60 "cargo lambda watch (buffered)"
+wait_for_log "$work/watch-slow-streaming.log" "starting Runtime server" 60 "cargo lambda watch (slow sink, streaming)"
+wait_for_log "$work/watch-slow-buffered.log" "starting Runtime server" 60 "cargo lambda watch (slow sink, buffered)"
 
 invoke() { # port function event-file output-file: cargo lambda invoke, output and errors to the file
   timeout 180 cargo lambda invoke "$2" --invoke-address 127.0.0.1 --invoke-port "$1" \

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 use crate::usage::{UsageRecord, UsageSink};
 
 /// Records written at the same time by the drain task.
-pub const CONCURRENT_WRITES: usize = 32;
+pub const CONCURRENT_WRITES: usize = 128;
 
 /// One piece of after-response work.
 #[derive(Debug)]
@@ -78,8 +78,11 @@ impl AfterResponse {
             let request_id = match err.into_inner() {
                 Job::Usage(record) => record.request_id,
             };
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(%request_id, "after-response queue full: usage record dropped");
+            let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // The first loss, then every thousandth: a flood of lines would make things worse.
+            if dropped == 1 || dropped % 1000 == 0 {
+                tracing::error!(%request_id, dropped, "after-response queue full: usage record dropped");
+            }
             self.finish_one();
         }
     }
