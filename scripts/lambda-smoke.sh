@@ -85,7 +85,11 @@ cat >"$work/check.py" <<'PY'
 import base64, json, sys
 
 kind, name, path = sys.argv[1], sys.argv[2], sys.argv[3]
-raw = open(path, encoding="utf-8", errors="replace").read()
+try:
+    raw = open(path, encoding="utf-8", errors="replace").read()
+except FileNotFoundError:
+    print(f"{path}: no such file", file=sys.stderr)
+    sys.exit(1)
 
 
 def fail(msg):
@@ -460,9 +464,180 @@ else
   echo "(functions/lex does not exist yet: lex events skipped)"
 fi
 
+# --- The slow usage sink and stalled streams (the second emulator pair) ----------------------------
+# Every request to this pair leaves one usage record in $usage_file, 2 s after its answer. Each
+# request made here adds its expected record to $slow_expected: request_id (from x-request-id;
+# `-` when the answer has none: errors, lex) caller model outcome error_type streamed.
+info() { # function what detail: a finding, neither passed nor failed
+  printf '%-4s  %-14s  %-38s  %s\n' info "$1" "$2" "$3"
+}
+slow_expected="$work/slow-expected.txt"
+: >"$slow_expected"
+expect_record() { echo "$*" >>"$slow_expected"; }
+slow_log_tail() { # log: its last lines without cargo's build chatter, on one line
+  grep -v -e '^ *Fresh ' -e '^ *Compiling ' "$1" | tail -n 8 | cut -c1-300 | tr '\n' ' '
+}
+slow_chat() { # port model stream(true|false) output-file max-seconds: prints "status seconds"
+  local res
+  res=$(curl -sS -N --max-time "$5" -D "$4.headers" -o "$4" -w '%{http_code} %{time_total}' \
+    "http://127.0.0.1:$1/lambda-url/chat/v1/chat/completions" \
+    -H "Authorization: Bearer $LITELLM_MASTER_KEY" -H 'Content-Type: application/json' \
+    -d "{\"model\":\"$2\",\"stream\":$3,\"messages\":[{\"role\":\"user\",\"content\":\"Stream me five words please\"}]}" \
+    2>"$4.err") || true
+  echo "${res:-000 $5}"
+}
+request_id() { # output-file of slow_chat: the answer's x-request-id, or -
+  local id
+  id=$(tr -d '\r' <"$1.headers" 2>/dev/null | awk 'tolower($1) == "x-request-id:" { print $2 }' | tail -n 1) || true
+  echo "${id:--}"
+}
+ms() { awk -v s="$1" 'BEGIN { printf "%d", s * 1000 }'; } # seconds -> whole milliseconds
+slow_lex() { # output-file max-seconds: lex-first-turn through cargo lambda invoke; prints "rc ms"
+  local t0 rc=0
+  t0=$(date +%s%N)
+  timeout "$2" cargo lambda invoke lex --invoke-address 127.0.0.1 --invoke-port "$slow_stream_port" \
+    --data-file events/lex-first-turn.json >"$1" 2>"$1.err" || rc=$?
+  echo "$rc $((($(date +%s%N) - t0) / 1000000))"
+}
+usage_lines() { if [ -f "$usage_file" ]; then grep -c . "$usage_file" || true; else echo 0; fi; }
+wait_for_records() { # count seconds: until the usage file has that many lines; prints the wait (s)
+  local t0 i
+  t0=$(date +%s%N)
+  for ((i = 0; i < $2 * 10; i++)); do
+    [ "$(usage_lines)" -ge "$1" ] && break
+    sleep 0.1
+  done
+  awk -v ns="$(($(date +%s%N) - t0))" 'BEGIN { printf "%.1f", ns / 1e9 }'
+}
+fast_ms=1500 # an answer must not include the sink's 2000 ms
+
+for mode in streaming buffered; do
+  fn=slow/$mode
+  if [ "$mode" = streaming ]; then port=$slow_stream_port; else port=$slow_buffered_port; fi
+  log="$work/watch-slow-$mode.log"
+
+  # First request: starts the function (cargo lambda builds it if the sources changed since the
+  # build above), so it is not timed. It answers only if the function accepted the merged config.
+  out="$work/slow-$mode-first.out"
+  read -r code secs <<<"$(slow_chat "$port" claude-3-sonnet false "$out" 180)"
+  if [ "$code" != 200 ]; then
+    report FAIL "$fn" "config accepted, first answer" "HTTP $code; log: $(slow_log_tail "$log")"
+  elif grep -q '"message":"config: ' "$log"; then
+    report FAIL "$fn" "config accepted, first answer" "$(grep -m 3 '"message":"config: ' "$log" | cut -c1-300 | tr '\n' ' ')"
+  elif ! grep -q "\"deployments\":$slow_deployments\b" "$log"; then
+    report FAIL "$fn" "config accepted, first answer" "no \"deployments\":$slow_deployments in the log"
+  else
+    report ok "$fn" "config accepted, first answer" "200, $slow_deployments deployments, no config warnings"
+  fi
+  expect_record "$(request_id "$out")" api claude-3-sonnet success - false
+
+  # A stream that stalls after 3 events: the chunks so far, then an error frame, and no [DONE]
+  # (the stream is cut short: a client must not take it for a whole answer), after ~1 s
+  # (stream_idle_timeout) instead of never.
+  out="$work/slow-$mode-stall.out"
+  read -r code secs <<<"$(slow_chat "$port" stall true "$out" 30)"
+  check "$fn" "stalled stream: error frame, no [DONE]" stall-stream - "$out" "$code" "$secs"
+  expect_record "$(request_id "$out")" api stall failure provider.timeout.idle true
+
+  # A stream that never starts: the gateway gives up after stream_timeout (1 s), before it has
+  # sent a byte, so even the streaming function answers a plain 504 with OpenAI's error body: the
+  # status goes into the metadata prelude of the streamed response, and the emulator turns it into
+  # its own HTTP status as a Function URL does (seen: 504 in both modes, so 504 is asserted).
+  out="$work/slow-$mode-stall-first.out"
+  read -r code secs <<<"$(slow_chat "$port" stall-first true "$out" 30)"
+  check "$fn" "stall before the first event: 504" stall-first - "$out" "$code" "$secs"
+  expect_record "$(request_id "$out")" api stall-first failure provider.timeout.first_event true
+
+  # A whole answer, timed: well under the 2000 ms its usage write takes, so the write is after
+  # the response. Then three back to back: none waits for the writes of the ones before.
+  for what in "answer before its usage write" "back to back 1/3" "back to back 2/3" "back to back 3/3"; do
+    out="$work/slow-$mode-timed-${what//[ \/]/-}.out"
+    read -r code secs <<<"$(slow_chat "$port" claude-3-sonnet false "$out" 30)"
+    check "$fn" "$what" timed chat "$out" "$code" "$(ms "$secs")" "$fast_ms"
+    expect_record "$(request_id "$out")" api claude-3-sonnet success - false
+  done
+done
+
+if $have_lex; then
+  # lex runs in the slow streaming emulator (it reads the same GATEWAY_CONFIG): a first start,
+  # then timed invocations, each through `cargo lambda invoke` (its own start is in the time).
+  out="$work/slow-lex-first.out"
+  read -r rc took <<<"$(slow_lex "$out" 180)"
+  if [ "$rc" = 0 ]; then
+    check slow/lex "first answer" lex lex-first-turn.json "$out" events/lex-first-turn.json
+  else
+    show_failure slow/lex "first answer" "$out"
+  fi
+  expect_record - lex claude-3-sonnet success - false
+  for what in "answer before its usage write" "back to back 1/3" "back to back 2/3" "back to back 3/3"; do
+    out="$work/slow-lex-timed-${what//[ \/]/-}.out"
+    read -r rc took <<<"$(slow_lex "$out" 30)"
+    if [ "$rc" = 0 ]; then
+      check slow/lex "$what" timed lex "$out" 200 "$took" "$fast_ms"
+    else
+      show_failure slow/lex "$what" "$out"
+    fi
+    expect_record - lex claude-3-sonnet success - false
+  done
+fi
+
+# Every request's record arrives (about 2 s after the last answer), once.
+want=$(grep -c . "$slow_expected")
+waited=$(wait_for_records "$want" 15)
+if out=$(python3 "$work/check.py" usage - "$usage_file" "$slow_expected" 2>"$work/check.err"); then
+  report ok slow/usage "one record per request" "$out (complete ${waited}s after the last answer)"
+else
+  report FAIL slow/usage "one record per request" "after ${waited}s: $(head -c 600 "$work/check.err" | tr '\n' ' ')"
+fi
+
+# The after-response extension. cargo lambda's emulator has an Extensions API (register, next):
+# the gateway registers its internal extension there, and it gets the INVOKE events. Unlike Lambda,
+# the emulator neither waits for extensions before the next invocation nor freezes anything, and
+# it drops an INVOKE event for an extension that is not waiting for one (still holding for an
+# earlier invocation); so here the extension cannot delay anything, it can only fail to register
+# (the gateway then logs a warning and writes in the background) or stop asking for events.
+slow_logs=("$work/watch-slow-streaming.log" "$work/watch-slow-buffered.log")
+not_registered=$(cat "${slow_logs[@]}" | grep -c 'after-response extension not registered' || true)
+registered=$(cat "${slow_logs[@]}" | grep -c 'registering extension' || true)
+functions_started=$(cat "${slow_logs[@]}" | grep -c 'Running `target/debug/' || true)
+if [ "$not_registered" -gt 0 ]; then
+  info slow/extension "after-response extension" \
+    "NOT registered in $not_registered of $functions_started function starts: $(grep -h -m 1 'after-response extension not registered' "${slow_logs[@]}" | cut -c1-300)"
+else
+  info slow/extension "after-response extension" \
+    "registered in cargo lambda ($registered registrations for INVOKE, $functions_started function starts); asked for its next event $(cat "${slow_logs[@]}" | grep -c 'extension waiting for next event' || true) times"
+fi
+
+# With every record written, each extension has finished holding and asks for its next event:
+# the emulator must go on answering, at once, with the extension registered.
+for mode in streaming buffered; do
+  if [ "$mode" = streaming ]; then port=$slow_stream_port; else port=$slow_buffered_port; fi
+  out="$work/slow-$mode-after.out"
+  read -r code secs <<<"$(slow_chat "$port" claude-3-sonnet false "$out" 10)"
+  check "slow/$mode" "answered after the writes" timed chat "$out" "$code" "$(ms "$secs")" "$fast_ms"
+  expect_record "$(request_id "$out")" api claude-3-sonnet success - false
+done
+if $have_lex; then
+  out="$work/slow-lex-after.out"
+  read -r rc took <<<"$(slow_lex "$out" 10)"
+  if [ "$rc" = 0 ]; then
+    check slow/lex "answered after the writes" timed lex "$out" 200 "$took" "$fast_ms"
+  else
+    show_failure slow/lex "answered after the writes" "$out"
+  fi
+  expect_record - lex claude-3-sonnet success - false
+fi
+want=$(grep -c . "$slow_expected")
+waited=$(wait_for_records "$want" 15)
+check slow/usage "and those records, no more" usage - "$usage_file" "$slow_expected"
+
 echo "$passed passed, $failed failed ($((SECONDS - started)) s after the build)"
 if [ "$failed" -ne 0 ]; then
   echo "--- emulator logs (last lines) ---"
   tail -n 15 "$work/watch-streaming.log" "$work/watch-buffered.log" | cut -c1-400
+  for log in "$work/watch-slow-streaming.log" "$work/watch-slow-buffered.log"; do
+    echo "==> $log <=="
+    grep -v -e '^ *Fresh ' -e '^ *Compiling ' -e '^DEBUG' "$log" | tail -n 15 | cut -c1-400
+  done
   exit 1
 fi
