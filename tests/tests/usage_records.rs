@@ -214,3 +214,49 @@ async fn a_client_that_leaves_mid_stream_is_recorded_as_such() {
         (Outcome::ClientClosed, true)
     );
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_before_a_whole_answer_is_recorded_too() {
+    let gw = TestGateway::start().await;
+    gw.fake.set_latency(Duration::from_secs(5), Duration::ZERO);
+    let call = gw.router.clone().oneshot(
+        Request::post("/v1/chat/completions")
+            .header("authorization", format!("Bearer {MASTER_KEY}"))
+            .header("content-type", "application/json")
+            .body(Body::from(ask("slow one", false).to_string()))
+            .unwrap(),
+    );
+    // The client gives up (its connection closes, and the server drops the request's future).
+    assert!(tokio::time::timeout(Duration::from_millis(200), call)
+        .await
+        .is_err());
+    let records = gw.usage_records().await;
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(
+        (r.outcome, r.streamed, r.attempts),
+        (Outcome::ClientClosed, false, 1)
+    );
+    assert_eq!(r.deployment_id.as_deref(), Some("claude-3-sonnet-0"));
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_recorded_without_a_model() {
+    let gw = TestGateway::start().await;
+    let res = gw
+        .send(
+            Request::post("/v1/chat/completions")
+                .header("authorization", format!("Bearer {MASTER_KEY}"))
+                .body(Body::from("{not json"))
+                .unwrap(),
+        )
+        .await;
+    res.assert_error(400, "invalid_request_error");
+    let records = gw.usage_records().await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        (records[0].model.as_str(), records[0].error_type),
+        ("", Some("invalid_request"))
+    );
+    assert_eq!(gw.fake.total_calls(), 0);
+}

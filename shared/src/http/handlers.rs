@@ -60,7 +60,8 @@ async fn chat_completion(
         .with_deadline(deadline)
         .with_session(session_id(headers));
     ctx.request_id = request_id;
-    let wire = parse_json::<ChatCompletionRequest>(body)?;
+    let wire = parse_json::<ChatCompletionRequest>(body)
+        .inspect_err(|err| gateway.reject(&ctx, "", err))?;
     span.record("model", field::display(&wire.model));
     let model = wire.model.clone();
     let request = chat::from_openai(wire).inspect_err(|err| gateway.reject(&ctx, &model, err))?;

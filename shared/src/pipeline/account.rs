@@ -2,6 +2,8 @@
 //!
 //! An [`Accounting`] starts with the request and is finished exactly once: by the pipeline for
 //! whole answers and failures, by the stream wrapper when a stream ends, breaks or is dropped.
+//! Dropped unfinished (the client went away while the model was still answering), it records
+//! the request as `client_closed`, so no request goes unrecorded.
 
 use std::time::Duration;
 
@@ -14,7 +16,8 @@ use crate::usage::{Outcome, UsageRecord};
 
 pub(crate) struct Accounting {
     after: AfterResponse,
-    record: Box<UsageRecord>,
+    /// `None` once finished.
+    record: Option<Box<UsageRecord>>,
     started: std::time::Instant,
     prices: Option<(f64, f64)>,
 }
@@ -54,7 +57,7 @@ impl Accounting {
         };
         Accounting {
             after: after.clone(),
-            record: Box::new(record),
+            record: Some(Box::new(record)),
             started: ctx.started,
             prices: None,
         }
@@ -63,22 +66,26 @@ impl Accounting {
     /// A model call on `deployment` begins.
     pub(crate) fn attempt(&mut self, deployment: &Deployment) {
         let config = &deployment.config;
-        self.record.attempts += 1;
-        self.record.deployment_id = Some(config.deployment_id.clone());
-        self.record.provider_model = Some(config.model_id.clone());
         self.prices = config
             .input_cost_per_token
             .zip(config.output_cost_per_token);
+        if let Some(record) = self.record.as_mut() {
+            record.attempts += 1;
+            record.deployment_id = Some(config.deployment_id.clone());
+            record.provider_model = Some(config.model_id.clone());
+        }
     }
 
     /// A guardrail ran with this action.
     pub(crate) fn guardrail(&mut self, name: &str, action: &str) {
-        self.record.guardrails.push(format!("{name}:{action}"));
+        if let Some(record) = self.record.as_mut() {
+            record.guardrails.push(format!("{name}:{action}"));
+        }
     }
 
     pub(crate) fn user(&mut self, user: Option<&str>) {
-        if self.record.user.is_none() {
-            self.record.user = user.map(str::to_owned);
+        if let Some(record) = self.record.as_mut().filter(|r| r.user.is_none()) {
+            record.user = user.map(str::to_owned);
         }
     }
 
@@ -118,7 +125,20 @@ impl Accounting {
         finish: Option<FinishReason>,
         first_token: Option<Duration>,
     ) {
-        let record = &mut self.record;
+        self.submit(outcome, error_type, usage, finish, first_token);
+    }
+
+    fn submit(
+        &mut self,
+        outcome: Outcome,
+        error_type: Option<&'static str>,
+        usage: Option<Usage>,
+        finish: Option<FinishReason>,
+        first_token: Option<Duration>,
+    ) {
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
         record.outcome = outcome;
         record.error_type = error_type;
         record.latency_ms = millis(self.started.elapsed());
@@ -132,7 +152,13 @@ impl Accounting {
                 f64::from(usage.prompt_tokens) * input + f64::from(usage.completion_tokens) * output
             });
         }
-        self.after.submit(Job::Usage(self.record));
+        self.after.submit(Job::Usage(record));
+    }
+}
+
+impl Drop for Accounting {
+    fn drop(&mut self) {
+        self.submit(Outcome::ClientClosed, None, None, None, None);
     }
 }
 
