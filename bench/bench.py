@@ -45,11 +45,15 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PLANS = {
     "full": dict(rounds=3, seconds=5, warmup_n=2000, stream_n=200, growth_n=200_000,
                  growth_litellm_s=60, coldstart_n=10, coldstart_litellm_n=2, lambda_n=10,
-                 stream_delay_ms=5),
+                 stream_delay_ms=5, rate_qps=50, rate_seconds=10),
     "quick": dict(rounds=1, seconds=1, warmup_n=200, stream_n=20, growth_n=5_000,
                   growth_litellm_s=10, coldstart_n=2, coldstart_litellm_n=1, lambda_n=2,
-                  stream_delay_ms=5),
+                  stream_delay_ms=5, rate_qps=50, rate_seconds=1),
 }
+# The slow-usage-store gateway: gateway.yaml with `usage.simulated_latency_ms` (every usage
+# record waits this long before it is written). With 128 concurrent writes, a 300 ms store keeps
+# up with ~400 records/s, so its rounds run at a fixed rate below that (plan's rate_qps).
+SLOW_USAGE_MS = 300
 
 ALL_PROCS: list["Proc"] = []
 
@@ -226,6 +230,40 @@ def fake_calls(fake_url: str) -> int:
     return total
 
 
+def after_response_queue(gw_url: str) -> dict:
+    """The gateway's after-response queue counters: GET /health/readiness's `after_response`."""
+    status, body = http("GET", f"{gw_url}/health/readiness")
+    if status != 200:
+        raise RuntimeError(f"{gw_url}/health/readiness answered {status}: {body[:300]!r}")
+    return json.loads(body)["after_response"]
+
+
+def drained_queue(gw_url: str, timeout: float) -> dict:
+    """Waits until every submitted usage record is written, failed or dropped (or timeout)."""
+    t0 = time.monotonic()
+    while True:
+        q = after_response_queue(gw_url)
+        pending = q["submitted"] - q["written"] - q["dropped"] - q["failed"]
+        if pending <= 0 or time.monotonic() - t0 > timeout:
+            return dict(q, pending=pending, waited_s=round(time.monotonic() - t0, 3))
+        time.sleep(0.05)
+
+
+def slow_usage_config(src: Path, dst: Path, latency_ms: int) -> Path:
+    """`src` (the gateway's benchmark config) plus `usage.simulated_latency_ms`, as `dst`."""
+    lines = src.read_text().splitlines()
+    setting = f"  simulated_latency_ms: {latency_ms}  # added by bench.py: a slow usage store"
+    at = [i for i, line in enumerate(lines) if line.rstrip() == "usage:"]
+    if at:  # gateway.yaml has its own usage section: add the setting to it
+        if any(line.strip().startswith("simulated_latency_ms:") for line in lines):
+            raise RuntimeError(f"{src} already sets usage.simulated_latency_ms")
+        lines.insert(at[0] + 1, setting)
+    else:
+        lines += ["", "usage:", setting]
+    dst.write_text("\n".join(lines) + "\n")
+    return dst
+
+
 # ------------------------------------------------------------------ targets
 
 
@@ -237,6 +275,7 @@ class Target:
         self.name, self.url, self.body = name, url, body
         self.stream_path, self.stream_body, self.marker = stream_path, stream_body, marker
         self.headers, self.proc = headers, proc
+        self.answered = 0  # 200s this run got from it (chat requests: one usage record each)
 
     @property
     def addr(self) -> str:
@@ -257,7 +296,8 @@ def bedrock_body() -> bytes:
 
 
 def oha(target: Target, concurrency: int, seconds: float | None = None, n: int | None = None,
-        cpus: str | None = None, body: bytes | None = None, method: str = "POST") -> dict:
+        cpus: str | None = None, body: bytes | None = None, method: str = "POST",
+        rate: float | None = None) -> dict:
     assert target.url.startswith("http://127.0.0.1:")
     cmd = (["taskset", "-c", cpus] if cpus else []) + [
         str(OHA), "--no-tui", "--output-format", "json", "-c", str(concurrency), "-m", method]
@@ -269,6 +309,8 @@ def oha(target: Target, concurrency: int, seconds: float | None = None, n: int |
         cmd += ["-z", f"{seconds}s", "-w"]
     if n is not None:
         cmd += ["-n", str(n)]
+    if rate is not None:  # open loop at a fixed request rate (oha -q: requests per second)
+        cmd += ["-q", str(rate)]
     cmd.append(target.url)
     timeout = (seconds or 0) + 120 + (n or 0) / 50
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -285,8 +327,10 @@ def oha(target: Target, concurrency: int, seconds: float | None = None, n: int |
     summary = data["summary"]
     pct = data.get("latencyPercentiles") or {}
     total_time = summary.get("total") or 0
+    target.answered += ok
     result = {
         "concurrency": concurrency,
+        "rate_qps": rate,
         "ok": ok,
         "non_200": bad,
         "errors": sum(errors.values()) if errors else 0,
@@ -324,6 +368,7 @@ def ttfb(target: Target, n: int, warmup: int, cpus: str | None) -> dict:
         data = json.loads(out.stdout)
         if data["errors"]:
             raise RuntimeError(f"ttfb {target.name}: {data['errors']} errors")
+        target.answered += data["n"] + warmup
         return data
     finally:
         os.unlink(body_file)
@@ -337,17 +382,19 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def latency_phase(targets: list[Target], concurrency: int, plan: dict, cpus: str | None) -> dict:
+def latency_phase(targets: list[Target], concurrency: int, plan: dict, cpus: str | None,
+                  rate: float | None = None, seconds: float | None = None) -> dict:
     """Rounds interleave the targets so slow drifts on the machine hit each alike."""
     rounds: dict[str, list[dict]] = {t.name: [] for t in targets}
     for r in range(plan["rounds"]):
         for t in targets:
             cpu_before = t.proc.cpu_seconds() if t.proc else None
-            res = oha(t, concurrency, seconds=plan["seconds"], cpus=cpus)
+            res = oha(t, concurrency, seconds=seconds or plan["seconds"], cpus=cpus, rate=rate)
             if t.proc:
                 res["cpu_cores"] = (t.proc.cpu_seconds() - cpu_before) / max(res["seconds"], 1e-9)
             rounds[t.name].append(res)
-            log(f"c={concurrency} round {r + 1} {t.name}: p50 {res['p50_ms']:.3f} ms "
+            at = f" at {rate:g}/s" if rate else ""
+            log(f"c={concurrency}{at} round {r + 1} {t.name}: p50 {res['p50_ms']:.3f} ms "
                 f"p99 {res['p99_ms']:.3f} ms, {res['rps']:.0f} rps")
     out = {}
     for name, rs in rounds.items():
@@ -556,6 +603,28 @@ def print_table(r: dict, md_path: Path | None = None) -> None:
             f"{w['added_c1']['p50_ms']:.3f} / {w['added_c1']['p99_ms']:.3f}", "-", "n/a", "-", "")
         row("RUST_LOG=warn: requests/s c=64", fmt(w["rps_c64"], digits=0),
             fmt(w["direct_rps_c64"], digits=0), "n/a", "-", "")
+    if r.get("usage_sink_slow"):
+        u = r["usage_sink_slow"]
+        ph, ms, at = u["phase"], u["simulated_latency_ms"], f"c=1 at {u['rate_qps']:g} req/s"
+
+        def pp(d):
+            return f"{d['p50_ms']:.3f} / {d['p99_ms']:.3f}"
+
+        row(f"{at}: added p50/p99 (ms), usage store as configured", pp(ph["added"]["gateway"]),
+            pp(ph["direct"]) + " (abs)", "n/a", "-", "")
+        row(f"{at}: added p50/p99 (ms), usage store +{ms} ms per record",
+            pp(ph["added"]["gateway_slow_usage"]), pp(ph["direct"]) + " (abs)", "n/a", "-", "")
+        row(f"{at}: store +{ms} ms minus as configured, p50/p99 (ms)",
+            pp(ph["added"]["slow_minus_gateway"]), "-", "n/a", "-", "")
+        q = r.get("after_response_queues", {}).get("gateway_slow_usage") or u["queue_drained"]
+        row(f"usage store +{ms} ms: answered / records submitted / written / dropped / failed",
+            f"{q.get('answered', u['answered'])} / {q['submitted']} / {q['written']} / "
+            f"{q['dropped']} / {q['failed']}", "-", "n/a", "-", "")
+    q = r.get("after_response_queues", {}).get("gateway")
+    if q:
+        row("gateway after the run: answered / records submitted / written / dropped / failed",
+            f"{q['answered']} / {q['submitted']} / {q['written']} / {q['dropped']} / "
+            f"{q['failed']}", "-", "n/a", "-", "")
 
     headers = ("measure", "gateway", "direct", "LiteLLM", "gateway advantage", "target")
     if md_path is not None:
@@ -648,9 +717,11 @@ def main() -> int:
         rust_log = os.environ.get("BENCH_GATEWAY_RUST_LOG", "info")
         result["gateway_rust_log"] = rust_log
 
-        def start_gateway(level: str, tag: str) -> tuple[Proc, str]:
+        def start_gateway(level: str, tag: str, config: Path | None = None) -> tuple[Proc, str]:
             port = free_port()
             env = dict(gw_env, PORT=str(port), HOST="127.0.0.1", RUST_LOG=level)
+            if config is not None:
+                env["GATEWAY_CONFIG"] = str(config)
             proc = Proc(f"gateway-{tag}", [str(RELEASE / "chat")], env, server_cpus, workdir)
             url = f"http://127.0.0.1:{port}"
             wait_http(f"{url}/health", proc, 30)
@@ -668,6 +739,15 @@ def main() -> int:
             extra.append(Target("gateway_warn", f"{gw_w_url}/v1/chat/completions",
                                 openai_body(False), "/v1/chat/completions", openai_body(True),
                                 "sse", auth, gw_w))
+        # The same gateway again, with a usage store that takes SLOW_USAGE_MS per record
+        # (gateway.yaml + usage.simulated_latency_ms, generated into the work dir), same log
+        # level: its rounds interleave with the gateway's at a fixed request rate, to show that
+        # usage records are written after the answer and a slow store adds no latency.
+        slow_cfg = slow_usage_config(BENCH / "config" / "gateway.yaml",
+                                     workdir / "gateway-slow-usage.yaml", SLOW_USAGE_MS)
+        gw_s, gw_s_url = start_gateway(rust_log, "slow-usage", slow_cfg)
+        slow = Target("gateway_slow_usage", f"{gw_s_url}/v1/chat/completions", openai_body(False),
+                      "/v1/chat/completions", openai_body(True), "sse", auth, gw_s)
         direct = Target("direct", f"{fake_url}/model/{MODEL_ID_PATH}/converse", bedrock_body(),
                         f"/model/{MODEL_ID_PATH}/converse-stream", bedrock_body(), "eventstream",
                         {}, None)
@@ -676,14 +756,15 @@ def main() -> int:
         targets = [direct, gateway]
 
         # Each target answers, and through the fake.
-        for t in targets:
+        for t in targets + [slow]:
             before = fake_calls(fake_url)
             status, body = http("POST", t.url, t.body,
                                 {"Content-Type": "application/json", **t.headers})
             if status != 200 or fake_calls(fake_url) <= before:
                 raise RuntimeError(f"{t.name} did not answer through the fake: {status} "
                                    f"{body[:300]!r}")
-        log("direct and gateway answer through the fake")
+            t.answered += 1
+        log("direct, gateway and the slow-usage-store gateway answer through the fake")
 
         ll = None
         if with_litellm:
@@ -722,6 +803,8 @@ def main() -> int:
         # Warm-up: connection pools, allocators, Python imports.
         for t in targets + extra:
             oha(t, 8, n=plan["warmup_n"] if t.name != "litellm" else 200, cpus=driver_cpus)
+        # The slow-store gateway: a short warm-up, within what its store absorbs in a second.
+        oha(slow, 8, n=200, cpus=driver_cpus)
 
         # Context for c=1: a round trip into the gateway that does no work (GET /health): the
         # floor that the extra loopback hop and the HTTP server put under "added latency".
@@ -763,6 +846,29 @@ def main() -> int:
         result["cpu_split_direct_c64"] = {"fake_cores": result.pop("fake_cpu_cores_direct_c64"),
                                           "oha_cores": direct_oha_cores}
 
+        # A slow usage store: c=1 at a fixed rate (open loop, oha -q) that the store keeps up
+        # with; direct, gateway and slow-store gateway interleaved in the same rounds.
+        rate = plan["rate_qps"]
+        rp = latency_phase([direct, gateway, slow], 1, plan, driver_cpus, rate=rate,
+                           seconds=plan["rate_seconds"])
+        q_end = after_response_queue(gw_s_url)  # records still in the store's 300 ms wait
+        q_drained = drained_queue(gw_s_url, 30)
+        rp["added"] = {"gateway": added(rp, "gateway"),
+                       "gateway_slow_usage": added(rp, "gateway_slow_usage"),
+                       "slow_minus_gateway": added(rp, "gateway_slow_usage", base="gateway")}
+        result["usage_sink_slow"] = {
+            "simulated_latency_ms": SLOW_USAGE_MS, "rate_qps": rate, "concurrency": 1,
+            "config": str(slow_cfg.relative_to(ROOT)), "phase": rp,
+            "queue_at_end_of_rounds": q_end, "queue_drained": q_drained,
+            "answered": slow.answered}
+        log(f"slow usage store ({SLOW_USAGE_MS} ms) at {rate}/s: added p50/p99 "
+            f"{rp['added']['gateway_slow_usage']['p50_ms']:.3f} / "
+            f"{rp['added']['gateway_slow_usage']['p99_ms']:.3f} ms, gateway "
+            f"{rp['added']['gateway']['p50_ms']:.3f} / {rp['added']['gateway']['p99_ms']:.3f} ms;"
+            f" {slow.answered} answered, queue {q_drained}")
+        if q_drained["dropped"] or q_drained["failed"] or q_drained["pending"]:
+            log(f"WARNING: slow-store gateway lost usage records: {q_drained}")
+
         # Streaming: time to first byte / first token, added over the direct ConverseStream.
         http("POST", f"{fake_url}/_fake/latency?per_event_ms={plan['stream_delay_ms']}")
         st = {t.name: ttfb(t, plan["stream_n"], max(2, plan["stream_n"] // 10), driver_cpus)
@@ -800,6 +906,16 @@ def main() -> int:
                 f"{growth['growth_kb']} kB over {growth['requests']} requests")
         result["memory"] = mem
 
+        # Every answered chat request has one usage record: the queues after all load phases.
+        queues = {}
+        for t in [gateway, slow] + extra:
+            q = drained_queue(t.url.rsplit("/v1/", 1)[0], 30)
+            queues[t.name] = dict(q, answered=t.answered)
+            if q["submitted"] != t.answered or q["dropped"] or q["failed"] or q["pending"]:
+                log(f"WARNING: {t.name}: {t.answered} answered, after-response queue {q}")
+        result["after_response_queues"] = queues
+        result["usage_sink_slow"]["peak_rss_kb"] = gw_s.status_kb("VmHWM")
+        gw_s.stop()
         if gw_w is not None:
             result["gateway_rust_log_warn"]["peak_rss_kb"] = gw_w.status_kb("VmHWM")
             gw_w.stop()

@@ -80,7 +80,7 @@ impl AfterResponse {
             };
             let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // The first loss, then every thousandth: a flood of lines would make things worse.
-            if dropped == 1 || dropped % 1000 == 0 {
+            if dropped == 1 || dropped.is_multiple_of(1000) {
                 tracing::error!(%request_id, dropped, "after-response queue full: usage record dropped");
             }
             self.finish_one();
