@@ -40,20 +40,8 @@ impl Accounting {
             user: p.user.clone(),
             session_id: ctx.session_id.clone(),
             model: model.to_owned(),
-            deployment_id: None,
-            provider_model: None,
             streamed,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            total_tokens: 0,
-            cost_usd: None,
-            latency_ms: 0,
-            time_to_first_token_ms: None,
-            finish_reason: None,
-            outcome: Outcome::Success,
-            error_type: None,
-            attempts: 0,
-            guardrails: Vec::new(),
+            ..UsageRecord::default()
         };
         Accounting {
             after: after.clone(),

@@ -174,31 +174,10 @@ mod tests {
     use crate::usage::{MemoryUsageSink, UsageSinkError};
     use futures_util::future::BoxFuture;
 
-    pub(crate) fn record(id: &str) -> UsageRecord {
+    fn record(id: &str) -> UsageRecord {
         UsageRecord {
             request_id: id.to_owned(),
-            started_at_ms: 0,
-            caller: "api",
-            key_id: "master".into(),
-            key_alias: None,
-            team: None,
-            user: None,
-            session_id: None,
-            model: "m".into(),
-            deployment_id: None,
-            provider_model: None,
-            streamed: false,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            total_tokens: 0,
-            cost_usd: None,
-            latency_ms: 0,
-            time_to_first_token_ms: None,
-            finish_reason: None,
-            outcome: crate::usage::Outcome::Success,
-            error_type: None,
-            attempts: 1,
-            guardrails: Vec::new(),
+            ..UsageRecord::default()
         }
     }
 

@@ -3,9 +3,10 @@
 use serde::Serialize;
 
 /// How the request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    #[default]
     Success,
     Failure,
     /// The client went away before a streamed answer ended.
@@ -13,7 +14,7 @@ pub enum Outcome {
 }
 
 /// No prompt or answer text, no key: only the key's non-secret id and alias.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct UsageRecord {
     pub request_id: String,
     /// Unix milliseconds when the request started.
