@@ -3,16 +3,99 @@
 //!
 //! Lambda freezes a sandbox once the runtime has sent its response and every extension has
 //! asked for its next event. This extension, registered from inside the function's own process
-//! for INVOKE events, waits for the invocation's response to be finished (the edge calls
-//! [`AfterResponse::invocation_done`]) and then for [`AfterResponse::flush`]: the answer has
-//! already gone, and the records leave before the freeze. It must be registered before the
-//! runtime first asks for an invocation.
+//! for INVOKE events, waits for the invocation to be finished ([`InvocationLayer`] on the
+//! runtime, or the chat API's response body when it is dropped) and then for
+//! [`AfterResponse::flush`]: the answer has already gone, and the records leave before the
+//! freeze. It must be registered before the runtime first asks for an invocation.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
+use lambda_runtime::{LambdaInvocation, Service};
+use tower::Layer;
 
 use crate::pipeline::AfterResponse;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Wraps the Lambda runtime's service: every invocation, including one whose event does not
+/// parse or whose handler panics, tells the queue when the runtime is done with it.
+#[derive(Clone)]
+pub struct InvocationLayer {
+    after: AfterResponse,
+}
+
+impl InvocationLayer {
+    pub fn new(after: AfterResponse) -> Self {
+        InvocationLayer { after }
+    }
+}
+
+impl<S> Layer<S> for InvocationLayer {
+    type Service = InvocationService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InvocationService {
+            inner,
+            after: self.after.clone(),
+        }
+    }
+}
+
+pub struct InvocationService<S> {
+    inner: S,
+    after: AfterResponse,
+}
+
+impl<S> Service<LambdaInvocation> for InvocationService<S>
+where
+    S: Service<LambdaInvocation, Response = (), Error = BoxError>,
+{
+    type Response = ();
+    type Error = BoxError;
+    type Future = InvocationFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+        self.after.invocation_started();
+        InvocationFuture {
+            call: Box::pin(self.inner.call(invocation)),
+            finished: Some(self.after.clone()),
+        }
+    }
+}
+
+/// The runtime's work on one invocation; reports it finished when done, or when dropped.
+pub struct InvocationFuture<F> {
+    call: Pin<Box<F>>,
+    finished: Option<AfterResponse>,
+}
+
+impl<F: Future> Future for InvocationFuture<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let output = std::task::ready!(self.call.as_mut().poll(cx));
+        if let Some(after) = self.finished.take() {
+            after.invocation_finished();
+        }
+        Poll::Ready(output)
+    }
+}
+
+impl<F> Drop for InvocationFuture<F> {
+    fn drop(&mut self) {
+        if let Some(after) = self.finished.take() {
+            after.invocation_finished();
+        }
+    }
+}
 
 /// The name Lambda lists the extension under.
 pub const NAME: &str = "gateway-after-response";

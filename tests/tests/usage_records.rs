@@ -129,6 +129,15 @@ async fn failures_are_recorded_with_what_happened() {
         ]
     );
     assert_eq!(records[2].attempts, 1);
+    // Error answers carry the request id too, so they can be found in the records.
+    assert_eq!(
+        records[0].request_id,
+        unknown.headers["x-request-id"].to_str().unwrap()
+    );
+    assert_eq!(
+        records[2].request_id,
+        throttled.headers["x-request-id"].to_str().unwrap()
+    );
     assert_eq!(
         records[2].deployment_id.as_deref(),
         Some("claude-3-sonnet-0")

@@ -11,9 +11,9 @@ use std::time::SystemTime;
 use gateway::config::GatewayConfig;
 use gateway::env::Environment;
 use gateway::gateway::Gateway;
-use gateway::lambda_extension;
+use gateway::lambda_extension::{self, InvocationLayer};
 use gateway::lex::{invocation_deadline, LexFulfillment};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Error, LambdaEvent, Runtime};
 use serde_json::Value;
 
 #[tokio::main]
@@ -40,15 +40,16 @@ async fn run(env: Environment) -> Result<(), Error> {
     tracing::info!(model = lex.model(), "lex function ready");
     // Registered before the runtime's first request for an invocation, as Lambda requires.
     lambda_extension::register(&after).await;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let (lex, after) = (Arc::clone(&lex), after.clone());
+    let handler = service_fn(move |event: LambdaEvent<Value>| {
+        let lex = Arc::clone(&lex);
         async move {
             let deadline = invocation_deadline(event.context.deadline, SystemTime::now());
-            let response = lex.handle_json(event.payload, deadline).await;
-            // The usage record is queued; the extension holds the sandbox until it is written.
-            after.invocation_done();
-            Ok::<Value, Error>(response)
+            Ok::<Value, Error>(lex.handle_json(event.payload, deadline).await)
         }
-    }))
-    .await
+    });
+    // Each invocation's end (its reply sent) lets the extension wait for the usage record.
+    Runtime::new(handler)
+        .layer(InvocationLayer::new(after))
+        .run()
+        .await
 }

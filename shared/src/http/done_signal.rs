@@ -1,7 +1,8 @@
 //! Lambda: tells the after-response extension when an invocation's response has been sent.
 //!
 //! Every response body is wrapped; when the runtime drops it (the streamed body finished, or the
-//! buffered answer was collected), the invocation is done and its jobs have been submitted.
+//! buffered answer was collected), the invocation is done and its jobs have been submitted. An
+//! invocation that never reaches the router is signalled by `lambda_extension::InvocationLayer`.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -40,10 +40,16 @@ pub async fn chat_completions(
         key = field::Empty,
         model = field::Empty
     );
-    chat_completion(&gateway, &headers, body, deadline, request_id)
+    let header = HeaderValue::from_str(&request_id).ok();
+    let mut response = chat_completion(&gateway, &headers, body, deadline, request_id)
         .instrument(span)
         .await
-        .unwrap_or_else(IntoResponse::into_response)
+        .unwrap_or_else(IntoResponse::into_response);
+    // Errors too, so a failed request can be found in the usage records and logs.
+    if let Some(id) = header {
+        response.headers_mut().insert("x-request-id", id);
+    }
+    response
 }
 
 async fn chat_completion(
@@ -75,11 +81,7 @@ async fn chat_completion(
                 &model,
                 &completion.response,
             );
-            let mut response = Json(body).into_response();
-            if let Ok(id) = HeaderValue::from_str(&ctx.request_id) {
-                response.headers_mut().insert("x-request-id", id);
-            }
-            Ok(response)
+            Ok(Json(body).into_response())
         }
     }
 }

@@ -9,6 +9,7 @@ use axum::Router;
 
 use super::done_signal::signal_when_sent;
 use crate::env::Environment;
+use crate::lambda_extension::InvocationLayer;
 use crate::pipeline::AfterResponse;
 
 /// How long a stopping local server waits for after-response work.
@@ -59,11 +60,18 @@ pub async fn run(router: Router, mode: RunMode, after: AfterResponse) -> Result<
     match mode {
         RunMode::LambdaStreaming => {
             let router = in_lambda(router, &after).await;
-            lambda_http::run_with_streaming_response(router).await
+            lambda_http::streaming_runtime(router)
+                .layer(InvocationLayer::new(after))
+                .run()
+                .await
         }
         RunMode::LambdaBuffered => {
             let router = in_lambda(router, &after).await;
-            lambda_http::run(router).await
+            // `lambda_http::runtime` wants a `Sync` response, which axum's is not; `run` does not.
+            lambda_runtime::Runtime::new(lambda_http::Adapter::from(router))
+                .layer(InvocationLayer::new(after))
+                .run()
+                .await
         }
         RunMode::Local(addr) => {
             let served = serve_local(router, addr).await;

@@ -16,7 +16,6 @@ use crate::openai::ChunkWriter;
 use crate::pipeline::AnswerStream;
 
 pub fn response(id: String, model: String, include_usage: bool, events: AnswerStream) -> Response {
-    let request_id = HeaderValue::from_str(&id).ok();
     let body = SseBody {
         events,
         writer: ChunkWriter::new(id, unix_now(), model, include_usage),
@@ -30,9 +29,6 @@ pub fn response(id: String, model: String, include_usage: bool, events: AnswerSt
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    if let Some(id) = request_id {
-        headers.insert("x-request-id", id);
-    }
     response
 }
 

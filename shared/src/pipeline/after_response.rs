@@ -6,7 +6,7 @@
 //! response until [`AfterResponse::flush`] says the queue is empty, so nothing is frozen in it.
 //! A full queue or a failed write never touches the response: the loss is logged and counted.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, Notify, Semaphore};
@@ -43,6 +43,8 @@ struct Shared {
     failed: AtomicU64,
     /// One permit per finished Lambda invocation, taken by the extension.
     invocations_done: Semaphore,
+    /// Lambda: the current invocation produced a response whose body signals its own end.
+    body_will_signal: AtomicBool,
 }
 
 /// The queue's handle: cheap to clone, shared by the pipeline and the Lambda extension.
@@ -64,6 +66,7 @@ impl AfterResponse {
             dropped: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             invocations_done: Semaphore::new(0),
+            body_will_signal: AtomicBool::new(false),
         });
         tokio::spawn(drain(rx, Arc::clone(&shared), sink));
         AfterResponse { tx, shared }
@@ -110,6 +113,25 @@ impl AfterResponse {
     /// Lambda: an invocation's response has gone and its jobs are submitted.
     pub fn invocation_done(&self) {
         self.shared.invocations_done.add_permits(1);
+    }
+
+    /// Lambda: an invocation begins (the runtime received it).
+    pub fn invocation_started(&self) {
+        self.shared.body_will_signal.store(false, Ordering::Release);
+    }
+
+    /// Lambda: the handler made a response whose body calls [`AfterResponse::invocation_done`]
+    /// when it is dropped (a stream may outlive the runtime's call).
+    pub fn response_body_will_signal(&self) {
+        self.shared.body_will_signal.store(true, Ordering::Release);
+    }
+
+    /// Lambda: the runtime finished the invocation (response sent, or an error reported: the
+    /// event did not parse, the handler panicked). Signals its end unless the body will.
+    pub fn invocation_finished(&self) {
+        if !self.shared.body_will_signal.swap(false, Ordering::AcqRel) {
+            self.invocation_done();
+        }
     }
 
     /// Lambda: waits for the next [`AfterResponse::invocation_done`].
@@ -251,6 +273,29 @@ mod tests {
         failing.submit(Job::Usage(Box::new(record("x"))));
         failing.flush().await;
         assert_eq!(failing.stats().failed, 1);
+    }
+
+    #[tokio::test]
+    async fn one_signal_per_invocation_whoever_finishes_last() {
+        let queue = AfterResponse::start(1, Arc::new(MemoryUsageSink::default()));
+        let signals = || queue.shared.invocations_done.available_permits();
+        // An event the handler never saw (or a panic): the runtime's end signals.
+        queue.invocation_started();
+        queue.invocation_finished();
+        assert_eq!(signals(), 1);
+        // A response body that is dropped after the runtime's call returned.
+        queue.invocation_started();
+        queue.response_body_will_signal();
+        queue.invocation_finished();
+        assert_eq!(signals(), 1);
+        queue.invocation_done();
+        assert_eq!(signals(), 2);
+        // A body dropped before the runtime's call returned.
+        queue.invocation_started();
+        queue.response_body_will_signal();
+        queue.invocation_done();
+        queue.invocation_finished();
+        assert_eq!(signals(), 3);
     }
 
     #[tokio::test]

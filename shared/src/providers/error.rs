@@ -17,6 +17,16 @@ pub enum TimeoutKind {
 }
 
 impl TimeoutKind {
+    /// What was awaited, for messages: "timed out waiting for {}".
+    pub fn awaited(self) -> &'static str {
+        match self {
+            TimeoutKind::Call => "the model's answer",
+            TimeoutKind::FirstEvent => "the stream's first event (stream_timeout)",
+            TimeoutKind::Idle => "the stream's next event (stream_idle_timeout)",
+            TimeoutKind::Deadline => "the model before the invocation's deadline",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TimeoutKind::Call => "call",
@@ -39,7 +49,7 @@ pub enum ProviderError {
     #[error("unavailable: {0}")]
     Unavailable(String),
     /// No answer (or no next event) in time.
-    #[error("timed out waiting for the {}", .0.as_str())]
+    #[error("timed out waiting for {}", .0.awaited())]
     Timeout(TimeoutKind),
     /// The input is longer than the model's context window.
     #[error("context window exceeded: {0}")]
