@@ -616,6 +616,28 @@ else
     "registered in cargo lambda ($registered registrations for INVOKE, $functions_started function starts); asked for its next event $(cat "${slow_logs[@]}" | grep -c 'extension waiting for next event' || true) times"
 fi
 
+# An event the handler never sees (`{}` is no HTTP event: lambda_http refuses it before the
+# router) must still end the extension's hold: the runtime layer signals every invocation's end.
+# Before that fix, the extension waited for a signal that never came.
+for mode in streaming buffered; do
+  if [ "$mode" = streaming ]; then port=$slow_stream_port; else port=$slow_buffered_port; fi
+  log="$work/watch-slow-$mode.log"
+  before=$(grep -c 'extension waiting for next event' "$log" || true)
+  curl -sS --max-time 10 -o /dev/null -X POST --data '{}' \
+    "http://127.0.0.1:$port/2015-03-31/functions/chat/invocations" || true
+  now=$before
+  for _ in $(seq 50); do
+    now=$(grep -c 'extension waiting for next event' "$log" || true)
+    [ "$now" -gt "$before" ] && break
+    sleep 0.1
+  done
+  if [ "$now" -gt "$before" ]; then
+    report ok "slow/$mode" "unparseable event: hold released" "extension asked for its next event"
+  else
+    report FAIL "slow/$mode" "unparseable event: hold released" "no 'extension waiting for next event' within 5 s"
+  fi
+done
+
 # With every record written, each extension has finished holding and asks for its next event:
 # the emulator must go on answering, at once, with the extension registered.
 for mode in streaming buffered; do
