@@ -5,9 +5,10 @@
 //! 2. **resolve**: the model group, and whether the principal may use it.
 //! 3. **pre-call checks**: rate limits and budgets (keys-and-budgets issue), input guardrails
 //!    (`guard::input`).
-//! 4. **route and call**: the group's deployments in the router's order, with room for several
-//!    attempts; whole answers bounded by the deadline, streams by `stream_timeout` for the first
-//!    event, then by `stream_idle_timeout` between events and the deadline (`stream::Timed`).
+//! 4. **route and call**: a deployment by the group's strategy, retries and fallbacks
+//!    (`route`, `backoff`); whole answers bounded by the deadline, streams by `stream_timeout`
+//!    for the first event, then by `stream_idle_timeout` between events and the deadline
+//!    (`stream::Timed`).
 //! 5. **post-call**: output guardrails on the whole answer, or on the stream in sentence windows
 //!    (`guard::output_stream`).
 //! 6. **account**: one usage record per request (`account::Accounting`), on the after-response
