@@ -62,6 +62,29 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def steal_ticks() -> dict[str, int]:
+    """Steal time per CPU from /proc/stat (USER_HZ ticks): time the hypervisor ran something
+    else while this VM's vCPU wanted to run. On this shared host it reaches 30% under load."""
+    out = {}
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                if line.startswith("cpu"):
+                    fields = line.split()
+                    out[fields[0]] = int(fields[8]) if len(fields) > 8 else 0
+    except OSError:
+        pass
+    return out
+
+
+def steal_pct(before: dict[str, int], after: dict[str, int], seconds: float) -> dict[str, float]:
+    """Share of each CPU's wall time stolen between two steal_ticks() readings, in percent."""
+    if seconds <= 0:
+        return {}
+    return {cpu: round(100 * (after.get(cpu, 0) - t0) / CLK_TCK / seconds, 1)
+            for cpu, t0 in before.items() if cpu != "cpu"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -314,7 +337,9 @@ def oha(target: Target, concurrency: int, seconds: float | None = None, n: int |
     cmd.append(target.url)
     timeout = (seconds or 0) + 120 + (n or 0) / 50
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    st0, w0 = steal_ticks(), time.monotonic()
     out = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    st1, w1 = steal_ticks(), time.monotonic()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     oha_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     if out.returncode != 0:
@@ -342,6 +367,7 @@ def oha(target: Target, concurrency: int, seconds: float | None = None, n: int |
         "p99_ms": (pct.get("p99") or 0) * 1e3,
         "mean_ms": (summary.get("average") or 0) * 1e3,
         "oha_cores": oha_cpu / total_time if total_time else None,
+        "steal_pct": steal_pct(st0, st1, w1 - w0),
     }
     if ok == 0 or bad:
         raise RuntimeError(f"{target.name}: {ok} answered 200, {bad} other statuses {codes}, "
@@ -394,8 +420,9 @@ def latency_phase(targets: list[Target], concurrency: int, plan: dict, cpus: str
                 res["cpu_cores"] = (t.proc.cpu_seconds() - cpu_before) / max(res["seconds"], 1e-9)
             rounds[t.name].append(res)
             at = f" at {rate:g}/s" if rate else ""
+            steal = "/".join(f"{v:.0f}" for v in res["steal_pct"].values())
             log(f"c={concurrency}{at} round {r + 1} {t.name}: p50 {res['p50_ms']:.3f} ms "
-                f"p99 {res['p99_ms']:.3f} ms, {res['rps']:.0f} rps")
+                f"p99 {res['p99_ms']:.3f} ms, {res['rps']:.0f} rps, steal {steal}%")
     out = {}
     for name, rs in rounds.items():
         out[name] = {k: median([x[k] for x in rs]) for k in
@@ -597,6 +624,12 @@ def print_table(r: dict, md_path: Path | None = None) -> None:
     row("binary size chat (MB)", fmt(sizes.get("chat", 0) / 1e6, digits=1), "-", "n/a", "-", "")
     if "lex" in sizes:
         row("binary size lex (MB)", fmt(sizes["lex"] / 1e6, digits=1), "-", "n/a", "-", "")
+    if r.get("gateway_one_deployment"):
+        o = r["gateway_one_deployment"]
+        row("one deployment, simple-shuffle: added p50/p99 c=1 (ms)",
+            f"{o['added_c1']['p50_ms']:.3f} / {o['added_c1']['p99_ms']:.3f}", "-", "n/a", "-", "")
+        row("one deployment, simple-shuffle: requests/s c=64", fmt(o["rps_c64"], digits=0),
+            "-", "n/a", "-", "")
     if r.get("gateway_rust_log_warn"):
         w = r["gateway_rust_log_warn"]
         row("RUST_LOG=warn: added p50/p99 c=1 (ms)",
@@ -641,7 +674,9 @@ def print_table(r: dict, md_path: Path | None = None) -> None:
     print()
     print(f"mode {r['mode']}; pinning: {r['pinning']}; gateway RUST_LOG={r['gateway_rust_log']}; "
           f"LiteLLM {r.get('litellm_version', 'skipped')}; {r['oha_version']}; "
-          f"load average at start {r['machine']['loadavg_at_start']}")
+          f"load average at start {r['machine']['loadavg_at_start']}, at end "
+          f"{r['machine'].get('loadavg_at_end')}; CPU time stolen by the hypervisor over the run "
+          f"(per CPU, %): {r['machine'].get('steal_pct_over_run')}")
     print("added = target minus the direct call to the fake, per round, median of rounds; "
           "(abs) = the direct call's own figure;\ngateway advantage = how many times better the "
           "gateway is than LiteLLM (below 1x: worse)")
@@ -692,6 +727,7 @@ def main() -> int:
         "oha_version": tool_version([str(OHA), "--version"]),
         "plan": plan,
     }
+    steal_at_start, wall_at_start = steal_ticks(), time.monotonic()
     try:
         # Fake Bedrock, no latency: overhead is what is left.
         fake = Proc("fake-bedrock", [str(RELEASE / "fake-bedrock"), "--port", "0",
@@ -739,6 +775,13 @@ def main() -> int:
             extra.append(Target("gateway_warn", f"{gw_w_url}/v1/chat/completions",
                                 openai_body(False), "/v1/chat/completions", openai_body(True),
                                 "sse", auth, gw_w))
+        # The same gateway with one deployment and the default strategy: what routing
+        # (cost-based over two deployments, as gateway.yaml has it) costs, in the same rounds.
+        gw_o, gw_o_url = start_gateway(rust_log, "one-deployment",
+                                       BENCH / "config" / "gateway-one-deployment.yaml")
+        extra.append(Target("gateway_one", f"{gw_o_url}/v1/chat/completions",
+                            openai_body(False), "/v1/chat/completions", openai_body(True),
+                            "sse", auth, gw_o))
         # The same gateway again, with a usage store that takes SLOW_USAGE_MS per record
         # (gateway.yaml + usage.simulated_latency_ms, generated into the work dir), same log
         # level: its rounds interleave with the gateway's at a fixed request rate, to show that
@@ -819,16 +862,23 @@ def main() -> int:
         for c in (1, 32):
             ph = latency_phase(targets + (extra if c == 1 else []), c, plan, driver_cpus)
             ph["added"] = {t.name: added(ph, t.name) for t in targets if t.name != "direct"}
-            if c == 1 and extra:
+            if c == 1 and gw_w is not None:
                 warn_added_c1 = added(ph, "gateway_warn")
                 warn_c1 = ph.pop("gateway_warn")
+            if c == 1:
+                one_added_c1 = added(ph, "gateway_one")
+                one_c1 = ph.pop("gateway_one")
             result["latency"][f"c{c}"] = ph
         tp = latency_phase(targets + extra, 64, plan, driver_cpus)
-        if extra:
+        if gw_w is not None:
             warn_c64 = tp.pop("gateway_warn")
             result["gateway_rust_log_warn"] = {
                 "added_c1": warn_added_c1, "rps_c64": warn_c64["rps"],
                 "direct_rps_c64": tp["direct"]["rps"], "c1": warn_c1, "c64": warn_c64}
+        one_c64 = tp.pop("gateway_one")
+        result["gateway_one_deployment"] = {
+            "added_c1": one_added_c1, "rps_c64": one_c64["rps"], "c1": one_c1, "c64": one_c64,
+            "config": "bench/config/gateway-one-deployment.yaml"}
         result["throughput_c64"] = tp
         # CPU of the fake during a direct run, to show how the driver core is shared.
         cpu0 = fake.cpu_seconds()
@@ -963,6 +1013,8 @@ def main() -> int:
         result["binary_sizes"] = sizes
         result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         result["machine"]["loadavg_at_end"] = os.getloadavg()
+        result["machine"]["steal_pct_over_run"] = steal_pct(steal_at_start, steal_ticks(),
+                                                            time.monotonic() - wall_at_start)
     finally:
         stop_all()
 
@@ -980,33 +1032,39 @@ def cargo_lambda_init(bindir: str, env: dict, n: int, cpus: str | None, workdir:
     its start to the queued invoke's answer is init + first invoke, as a cold Lambda sees it.
     Then warm invokes. The emulator has no hook at the function's first GET /next, so init alone
     comes from bench-client's own Runtime API.
+
+    Each cold start gets a fresh emulator, as each Lambda sandbox gets a fresh Runtime API. Since
+    the function registers an internal extension (the after-response queue), a second function
+    process started against the same emulator gets a 500 from its first GET /next, and
+    lambda_runtime panics ("missing lambda-runtime-aws-request-id header"); without the
+    extension (before 21484fa) one emulator served every process.
     """
-    port = free_port()
-    watch = Proc("cargo-lambda-watch",
-                 [str(Path(bindir) / "cargo-lambda"), "lambda", "watch", "--only-lambda-apis",
-                  "-A", "127.0.0.1", "-P", str(port)],
-                 dict(env, PATH=f"{bindir}:{env.get('PATH', '')}"), None, workdir)
-    fn_env = dict(env)
-    fn_env.update({"AWS_LAMBDA_FUNCTION_VERSION": "1", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-                   "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{port}/.rt",
-                   "AWS_LAMBDA_FUNCTION_NAME": "_"})
+    import threading
     event = (BENCH / "events" / "chat-function-url.json").read_bytes()
-    invoke_url = f"http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"
     runs = []
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if not watch.alive():
-                raise RuntimeError(f"cargo lambda watch exited:\n{watch.tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("cargo lambda watch did not listen")
-                time.sleep(0.1)
-        import threading
-        for i in range(n):
+    for i in range(n):
+        port = free_port()
+        watch = Proc(f"cargo-lambda-watch-{i}",
+                     [str(Path(bindir) / "cargo-lambda"), "lambda", "watch", "--only-lambda-apis",
+                      "-A", "127.0.0.1", "-P", str(port)],
+                     dict(env, PATH=f"{bindir}:{env.get('PATH', '')}"), None, workdir)
+        fn_env = dict(env)
+        fn_env.update({"AWS_LAMBDA_FUNCTION_VERSION": "1", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+                       "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{port}/.rt",
+                       "AWS_LAMBDA_FUNCTION_NAME": "_"})
+        invoke_url = f"http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if not watch.alive():
+                    raise RuntimeError(f"cargo lambda watch exited:\n{watch.tail()}")
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("cargo lambda watch did not listen")
+                    time.sleep(0.1)
             answer: dict = {}
 
             def invoke():
@@ -1036,8 +1094,8 @@ def cargo_lambda_init(bindir: str, env: dict, n: int, cpus: str | None, workdir:
                     raise RuntimeError(f"warm invoke failed: {status} {body[:300]!r}")
             fn.stop()
             runs.append({"start_to_first_response_ms": cold, "warm_invoke_ms": warm})
-    finally:
-        watch.stop()
+        finally:
+            watch.stop()
     return {"n": len(runs), "runs": runs,
             "start_to_first_response_ms": median([r["start_to_first_response_ms"] for r in runs]),
             "warm_invoke_ms": median([median(r["warm_invoke_ms"]) for r in runs]),

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, RouterSettings};
 use crate::env::Environment;
 use crate::guardrails::Guardrail;
 use crate::keys::{Authenticator, KeyStore, MemoryKeyStore};
@@ -19,6 +19,7 @@ pub use crate::pipeline::{new_request_id, Answer, Completion, RequestContext};
 
 pub struct Gateway {
     pub(crate) router: ModelRouter,
+    pub(crate) settings: RouterSettings,
     pub(crate) auth: Authenticator,
     pub(crate) input_guardrails: Arc<[Arc<dyn Guardrail>]>,
     pub(crate) output_guardrails: Arc<[Arc<dyn Guardrail>]>,
@@ -109,6 +110,7 @@ impl GatewayBuilder<'_> {
             .unwrap_or_else(|| sink_from_settings(&config.usage));
         Ok(Gateway {
             router,
+            settings: config.router.clone(),
             auth: Authenticator::new(config.master_key.clone(), store),
             input_guardrails: self.input_guardrails.into(),
             output_guardrails: self.output_guardrails.into(),

@@ -20,6 +20,7 @@ pub mod lambda_extension;
 pub mod lex;
 pub mod openai;
 pub mod pipeline;
+pub mod pricing;
 pub mod providers;
 pub mod router;
 pub mod secret;

@@ -23,6 +23,20 @@ pub struct ChatRequest {
     pub stream: bool,
     pub include_usage: bool,
     pub user: Option<String>,
+    /// How this request wants to be routed (LiteLLM's request fields and headers).
+    pub routing: RouteOptions,
+}
+
+/// Per-request routing: LiteLLM's body fields `fallbacks`, `disable_fallbacks`, `num_retries`,
+/// `timeout`, and headers `x-litellm-timeout`, `x-litellm-stream-timeout`,
+/// `x-litellm-num-retries`. Each overrides the config for this request only.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RouteOptions {
+    pub fallbacks: Option<Vec<String>>,
+    pub disable_fallbacks: bool,
+    pub num_retries: Option<u32>,
+    pub timeout: Option<std::time::Duration>,
+    pub stream_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

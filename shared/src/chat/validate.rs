@@ -4,8 +4,11 @@
 use base64::Engine;
 use serde_json::Value;
 
+use std::time::Duration;
+
 use super::{
-    ChatRequest, ContentBlock, ImageFormat, InferenceParams, Message, Role, ToolChoice, ToolSpec,
+    ChatRequest, ContentBlock, ImageFormat, InferenceParams, Message, Role, RouteOptions,
+    ToolChoice, ToolSpec,
 };
 use crate::error::GatewayError;
 use crate::openai::content::{ContentPart, MessageContent};
@@ -28,6 +31,7 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayErr
         ));
     }
     let params = inference_params(&req)?;
+    let routing = route_options(&req)?;
     let tools = tools(req.tools.unwrap_or_default())?;
     let tool_choice = tool_choice(req.tool_choice, &tools)?;
     let mut system = Vec::new();
@@ -93,8 +97,30 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayErr
                 .and_then(|o| o.include_usage)
                 .unwrap_or(false),
             user: req.user,
+            routing,
         }),
     }
+}
+
+/// LiteLLM's routing fields of the body.
+fn route_options(req: &ChatCompletionRequest) -> Result<RouteOptions, GatewayError> {
+    let timeout = match req.timeout {
+        None => None,
+        Some(t) if t.is_finite() && t > 0.0 => Duration::try_from_secs_f64(t).ok(),
+        Some(_) => {
+            return Err(GatewayError::invalid_request(
+                "`timeout` must be a positive number of seconds",
+                "timeout",
+            ))
+        }
+    };
+    Ok(RouteOptions {
+        fallbacks: req.fallbacks.clone(),
+        disable_fallbacks: req.disable_fallbacks.unwrap_or(false),
+        num_retries: req.num_retries,
+        timeout,
+        stream_timeout: None,
+    })
 }
 
 fn reject_unsupported(req: &ChatCompletionRequest) -> Result<(), GatewayError> {

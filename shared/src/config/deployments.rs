@@ -77,6 +77,15 @@ fn deployment(index: usize, raw: &RawDeployment) -> Result<ModelDeployment, Conf
         )?,
         rpm: params.rpm,
         tpm: params.tpm,
+        weight: match params.weight {
+            Some(w) if !(w.is_finite() && w > 0.0) => {
+                return Err(ConfigError::invalid(
+                    format!("{path}.litellm_params.weight"),
+                    format!("must be a positive number, got {w}"),
+                ))
+            }
+            w => w,
+        },
         timeout: positive_seconds(&format!("{path}.litellm_params.timeout"), params.timeout)?,
         stream_timeout: positive_seconds(
             &format!("{path}.litellm_params.stream_timeout"),

@@ -53,10 +53,8 @@ fn seed_config_loads_unchanged() {
     );
     assert_eq!(config.router.num_retries, 3);
     assert!(config.master_key.is_none());
-    assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
-    assert!(config.warnings[0]
-        .starts_with("router_settings.routing_strategy=cost-based-routing is not supported yet"));
-    assert!(config.warnings[1].starts_with("router_settings.num_retries=3 is not applied yet"));
+    // Routing, retries and fallbacks are applied: the seed's config loads without a warning.
+    assert_eq!(config.warnings, Vec::<String>::new());
 }
 
 #[test]
@@ -139,10 +137,7 @@ fn router_settings_guardrails_and_litellm_settings() {
     assert_eq!(g.modes, [GuardrailMode::PreCall, GuardrailMode::PostCall]);
     assert!(g.default_on && !g.mask_request_content);
     for expected in [
-        "litellm_settings.num_retries=2 is not applied yet",
-        "litellm_settings.fallbacks is not supported yet; ignored",
         "litellm_settings.drop_params is not supported yet; ignored",
-        "router_settings.allowed_fails is not supported yet; ignored",
         "guardrails[0] (\"g1\") is not applied yet",
     ] {
         assert!(
@@ -151,10 +146,61 @@ fn router_settings_guardrails_and_litellm_settings() {
             config.warnings
         );
     }
+    assert!(
+        !config
+            .warnings
+            .iter()
+            .any(|w| w.contains("retries") || w.contains("fallbacks")),
+        "{:?}",
+        config.warnings
+    );
     let bad = yaml.replace("guardrail: bedrock", "guardrail: aporia");
     let err = load_str(&bad).unwrap_err().to_string();
     assert!(
         err.starts_with("guardrails[0].litellm_params.guardrail: "),
         "{err}"
     );
+}
+
+#[test]
+fn routing_settings_load_as_litellm_spells_them() {
+    let yaml = format!(
+        "{ONE_MODEL}  - model_name: n\n    litellm_params: {{model: bedrock/z, weight: 3, rpm: 10}}\n\
+         router_settings:\n  retry_after: 0.5\n  max_fallbacks: 2\n  default_fallbacks: [n]\n  \
+         retry_policy: {{RateLimitErrorRetries: 4, BadRequestErrorRetries: 0}}\n"
+    );
+    let config = load_str(&yaml).unwrap();
+    let r = &config.router;
+    assert_eq!(r.retry_after, Some(Duration::from_millis(500)));
+    assert_eq!(
+        (r.max_fallbacks, r.default_fallbacks.clone()),
+        (2, vec!["n".to_owned()])
+    );
+    assert_eq!(
+        (r.retry_policy.rate_limit, r.retry_policy.bad_request),
+        (Some(4), Some(0))
+    );
+    assert_eq!(r.retry_policy.timeout, None);
+    assert_eq!(
+        (config.model_list[1].weight, config.model_list[1].rpm),
+        (Some(3.0), Some(10))
+    );
+    assert_eq!(config.warnings, Vec::<String>::new());
+    let unknown = yaml.replace("RateLimitErrorRetries", "SlowErrorRetries");
+    let err = load_str(&unknown).unwrap_err().to_string();
+    assert!(
+        err.starts_with("router_settings.retry_policy.SlowErrorRetries: unknown key"),
+        "{err}"
+    );
+    let missing = yaml.replace("default_fallbacks: [n]", "default_fallbacks: [ghost]");
+    let err = load_str(&missing).unwrap_err().to_string();
+    assert!(
+        err.starts_with("router_settings.default_fallbacks[0]"),
+        "{err}"
+    );
+    let weightless = yaml.replace("weight: 3", "weight: 0");
+    assert!(load_str(&weightless)
+        .unwrap_err()
+        .to_string()
+        .contains("weight"));
 }

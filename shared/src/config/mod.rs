@@ -27,8 +27,8 @@ use serde_yaml_ng::Value;
 pub use error::ConfigError;
 pub use model::{
     GatewayConfig, GuardrailMode, GuardrailSettings, LexSettings, ModelDeployment, Provider,
-    RouterSettings, RoutingStrategy, StaticCredentials, UsageSettings, UsageSinkKind,
-    DEFAULT_STREAM_IDLE_TIMEOUT,
+    RetryPolicy, RouterSettings, RoutingStrategy, StaticCredentials, UsageSettings, UsageSinkKind,
+    DEFAULT_MAX_FALLBACKS, DEFAULT_STREAM_IDLE_TIMEOUT,
 };
 pub use settings::MASTER_KEY_VAR;
 
@@ -102,7 +102,7 @@ fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfi
         warnings: Vec::new(),
     };
     validate::references(&raw, &config.model_groups())?;
-    config.warnings = warnings::collect(&raw, config.router.routing_strategy);
+    config.warnings = warnings::collect(&raw);
     if let Some((key, source)) = master_key {
         config.warnings.extend(warnings::master_key(&source, &key));
         config.master_key = Some(key);

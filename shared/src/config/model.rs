@@ -61,6 +61,8 @@ pub struct ModelDeployment {
     pub output_cost_per_token: Option<f64>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
+    /// simple-shuffle's weight (LiteLLM's `weight`); `None` means 1, or `rpm`/`tpm` when set.
+    pub weight: Option<f64>,
     pub timeout: Option<Duration>,
     /// The wait for a stream's first event (LiteLLM's `stream_timeout`).
     pub stream_timeout: Option<Duration>,
@@ -107,9 +109,51 @@ pub struct RouterSettings {
     pub fallbacks: Vec<(String, Vec<String>)>,
     pub context_window_fallbacks: Vec<(String, Vec<String>)>,
     pub content_policy_fallbacks: Vec<(String, Vec<String>)>,
+    /// Failures of a deployment per minute before it cools down (LiteLLM default 3).
     pub allowed_fails: Option<u32>,
+    /// How long a failing deployment is skipped (LiteLLM default 5 s).
     pub cooldown_time: Option<Duration>,
+    /// The least time to wait before a retry, whatever the backoff says.
+    pub retry_after: Option<Duration>,
+    /// Retries per kind of failure, overriding `num_retries`.
+    pub retry_policy: RetryPolicy,
+    /// Groups tried when a group has no `fallbacks` entry of its own.
+    pub default_fallbacks: Vec<String>,
+    /// The most fallback groups one request tries (LiteLLM default 5).
+    pub max_fallbacks: u32,
 }
+
+/// LiteLLM's `retry_policy`: retries per kind of failure; `None` means `num_retries`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// `BadRequestErrorRetries`: the provider rejected the request.
+    pub bad_request: Option<u32>,
+    /// `AuthenticationErrorRetries`: access denied, unknown model id, bad credentials.
+    pub authentication: Option<u32>,
+    /// `TimeoutErrorRetries`.
+    pub timeout: Option<u32>,
+    /// `RateLimitErrorRetries`.
+    pub rate_limit: Option<u32>,
+    /// `ContentPolicyViolationErrorRetries`.
+    pub content_policy: Option<u32>,
+    /// `InternalServerErrorRetries`: 5xx, unavailable, unreachable, broken stream.
+    pub internal_server: Option<u32>,
+}
+
+impl RetryPolicy {
+    /// LiteLLM's key names, in the order of the fields.
+    pub const KEYS: [&'static str; 6] = [
+        "BadRequestErrorRetries",
+        "AuthenticationErrorRetries",
+        "TimeoutErrorRetries",
+        "RateLimitErrorRetries",
+        "ContentPolicyViolationErrorRetries",
+        "InternalServerErrorRetries",
+    ];
+}
+
+/// LiteLLM's default `max_fallbacks`.
+pub const DEFAULT_MAX_FALLBACKS: u32 = 5;
 
 impl Default for RouterSettings {
     fn default() -> Self {
@@ -124,6 +168,10 @@ impl Default for RouterSettings {
             content_policy_fallbacks: Vec::new(),
             allowed_fails: None,
             cooldown_time: None,
+            retry_after: None,
+            retry_policy: RetryPolicy::default(),
+            default_fallbacks: Vec::new(),
+            max_fallbacks: DEFAULT_MAX_FALLBACKS,
         }
     }
 }

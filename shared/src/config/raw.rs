@@ -56,6 +56,9 @@ pub(super) struct RawLitellmParams {
     pub rpm: Option<u64>,
     #[serde(default, deserialize_with = "opt_u64")]
     pub tpm: Option<u64>,
+    /// simple-shuffle's weight for this deployment.
+    #[serde(default, deserialize_with = "opt_f64")]
+    pub weight: Option<f64>,
     #[serde(default, deserialize_with = "opt_f64")]
     pub timeout: Option<f64>,
     #[serde(default, deserialize_with = "opt_f64")]
@@ -116,6 +119,12 @@ pub(super) struct RawRouterSettings {
     pub cooldown_time: Option<f64>,
     #[serde(default, deserialize_with = "opt_f64")]
     pub retry_after: Option<f64>,
+    /// LiteLLM's retries per error type: `{RateLimitErrorRetries: 3, ...}`.
+    pub retry_policy: Option<BTreeMap<String, u32>>,
+    /// Groups every group falls back to when it has no `fallbacks` entry of its own.
+    pub default_fallbacks: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "opt_u32")]
+    pub max_fallbacks: Option<u32>,
     pub model_group_alias: Option<BTreeMap<String, Value>>,
     #[serde(flatten)]
     pub extra: Extra,

@@ -8,8 +8,8 @@ use serde_yaml_ng::Value;
 use super::deployments::positive_seconds;
 use super::error::ConfigError;
 use super::model::{
-    GuardrailMode, GuardrailSettings, LexSettings, RouterSettings, RoutingStrategy, UsageSettings,
-    UsageSinkKind, DEFAULT_STREAM_IDLE_TIMEOUT,
+    GuardrailMode, GuardrailSettings, LexSettings, RetryPolicy, RouterSettings, RoutingStrategy,
+    UsageSettings, UsageSinkKind, DEFAULT_MAX_FALLBACKS, DEFAULT_STREAM_IDLE_TIMEOUT,
 };
 use super::raw::{RawConfig, RawFallbacks, RawGuardrail, RawLex, RawUsage};
 use crate::env::Environment;
@@ -85,7 +85,52 @@ pub(super) fn router(raw: &RawConfig) -> Result<RouterSettings, ConfigError> {
         ),
         allowed_fails: router.and_then(|r| r.allowed_fails),
         cooldown_time,
+        retry_after: match router.and_then(|r| r.retry_after) {
+            Some(t) if t.is_finite() && t >= 0.0 => std::time::Duration::try_from_secs_f64(t).ok(),
+            Some(t) => {
+                return Err(ConfigError::invalid(
+                    "router_settings.retry_after",
+                    format!("must be a non-negative number of seconds, got {t}"),
+                ))
+            }
+            None => None,
+        },
+        retry_policy: retry_policy(router.and_then(|r| r.retry_policy.as_ref()))?,
+        default_fallbacks: router
+            .and_then(|r| r.default_fallbacks.clone())
+            .unwrap_or_default(),
+        max_fallbacks: router
+            .and_then(|r| r.max_fallbacks)
+            .unwrap_or(DEFAULT_MAX_FALLBACKS),
     })
+}
+
+/// `retry_policy`, by LiteLLM's key names; an unknown key is an error naming the known ones.
+fn retry_policy(
+    raw: Option<&std::collections::BTreeMap<String, u32>>,
+) -> Result<RetryPolicy, ConfigError> {
+    let mut policy = RetryPolicy::default();
+    for (key, &n) in raw.into_iter().flatten() {
+        let slot = match key.as_str() {
+            "BadRequestErrorRetries" => &mut policy.bad_request,
+            "AuthenticationErrorRetries" => &mut policy.authentication,
+            "TimeoutErrorRetries" => &mut policy.timeout,
+            "RateLimitErrorRetries" => &mut policy.rate_limit,
+            "ContentPolicyViolationErrorRetries" => &mut policy.content_policy,
+            "InternalServerErrorRetries" => &mut policy.internal_server,
+            other => {
+                return Err(ConfigError::invalid(
+                    format!("router_settings.retry_policy.{other}"),
+                    format!(
+                        "unknown key; expected one of {}",
+                        RetryPolicy::KEYS.join(", ")
+                    ),
+                ))
+            }
+        };
+        *slot = Some(n);
+    }
+    Ok(policy)
 }
 
 fn flatten(raw: Option<&RawFallbacks>) -> Vec<(String, Vec<String>)> {

@@ -25,6 +25,17 @@ pub(super) fn references(raw: &RawConfig, groups: &[&str]) -> Result<(), ConfigE
             groups,
         )?;
     }
+    let defaults = raw
+        .router_settings
+        .as_ref()
+        .and_then(|r| r.default_fallbacks.as_ref());
+    for (index, target) in defaults.into_iter().flatten().enumerate() {
+        group(
+            &format!("router_settings.default_fallbacks[{index}]"),
+            target,
+            groups,
+        )?;
+    }
     if let Some(litellm) = &raw.litellm_settings {
         fallbacks(
             "litellm_settings.fallbacks",

@@ -5,8 +5,7 @@
 
 use serde_yaml_ng::Value;
 
-use super::model::RoutingStrategy;
-use super::raw::{Extra, RawConfig, RawFallbacks};
+use super::raw::{Extra, RawConfig};
 use crate::secret::Secret;
 
 /// LiteLLM `litellm_params` keys that exist for Bedrock but are not supported here.
@@ -41,7 +40,7 @@ const KNOWN_GENERAL_SETTINGS: &[&str] = &[
 ];
 
 /// Every warning for `raw`, section by section (unknown keys of a map in name order).
-pub(super) fn collect(raw: &RawConfig, strategy: RoutingStrategy) -> Vec<String> {
+pub(super) fn collect(raw: &RawConfig) -> Vec<String> {
     let mut w = Warnings::default();
     w.unknown("", &raw.extra, &[]);
     for (index, deployment) in raw.model_list.iter().flatten().enumerate() {
@@ -52,11 +51,6 @@ pub(super) fn collect(raw: &RawConfig, strategy: RoutingStrategy) -> Vec<String>
         w.unknown(&params_path, &params.extra, KNOWN_LITELLM_PARAMS);
         if let Some(info) = &deployment.model_info {
             w.unknown(&format!("{path}.model_info"), &info.extra, &[]);
-        }
-        for (name, set) in [("rpm", params.rpm.is_some()), ("tpm", params.tpm.is_some())] {
-            if set {
-                w.push(format!("{params_path}.{name} is not enforced yet; ignored"));
-            }
         }
         let defaults = [
             ("max_tokens", params.max_tokens.is_some()),
@@ -72,34 +66,6 @@ pub(super) fn collect(raw: &RawConfig, strategy: RoutingStrategy) -> Vec<String>
     }
     if let Some(router) = &raw.router_settings {
         w.unknown("router_settings", &router.extra, &[]);
-        if strategy != RoutingStrategy::SimpleShuffle {
-            w.push(format!(
-                "router_settings.routing_strategy={} is not supported yet; requests go to the \
-                 first deployment of each model group",
-                strategy.as_str()
-            ));
-        }
-        w.retries("router_settings", router.num_retries);
-        w.fallbacks("router_settings", "fallbacks", router.fallbacks.as_ref());
-        w.fallbacks(
-            "router_settings",
-            "context_window_fallbacks",
-            router.context_window_fallbacks.as_ref(),
-        );
-        w.fallbacks(
-            "router_settings",
-            "content_policy_fallbacks",
-            router.content_policy_fallbacks.as_ref(),
-        );
-        w.unsupported(
-            "router_settings.allowed_fails",
-            router.allowed_fails.is_some(),
-        );
-        w.unsupported(
-            "router_settings.cooldown_time",
-            router.cooldown_time.is_some(),
-        );
-        w.unsupported("router_settings.retry_after", router.retry_after.is_some());
         let aliases = router
             .model_group_alias
             .as_ref()
@@ -108,18 +74,6 @@ pub(super) fn collect(raw: &RawConfig, strategy: RoutingStrategy) -> Vec<String>
     }
     if let Some(l) = &raw.litellm_settings {
         w.unknown("litellm_settings", &l.extra, &[]);
-        w.retries("litellm_settings", l.num_retries);
-        w.fallbacks("litellm_settings", "fallbacks", l.fallbacks.as_ref());
-        w.fallbacks(
-            "litellm_settings",
-            "context_window_fallbacks",
-            l.context_window_fallbacks.as_ref(),
-        );
-        w.fallbacks(
-            "litellm_settings",
-            "content_policy_fallbacks",
-            l.content_policy_fallbacks.as_ref(),
-        );
         w.unsupported("litellm_settings.drop_params", l.drop_params == Some(true));
         w.unsupported("litellm_settings.set_verbose", l.set_verbose == Some(true));
         w.unsupported("litellm_settings.callbacks", present(l.callbacks.as_ref()));
@@ -203,18 +157,5 @@ impl Warnings {
         if set {
             self.push(format!("{path} is not supported yet; ignored"));
         }
-    }
-
-    fn retries(&mut self, section: &str, retries: Option<u32>) {
-        if let Some(n) = retries.filter(|n| *n > 0) {
-            self.push(format!(
-                "{section}.num_retries={n} is not applied yet; failed requests are not retried"
-            ));
-        }
-    }
-
-    fn fallbacks(&mut self, section: &str, name: &str, raw: Option<&RawFallbacks>) {
-        let set = raw.is_some_and(|list| list.iter().any(|map| !map.is_empty()));
-        self.unsupported(&format!("{section}.{name}"), set);
     }
 }

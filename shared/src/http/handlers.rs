@@ -15,6 +15,7 @@ use tracing::{field, Instrument};
 use super::body::parse_json;
 use super::credentials::{presented_key, session_id};
 use super::error::ApiError;
+use super::litellm_headers::{apply_request_headers, AnswerHeaders};
 use super::sse;
 use crate::chat;
 use crate::deadline::invocation_deadline;
@@ -70,10 +71,30 @@ async fn chat_completion(
         .inspect_err(|err| gateway.reject(&ctx, "", err))?;
     span.record("model", field::display(&wire.model));
     let model = wire.model.clone();
-    let request = chat::from_openai(wire).inspect_err(|err| gateway.reject(&ctx, &model, err))?;
+    let request = chat::from_openai(wire)
+        .and_then(|mut request| {
+            apply_request_headers(headers, &mut request.routing)?;
+            Ok(request)
+        })
+        .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
     let include_usage = request.include_usage;
     match gateway.chat(&ctx, request).await? {
-        Answer::Stream(events) => Ok(sse::response(ctx.request_id, model, include_usage, events)),
+        Answer::Stream(events) => {
+            let routing = events.routing().clone();
+            let id = ctx.request_id.clone();
+            let mut response = sse::response(id, model.clone(), include_usage, events);
+            AnswerHeaders {
+                request_id: &ctx.request_id,
+                model_group: &model,
+                deployment_id: &routing.deployment_id,
+                cost: None,
+                retries: routing.retries,
+                fallbacks: routing.fallbacks.len(),
+                overhead: None,
+            }
+            .write(response.headers_mut());
+            Ok(response)
+        }
         Answer::Whole(completion) => {
             let body = ChatCompletionResponse::new(
                 &ctx.request_id,
@@ -81,7 +102,18 @@ async fn chat_completion(
                 &model,
                 &completion.response,
             );
-            Ok(Json(body).into_response())
+            let mut response = Json(body).into_response();
+            AnswerHeaders {
+                request_id: &ctx.request_id,
+                model_group: &model,
+                deployment_id: &completion.deployment_id,
+                cost: completion.cost,
+                retries: completion.retries,
+                fallbacks: completion.fallbacks.len(),
+                overhead: ctx.started.elapsed().checked_sub(completion.latency),
+            }
+            .write(response.headers_mut());
+            Ok(response)
         }
     }
 }

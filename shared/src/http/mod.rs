@@ -5,6 +5,7 @@ pub mod credentials;
 mod done_signal;
 pub mod error;
 mod handlers;
+pub mod litellm_headers;
 pub mod serve;
 mod sse;
 

@@ -32,6 +32,17 @@ pub struct ChatCompletionRequest {
     pub user: Option<String>,
     #[serde(default)]
     pub metadata: Option<serde_json::Value>,
+    // LiteLLM's routing fields.
+    /// Model groups to fall back to, in order (instead of the configured ones).
+    #[serde(default)]
+    pub fallbacks: Option<Vec<String>>,
+    #[serde(default)]
+    pub disable_fallbacks: Option<bool>,
+    #[serde(default)]
+    pub num_retries: Option<u32>,
+    /// Seconds for the whole request.
+    #[serde(default)]
+    pub timeout: Option<f64>,
     // Known fields that Bedrock Converse cannot honour; `chat::validate` rejects non-defaults.
     #[serde(default)]
     pub n: Option<u32>,

@@ -11,6 +11,7 @@ use super::after_response::{AfterResponse, Job};
 use super::context::RequestContext;
 use crate::chat::{FinishReason, Usage};
 use crate::error::GatewayError;
+use crate::pricing::{self, Price};
 use crate::router::Deployment;
 use crate::usage::{Outcome, UsageRecord};
 
@@ -19,7 +20,7 @@ pub(crate) struct Accounting {
     /// `None` once finished.
     record: Option<Box<UsageRecord>>,
     started: std::time::Instant,
-    prices: Option<(f64, f64)>,
+    price: Option<Price>,
 }
 
 impl Accounting {
@@ -47,21 +48,46 @@ impl Accounting {
             after: after.clone(),
             record: Some(Box::new(record)),
             started: ctx.started,
-            prices: None,
+            price: None,
         }
     }
 
     /// A model call on `deployment` begins.
     pub(crate) fn attempt(&mut self, deployment: &Deployment) {
         let config = &deployment.config;
-        self.prices = config
-            .input_cost_per_token
-            .zip(config.output_cost_per_token);
+        self.price = deployment.price().copied();
         if let Some(record) = self.record.as_mut() {
             record.attempts += 1;
             record.deployment_id = Some(config.deployment_id.clone());
             record.provider_model = Some(config.model_id.clone());
         }
+    }
+
+    /// A failed call is tried again.
+    pub(crate) fn retried(&mut self) {
+        if let Some(record) = self.record.as_mut() {
+            record.retries += 1;
+        }
+    }
+
+    /// The request moves on to the fallback group `group`.
+    pub(crate) fn fell_back(&mut self, group: &str) {
+        if let Some(record) = self.record.as_mut() {
+            record.fallbacks.push(group.to_owned());
+        }
+    }
+
+    /// What `usage` costs on the deployment of the last attempt; `None` when its price is unknown.
+    pub(crate) fn cost(&self, usage: &Usage) -> Option<f64> {
+        self.price.map(|price| {
+            pricing::cost(
+                &price,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens.unwrap_or(0),
+                0,
+            )
+        })
     }
 
     /// A guardrail ran with this action.
@@ -136,9 +162,7 @@ impl Accounting {
             record.prompt_tokens = usage.prompt_tokens;
             record.completion_tokens = usage.completion_tokens;
             record.total_tokens = usage.total_tokens;
-            record.cost_usd = self.prices.map(|(input, output)| {
-                f64::from(usage.prompt_tokens) * input + f64::from(usage.completion_tokens) * output
-            });
+            record.cost_usd = self.cost(&usage);
         }
         self.after.submit(Job::Usage(record));
     }

@@ -5,9 +5,10 @@
 //! 2. **resolve**: the model group, and whether the principal may use it.
 //! 3. **pre-call checks**: rate limits and budgets (keys-and-budgets issue), input guardrails
 //!    (`guard::input`).
-//! 4. **route and call**: the group's deployments in the router's order, with room for several
-//!    attempts; whole answers bounded by the deadline, streams by `stream_timeout` for the first
-//!    event, then by `stream_idle_timeout` between events and the deadline (`stream::Timed`).
+//! 4. **route and call**: a deployment by the group's strategy, retries and fallbacks
+//!    (`route`, `backoff`); whole answers bounded by the deadline, streams by `stream_timeout`
+//!    for the first event, then by `stream_idle_timeout` between events and the deadline
+//!    (`stream::Timed`).
 //! 5. **post-call**: output guardrails on the whole answer, or on the stream in sentence windows
 //!    (`guard::output_stream`).
 //! 6. **account**: one usage record per request (`account::Accounting`), on the after-response
@@ -18,8 +19,10 @@
 
 mod account;
 pub mod after_response;
+mod backoff;
 mod context;
 mod guard;
+mod route;
 mod stream;
 
 use std::future::Future;
@@ -28,13 +31,15 @@ use std::time::Duration;
 pub use after_response::{AfterResponse, QueueStats};
 pub use context::{new_request_id, RequestContext};
 pub use guard::STREAM_WINDOW_MAX_BYTES;
-pub use stream::AnswerStream;
+pub use route::{estimate, DEFAULT_OUTPUT_ESTIMATE};
+pub use stream::{AnswerStream, Routing};
 
 use account::Accounting;
+use route::Route;
 use stream::Timed;
 
-use crate::chat::{ChatRequest, ChatResponse};
-use crate::error::{GatewayError, TimeoutKind};
+use crate::chat::{ChatRequest, ChatResponse, FinishReason};
+use crate::error::{GatewayError, ProviderError, TimeoutKind};
 use crate::gateway::Gateway;
 use crate::keys::Principal;
 use crate::providers::EventStream;
@@ -51,8 +56,13 @@ pub enum Answer {
 pub struct Completion {
     pub response: ChatResponse,
     pub deployment_id: String,
-    /// The model call's duration.
+    /// The answering model call's duration.
     pub latency: Duration,
+    /// US dollars; `None` when the deployment's price is unknown.
+    pub cost: Option<f64>,
+    pub retries: u32,
+    /// Model groups fallen back to, in order.
+    pub fallbacks: Vec<String>,
 }
 
 impl Gateway {
@@ -107,6 +117,24 @@ impl Gateway {
         Ok(group)
     }
 
+    /// Step 4's routing context for `request`: its deadline is the invocation's, or sooner
+    /// by the request's own `timeout`.
+    fn route(&self, ctx: &RequestContext, request: &ChatRequest) -> Route<'_> {
+        let own = request
+            .routing
+            .timeout
+            .map(|t| tokio::time::Instant::now() + t);
+        let deadline = match (ctx.deadline, own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Route {
+            router: &self.router,
+            settings: &self.settings,
+            deadline,
+        }
+    }
+
     /// Steps 4 to 6 for a whole answer.
     async fn whole(
         &self,
@@ -115,32 +143,51 @@ impl Gateway {
         request: &ChatRequest,
         mut account: Accounting,
     ) -> Result<Completion, GatewayError> {
-        let started = std::time::Instant::now();
-        let routed = route(group, &mut account, |d| {
+        let route = self.route(ctx, request);
+        let deadline = route.deadline;
+        let settings = &self.settings;
+        let routed = route.call(group, request, &mut account, |d| {
             let call = d.provider.chat(request);
-            within(ctx.deadline, TimeoutKind::Deadline, async move {
-                call.await.map_err(GatewayError::from)
+            let filtered_falls_back = !request.routing.disable_fallbacks
+                && has_fallbacks(&settings.content_policy_fallbacks, &d.config.model_name);
+            within(deadline, TimeoutKind::Deadline, async move {
+                let response = call.await.map_err(GatewayError::from)?;
+                // A filtered answer moves on to `content_policy_fallbacks` where there are some.
+                if filtered_falls_back && response.finish_reason == FinishReason::ContentFilter {
+                    return Err(ProviderError::ContentFiltered(
+                        "the model's content filter stopped the answer".into(),
+                    )
+                    .into());
+                }
+                Ok(response)
             })
         });
-        let (deployment, mut response) = match routed.await {
-            Ok(done) => done,
+        let routed = match routed.await {
+            Ok(routed) => routed,
             Err(err) => return Err(failed(account, err)),
         };
-        let latency = started.elapsed();
+        let latency = routed.call_started.elapsed();
+        let mut response = routed.value;
+        routed.in_flight.succeeded(latency, &response.usage);
         if let Err(err) = guard::output(&self.output_guardrails, &mut response, &mut account).await
         {
             return Err(failed(account, err));
         }
+        let cost = account.cost(&response.usage);
         account.succeeded(Some(response.usage), Some(response.finish_reason), None);
         Ok(Completion {
             response,
-            deployment_id: deployment.config.deployment_id.clone(),
+            deployment_id: routed.deployment.config.deployment_id.clone(),
             latency,
+            cost,
+            retries: routed.retries,
+            fallbacks: routed.fallbacks,
         })
     }
 
     /// Steps 4 to 6 for a stream: errors before its first event come back as an error, so the
-    /// edge can still answer with a status; later ones end the stream.
+    /// edge can still answer with a status (and routing may retry or fall back invisibly);
+    /// later ones end the stream.
     async fn stream(
         &self,
         ctx: &RequestContext,
@@ -148,20 +195,36 @@ impl Gateway {
         request: &ChatRequest,
         mut account: Accounting,
     ) -> Result<AnswerStream, GatewayError> {
-        let routed = route(group, &mut account, |d| start_stream(ctx, d, request));
-        let (deployment, events) = match routed.await {
+        let route = self.route(ctx, request);
+        let deadline = route.deadline;
+        let routed = route.call(group, request, &mut account, |d| {
+            start_stream(deadline, d, request)
+        });
+        let routed = match routed.await {
             Ok(started) => started,
             Err(err) => return Err(failed(account, err)),
         };
-        let timed = Timed::new(events, deployment.stream_idle_timeout, ctx.deadline);
+        let deployment = routed.deployment;
+        let timed = Timed::new(routed.value, deployment.stream_idle_timeout, deadline);
         let events = guard::output_stream(Box::pin(timed), self.output_guardrails.clone());
         Ok(AnswerStream::new(
             events,
             account,
+            routed.in_flight,
             ctx.started,
-            deployment.config.deployment_id.clone(),
+            Routing {
+                deployment_id: deployment.config.deployment_id.clone(),
+                retries: routed.retries,
+                fallbacks: routed.fallbacks,
+            },
         ))
     }
+}
+
+/// Whether `group` (or `*`) has an entry in a fallback list.
+fn has_fallbacks(list: &[(String, Vec<String>)], group: &str) -> bool {
+    list.iter()
+        .any(|(source, targets)| (source == group || source == "*") && !targets.is_empty())
 }
 
 fn failed(account: Accounting, err: GatewayError) -> GatewayError {
@@ -169,42 +232,20 @@ fn failed(account: Accounting, err: GatewayError) -> GatewayError {
     err
 }
 
-/// Step 4: tries the group's deployments in the router's order. Today the router offers one;
-/// retries and fallbacks (routing issue) decide here whether a failure moves on to the next.
-async fn route<'g, T, Fut>(
-    group: &'g ModelGroup,
-    account: &mut Accounting,
-    mut call: impl FnMut(&'g Deployment) -> Fut,
-) -> Result<(&'g Deployment, T), GatewayError>
-where
-    Fut: Future<Output = Result<T, GatewayError>>,
-{
-    let mut last = None;
-    for deployment in group.attempts() {
-        account.attempt(deployment);
-        match call(deployment).await {
-            Ok(value) => return Ok((deployment, value)),
-            Err(err) => {
-                tracing::warn!(deployment = %deployment.config.deployment_id, error = %err, "model call failed");
-                last = Some(err);
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| GatewayError::model_not_found(&group.name)))
-}
-
 /// Starts a stream within `stream_timeout` (for its first event) and the deadline.
 async fn start_stream(
-    ctx: &RequestContext,
+    deadline: Option<tokio::time::Instant>,
     deployment: &Deployment,
     request: &ChatRequest,
 ) -> Result<EventStream, GatewayError> {
     let call = deployment.provider.chat_stream(request);
     let call = async move { call.await.map_err(GatewayError::from) };
-    let first_event = deployment
+    let first_event = request
+        .routing
         .stream_timeout
+        .or(deployment.stream_timeout)
         .map(|limit| tokio::time::Instant::now() + limit);
-    match (first_event, ctx.deadline) {
+    match (first_event, deadline) {
         (Some(first), Some(deadline)) if deadline <= first => {
             within(Some(deadline), TimeoutKind::Deadline, call).await
         }

@@ -18,6 +18,7 @@ use super::account::Accounting;
 use crate::chat::{FinishReason, StreamEvent, Usage};
 use crate::error::{GatewayError, TimeoutKind};
 use crate::providers::EventStream;
+use crate::router::InFlight;
 
 /// Events with gateway errors: what the pipeline's stream stages pass along.
 pub type GatewayEvents = Pin<Box<dyn Stream<Item = Result<StreamEvent, GatewayError>> + Send>>;
@@ -94,40 +95,53 @@ impl Stream for Timed {
     }
 }
 
+/// Where a stream comes from: known before its first chunk, so the edge can say it in headers.
+#[derive(Debug, Clone, Default)]
+pub struct Routing {
+    pub deployment_id: String,
+    pub retries: u32,
+    /// Model groups fallen back to, in order.
+    pub fallbacks: Vec<String>,
+}
+
 /// The stream a caller receives. Ends after its first error.
 pub struct AnswerStream {
     events: GatewayEvents,
     account: Option<Accounting>,
+    /// The deployment's in-flight count and health, told how the stream ended.
+    in_flight: Option<InFlight>,
     started: Instant,
     first_token: Option<Duration>,
     usage: Option<Usage>,
     finish: Option<FinishReason>,
     span: tracing::Span,
-    deployment_id: String,
+    routing: Routing,
 }
 
 impl AnswerStream {
     pub(crate) fn new(
         events: GatewayEvents,
         account: Accounting,
+        in_flight: InFlight,
         started: Instant,
-        deployment_id: String,
+        routing: Routing,
     ) -> Self {
         AnswerStream {
             events,
             account: Some(account),
+            in_flight: Some(in_flight),
             started,
             first_token: None,
             usage: None,
             finish: None,
             span: tracing::Span::current(),
-            deployment_id,
+            routing,
         }
     }
 
-    /// The deployment that is answering.
-    pub fn deployment_id(&self) -> &str {
-        &self.deployment_id
+    /// The deployment that is answering, and the retries and fallbacks it took to get there.
+    pub fn routing(&self) -> &Routing {
+        &self.routing
     }
 
     fn observe(&mut self, event: &StreamEvent) {
@@ -161,13 +175,19 @@ impl Stream for AnswerStream {
                 Poll::Ready(Some(Ok(event)))
             }
             Poll::Ready(Some(Err(err))) => {
-                tracing::warn!(error = %err, deployment = %self.deployment_id, "stream failed");
+                tracing::warn!(error = %err, deployment = %self.routing.deployment_id, "stream failed");
+                if let Some(in_flight) = self.in_flight.take() {
+                    in_flight.failed(&err);
+                }
                 if let Some(account) = self.account.take() {
                     account.failed(&err, self.usage, self.first_token);
                 }
                 Poll::Ready(Some(Err(err)))
             }
             Poll::Ready(None) => {
+                if let Some(in_flight) = self.in_flight.take() {
+                    in_flight.succeeded(self.started.elapsed(), &self.usage.unwrap_or_default());
+                }
                 if let Some(account) = self.account.take() {
                     account.succeeded(self.usage, self.finish, self.first_token);
                 }

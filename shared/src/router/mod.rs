@@ -1,70 +1,77 @@
-//! Model groups and their deployments; picks the deployments a request is tried on.
+//! Model groups and their deployments; picks the deployment for each attempt of a request.
 //!
 //! Knows nothing of AWS: providers are built outside (`providers::bedrock::build`) and handed
-//! in by deployment id. Retries, fallbacks, cooldowns and the cost-based strategies arrive with
-//! the routing issue, behind [`ModelGroup::attempts`].
+//! in by deployment id. The pipeline asks [`ModelGroup::pick`] for each attempt, calls the
+//! deployment inside [`Deployment::start`], and reports the end with
+//! [`InFlight::succeeded`] or [`InFlight::failed`].
+//!
+//! # Picking
+//!
+//! A deployment is usable when the request has not tried it yet, it is not cooling down
+//! (`health`: `allowed_fails`, `cooldown_time`) and it is under its `rpm` (requests started
+//! this minute) and `tpm` (tokens of answers this minute). Among the usable ones,
+//! `router_settings.routing_strategy` chooses:
+//!
+//! - `simple-shuffle` (default): weighted random by `weight` (1 if unset); when no deployment
+//!   of the group has a weight, by `rpm`, else by `tpm`, as LiteLLM does (one without the
+//!   `rpm` or `tpm` the others have gets their mean, where LiteLLM gives it 0).
+//! - `cost-based-routing`: the lowest cost of this request, input tokens × input price +
+//!   output tokens × output price (LiteLLM sums the two per-token prices instead); prices from
+//!   the config, else the built-in Bedrock table (`pricing`); unknown prices after all known.
+//! - `latency-based-routing`: the lowest moving average of latency per completion token
+//!   (`latency`: answers under 50 tokens count as their whole latency); never-measured
+//!   deployments first, and 1 pick in 10 to another usable deployment at random, so one that
+//!   recovered is noticed.
+//! - `least-busy`: the fewest calls in flight.
+//! - `usage-based-routing`, `usage-based-routing-v2`: the fewest tokens this minute.
+//!
+//! Ties go at random. With nothing usable: the tried deployments again (a retry on the same
+//! one); else, if all that are under their limits are cooling down, the one whose last failure
+//! is oldest (never hang, never refuse while something might answer); else [`NoDeployment`],
+//! with the time until the minute window rolls over.
+//!
+//! # State, and what it means in Lambda
+//!
+//! Each deployment's state is in atomics (no lock on the hot path), timed by the router's
+//! clock (`clock`: `tokio::time::Instant` since the router was built; minute windows are whole
+//! minutes since then, not wall-clock minutes). It lives in one Lambda execution environment,
+//! which runs one invocation at a time, and it is lost when the environment is recycled (a cold
+//! start begins with nothing measured, nothing cooling down, zero counts). Many concurrent
+//! environments each keep their own latency averages, calls in flight, cooldowns and rpm/tpm
+//! counts: a deployment throttled in one environment is still tried by the others until they
+//! see their own failures; least-busy sees only its own environment's calls (mostly 0 or 1);
+//! and an `rpm` of 100 holds per environment, not in total. Limits shared by every environment
+//! come with the DynamoDB counters of another issue (keys and budgets).
+
+mod clock;
+mod deployment;
+mod flight;
+mod group;
+mod health;
+mod latency;
+mod pick;
+mod rng;
+mod state;
+mod strategy;
+mod window;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::config::{GatewayConfig, ModelDeployment, RoutingStrategy};
+pub use deployment::Deployment;
+pub use flight::InFlight;
+pub use group::ModelGroup;
+pub use health::{DEFAULT_ALLOWED_FAILS, DEFAULT_COOLDOWN_TIME};
+pub use pick::{Estimate, NoDeployment, Pick};
+
+use crate::config::GatewayConfig;
 use crate::providers::ChatProvider;
 
 /// A provider per deployment id.
 pub type Providers = HashMap<String, Arc<dyn ChatProvider>>;
-
-/// A deployment with its provider and its time limits, ready to call.
-pub struct Deployment {
-    pub config: ModelDeployment,
-    pub provider: Arc<dyn ChatProvider>,
-    /// The wait for a stream's first event: the deployment's `stream_timeout`, else the
-    /// router's, else the call `timeout`; `None` for no limit but the deadline.
-    pub stream_timeout: Option<Duration>,
-    /// The longest pause between two events of a started stream.
-    pub stream_idle_timeout: Duration,
-}
-
-impl std::fmt::Debug for Deployment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deployment")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The deployments that serve one `model_name`.
-#[derive(Debug)]
-pub struct ModelGroup {
-    pub name: String,
-    pub deployments: Vec<Deployment>,
-    strategy: RoutingStrategy,
-    next: AtomicUsize,
-}
-
-impl ModelGroup {
-    pub fn new(name: String, deployments: Vec<Deployment>, strategy: RoutingStrategy) -> Self {
-        ModelGroup {
-            name,
-            deployments,
-            strategy,
-            next: AtomicUsize::new(0),
-        }
-    }
-
-    /// The deployments to try, in order. Today one: simple-shuffle spreads requests over the
-    /// deployments in turn; the strategies that are not built yet use the first deployment
-    /// (start-up warns about them).
-    pub fn attempts(&self) -> impl Iterator<Item = &Deployment> {
-        let first = match (self.strategy, self.deployments.len()) {
-            (_, 0 | 1) => 0,
-            (RoutingStrategy::SimpleShuffle, n) => self.next.fetch_add(1, Ordering::Relaxed) % n,
-            _ => 0,
-        };
-        self.deployments.get(first).into_iter()
-    }
-}
 
 /// A deployment in the config has no provider.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,24 +90,19 @@ impl ModelRouter {
     pub fn new(config: &GatewayConfig, providers: &Providers) -> Result<Self, MissingProvider> {
         let mut router = ModelRouter::empty();
         let settings = &config.router;
+        let clock = clock::Clock::start();
         for name in config.model_groups() {
             let mut deployments = Vec::new();
             for deployment in config.deployments(name) {
                 let provider = providers
                     .get(&deployment.deployment_id)
                     .ok_or_else(|| MissingProvider(deployment.deployment_id.clone()))?;
-                deployments.push(Deployment {
-                    config: deployment.clone(),
-                    provider: Arc::clone(provider),
-                    stream_timeout: deployment
-                        .stream_timeout
-                        .or(settings.stream_timeout)
-                        .or(deployment.timeout)
-                        .or(settings.timeout),
-                    stream_idle_timeout: deployment
-                        .stream_idle_timeout
-                        .unwrap_or(settings.stream_idle_timeout),
-                });
+                deployments.push(Deployment::new(
+                    deployment.clone(),
+                    Arc::clone(provider),
+                    settings,
+                    clock,
+                ));
             }
             router.insert(ModelGroup::new(
                 name.to_owned(),

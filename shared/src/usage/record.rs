@@ -36,7 +36,8 @@ pub struct UsageRecord {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
-    /// US dollars, when the deployment has prices.
+    /// US dollars, when the deployment's price is known (config, else the built-in table);
+    /// `None` means unknown, never free.
     pub cost_usd: Option<f64>,
     pub latency_ms: u64,
     /// Streams: from the start of the request to the first text or tool-call chunk.
@@ -45,8 +46,12 @@ pub struct UsageRecord {
     pub outcome: Outcome,
     /// `GatewayError::kind()` of a failure (`provider.timeout.idle`).
     pub error_type: Option<&'static str>,
-    /// Model calls made; more than 1 once retries and fallbacks land.
+    /// Model calls made, retries and fallbacks included.
     pub attempts: u32,
+    /// Calls made again after a failure (on the same group).
+    pub retries: u32,
+    /// Model groups fallen back to, in order.
+    pub fallbacks: Vec<String>,
     /// Guardrail results (`name:action`), once guardrails run.
     pub guardrails: Vec<String>,
 }

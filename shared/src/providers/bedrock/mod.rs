@@ -94,13 +94,22 @@ impl BedrockProvider {
                         }
                     }
                     Ok(None) => return None,
-                    Err(err) => return Some((Err(error::from_sdk(err)), None)),
+                    Err(err) => return Some((Err(broken(error::from_sdk(err))), None)),
                 }
             }
         });
         Ok(Box::pin(
             futures_util::stream::iter(first.map(Ok)).chain(rest),
         ))
+    }
+}
+
+/// A connection that drops or a frame that cannot be read once the stream has started is a
+/// broken stream, whatever the SDK calls it.
+fn broken(err: ProviderError) -> ProviderError {
+    match err {
+        ProviderError::Connect(m) | ProviderError::Upstream(m) => ProviderError::StreamBroken(m),
+        other => other,
     }
 }
 

@@ -1,0 +1,198 @@
+//! Step 4, route and call: the request's group first, then its fallbacks, each deployment
+//! picked by the router's strategy, each failure retried as `num_retries` and `retry_policy`
+//! allow, with exponential backoff and jitter.
+//!
+//! Fallbacks (LiteLLM's meaning): when a group's attempts are spent, the chain for the first
+//! failure's kind is tried in order (`context_window_fallbacks` for an input too long for the
+//! model, `content_policy_fallbacks` for content the model refused, else the request's
+//! `fallbacks`, the group's `fallbacks`, or `default_fallbacks`), each group with its own
+//! retries, at most `max_fallbacks` groups, never with `disable_fallbacks`.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use super::account::Accounting;
+use super::backoff::{backoff, retries_for};
+use crate::chat::{ChatRequest, ContentBlock};
+use crate::config::RouterSettings;
+use crate::error::{GatewayError, ProviderError};
+use crate::router::{Deployment, Estimate, InFlight, ModelGroup, ModelRouter};
+
+/// Output tokens assumed for cost-based routing when the request sets no `max_tokens`.
+pub const DEFAULT_OUTPUT_ESTIMATE: u32 = 512;
+
+/// A call that answered, and how it got there.
+pub(crate) struct Routed<'g, T> {
+    pub deployment: &'g Deployment,
+    pub value: T,
+    pub in_flight: InFlight,
+    /// When the answering call began.
+    pub call_started: Instant,
+    pub retries: u32,
+    /// Groups fallen back to, in order.
+    pub fallbacks: Vec<String>,
+}
+
+/// What the pipeline's route step needs from the gateway.
+pub(crate) struct Route<'g> {
+    pub router: &'g ModelRouter,
+    pub settings: &'g RouterSettings,
+    /// The whole request's deadline: the invocation's or the request's `timeout`.
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+impl<'g> Route<'g> {
+    pub(crate) async fn call<T, Fut>(
+        &self,
+        first: &'g ModelGroup,
+        request: &ChatRequest,
+        account: &mut Accounting,
+        mut call: impl FnMut(&'g Deployment) -> Fut,
+    ) -> Result<Routed<'g, T>, GatewayError>
+    where
+        Fut: Future<Output = Result<T, GatewayError>>,
+    {
+        let estimate = estimate(request);
+        let mut group = first;
+        let mut chain: Option<Vec<String>> = None;
+        let mut fallbacks = Vec::new();
+        let mut retries = 0;
+        loop {
+            let mut tried = Vec::new();
+            let mut failures = 0;
+            let err = loop {
+                let pick = match group.pick(&estimate, &tried) {
+                    Ok(pick) => pick,
+                    Err(none) => {
+                        break GatewayError::RateLimited {
+                            limit: format!("every deployment of `{}` at its rpm/tpm", group.name)
+                                .into(),
+                            retry_after: none.retry_after,
+                        }
+                    }
+                };
+                account.attempt(pick.deployment);
+                let in_flight = pick.deployment.start();
+                let call_started = Instant::now();
+                match call(pick.deployment).await {
+                    Ok(value) => {
+                        return Ok(Routed {
+                            deployment: pick.deployment,
+                            value,
+                            in_flight,
+                            call_started,
+                            retries,
+                            fallbacks,
+                        })
+                    }
+                    Err(err) => {
+                        in_flight.failed(&err);
+                        tracing::warn!(deployment = %pick.deployment.config.deployment_id, error = %err, "model call failed");
+                        if !tried.contains(&pick.index) {
+                            tried.push(pick.index);
+                        }
+                        let allowed = retries_for(&err, self.settings, request.routing.num_retries);
+                        if failures >= allowed {
+                            break err;
+                        }
+                        // Another deployment of the group is tried at once; the same one after
+                        // a backoff.
+                        let wait = if tried.len() < group.deployments.len() {
+                            Duration::ZERO
+                        } else {
+                            backoff(failures + 1, &err, self.settings)
+                        };
+                        if !self.time_left_for(wait) {
+                            break err;
+                        }
+                        tokio::time::sleep(wait).await;
+                        failures += 1;
+                        retries += 1;
+                        account.retried();
+                    }
+                }
+            };
+            let chain =
+                chain.get_or_insert_with(|| fallback_chain(&err, first, request, self.settings));
+            let next = chain.get(fallbacks.len()).cloned();
+            let Some(next) =
+                next.filter(|_| fallbacks.len() < self.settings.max_fallbacks as usize)
+            else {
+                return Err(err);
+            };
+            let Some(next_group) = self.router.group(&next) else {
+                return Err(err);
+            };
+            tracing::warn!(from = %group.name, to = %next, error = %err, "falling back");
+            account.fell_back(&next);
+            fallbacks.push(next);
+            group = next_group;
+        }
+    }
+
+    /// Whether a retry after `wait` still has time before the deadline.
+    fn time_left_for(&self, wait: Duration) -> bool {
+        self.deadline
+            .is_none_or(|deadline| tokio::time::Instant::now() + wait < deadline)
+    }
+}
+
+/// The groups to fall back to after `err` in `group`, in order.
+fn fallback_chain(
+    err: &GatewayError,
+    group: &ModelGroup,
+    request: &ChatRequest,
+    settings: &RouterSettings,
+) -> Vec<String> {
+    if request.routing.disable_fallbacks {
+        return Vec::new();
+    }
+    let configured = |list: &[(String, Vec<String>)]| {
+        list.iter()
+            .find(|(source, _)| *source == group.name)
+            .or_else(|| list.iter().find(|(source, _)| source == "*"))
+            .map(|(_, targets)| targets.clone())
+    };
+    let chain = match err {
+        GatewayError::Provider(ProviderError::ContextWindowExceeded(_)) => {
+            configured(&settings.context_window_fallbacks)
+        }
+        GatewayError::Provider(ProviderError::ContentFiltered(_)) => {
+            configured(&settings.content_policy_fallbacks)
+        }
+        GatewayError::Provider(ProviderError::Rejected(_)) => None,
+        GatewayError::Provider(_) | GatewayError::RateLimited { .. } => request
+            .routing
+            .fallbacks
+            .clone()
+            .or_else(|| configured(&settings.fallbacks))
+            .or_else(|| {
+                (!settings.default_fallbacks.is_empty()).then(|| settings.default_fallbacks.clone())
+            }),
+        _ => None,
+    };
+    let mut chain = chain.unwrap_or_default();
+    chain.retain(|name| *name != group.name);
+    chain
+}
+
+/// Tokens the request will likely use: its text at about four characters a token (images
+/// count a flat 1,000), and `max_tokens` or [`DEFAULT_OUTPUT_ESTIMATE`] out.
+pub fn estimate(request: &ChatRequest) -> Estimate {
+    let chars: usize = request.system.iter().map(String::len).sum::<usize>()
+        + request
+            .messages
+            .iter()
+            .flat_map(|m| &m.content)
+            .map(|block| match block {
+                ContentBlock::Text(text) => text.len(),
+                ContentBlock::Image { .. } => 4_000,
+                ContentBlock::ToolUse { input, .. } => input.to_string().len(),
+                ContentBlock::ToolResult { content, .. } => content.len(),
+            })
+            .sum::<usize>();
+    Estimate {
+        input_tokens: u32::try_from(chars / 4 + 1).unwrap_or(u32::MAX),
+        output_tokens: request.params.max_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
+    }
+}
