@@ -58,6 +58,15 @@ pub struct TestGateway {
     pub usage: Arc<MemoryUsageSink>,
 }
 
+/// A sample Lambda event from `events/`, as JSON.
+pub fn sample_event(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).expect("event JSON")
+}
+
 /// The environment every test gateway is built with.
 pub fn test_env() -> Environment {
     Environment::from_pairs([("AWS_REGION", "us-east-1")])

@@ -10,7 +10,9 @@ use gateway::keys::{KeyHash, MemoryKeyStore, VirtualKey};
 use gateway::lex::{LexFulfillment, ANSWER_WITHHELD};
 use gateway::usage::{MemoryUsageSink, Outcome};
 use gateway_tests::fake_bedrock::FakeBedrock;
-use gateway_tests::harness::{build_gateway, config_yaml, load_config, TestGateway, HAIKU, SONNET};
+use gateway_tests::harness::{
+    build_gateway, config_yaml, load_config, sample_event, TestGateway, HAIKU, SONNET,
+};
 use http::Request;
 use serde_json::{json, Value};
 
@@ -132,14 +134,7 @@ async fn lex_answers_pass_the_same_guardrails() {
     })
     .await;
     let lex = LexFulfillment::new(Arc::clone(&gateway), &config).unwrap();
-    let event: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../events/lex-first-turn.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let event = sample_event("lex-first-turn.json");
     let response = lex.handle_json(event, None).await;
     assert_eq!(response["messages"][0]["content"], ANSWER_WITHHELD);
     assert_eq!(response["sessionState"]["intent"]["state"], "Failed");

@@ -310,7 +310,7 @@ async fn request_headers_set_retries_and_timeouts() {
 async fn a_lex_turn_survives_a_throttled_deployment() {
     use gateway::lex::LexFulfillment;
     use gateway::usage::MemoryUsageSink;
-    use gateway_tests::harness::{build_gateway, load_config};
+    use gateway_tests::harness::{build_gateway, load_config, sample_event};
     use std::sync::Arc;
 
     let fake = FakeBedrock::start().await.unwrap();
@@ -325,14 +325,7 @@ async fn a_lex_turn_survives_a_throttled_deployment() {
     let gateway = build_gateway(&config, Arc::clone(&usage), |b| b).await;
     let lex = LexFulfillment::new(Arc::clone(&gateway), &config).unwrap();
     fake.set_fault(DEAR, Fault::Throttle);
-    let event: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../events/lex-first-turn.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let event = sample_event("lex-first-turn.json");
     let response = lex.handle_json(event, None).await;
     assert_eq!(
         response["sessionState"]["intent"]["state"], "Fulfilled",
