@@ -14,10 +14,10 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-step "Rust tests"
-cargo test --workspace
-step "Python tools (.venv)"
+step "Python tools (.venv: OpenAI SDK, pytest, cargo-lambda, moto_server)"
 scripts/bootstrap-python.sh
+step "Rust tests (moto_server for DynamoDB and Secrets Manager)"
+cargo test --workspace
 step "OpenAI Python SDK against the local server"
 .venv/bin/python -m pytest tests/python -q
 step "Lambda emulator: cargo lambda invoke"

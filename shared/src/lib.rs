@@ -24,5 +24,6 @@ pub mod pricing;
 pub mod providers;
 pub mod router;
 pub mod secret;
+pub mod store;
 pub mod telemetry;
 pub mod usage;
