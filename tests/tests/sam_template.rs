@@ -174,7 +174,12 @@ fn variables_read_by_code() -> BTreeSet<String> {
         if code.contains("Environment") {
             found.extend(quoted_after(code, ".get("));
         }
-        names.extend(found.into_iter().filter(|n| is_var_name(n)).map(str::to_owned));
+        names.extend(
+            found
+                .into_iter()
+                .filter(|n| is_var_name(n))
+                .map(str::to_owned),
+        );
     }
     names
 }
@@ -255,14 +260,24 @@ fn handler_binaries_are_workspace_binaries() {
     for entry in fs::read_dir(root().join("functions")).unwrap() {
         let dir = entry.unwrap().path();
         let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
-        let member = format!("\"functions/{}\"", dir.file_name().unwrap().to_string_lossy());
+        let member = format!(
+            "\"functions/{}\"",
+            dir.file_name().unwrap().to_string_lossy()
+        );
         if workspace.contains(&member) && dir.join("src/main.rs").is_file() {
-            binaries.extend(quoted_after(&manifest, "name =").first().map(|s| s.to_string()));
+            binaries.extend(
+                quoted_after(&manifest, "name =")
+                    .first()
+                    .map(|s| s.to_string()),
+            );
         }
     }
     let mut used = BTreeSet::new();
     for (function, r) in functions(&t) {
-        assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda", "{function}");
+        assert_eq!(
+            r["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{function}"
+        );
         let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
         assert!(
             binaries.contains(binary),
@@ -297,7 +312,10 @@ fn the_config_layer_delivers_a_config_that_loads_with_the_template_values() {
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
-        assert!(vars.contains_key(&name), "config reads os.environ/{name}, not set");
+        assert!(
+            vars.contains_key(&name),
+            "config reads os.environ/{name}, not set"
+        );
     }
 
     let mut pairs: Vec<(String, String)> = vars
@@ -369,20 +387,28 @@ fn bedrock_permissions_name_exactly_the_configured_models() {
             id.to_owned()
         })
         .collect();
-    assert_eq!(granted, configured, "the policy must name the configured models, no more");
+    assert_eq!(
+        granted, configured,
+        "the policy must name the configured models, no more"
+    );
 
     let guardrail = statement(&t, "Guardrail");
     assert_eq!(strings(&guardrail["Action"]), ["bedrock:ApplyGuardrail"]);
     assert_eq!(strings(&guardrail["Resource"]), ["Guardrail.GuardrailArn"]);
     let secret = statement(&t, "MasterKey");
-    assert_eq!(strings(&secret["Action"]), ["secretsmanager:GetSecretValue"]);
+    assert_eq!(
+        strings(&secret["Action"]),
+        ["secretsmanager:GetSecretValue"]
+    );
     assert_eq!(strings(&secret["Resource"]), ["MasterKeySecret"]);
     let table = statement(&t, "Table");
     assert_eq!(
         strings(&table["Resource"]),
         ["GatewayTable.Arn", "${GatewayTable.Arn}/index/*"]
     );
-    assert!(strings(&table["Action"]).iter().all(|a| a.starts_with("dynamodb:")));
+    assert!(strings(&table["Action"])
+        .iter()
+        .all(|a| a.starts_with("dynamodb:")));
 }
 
 fn key_schema(value: &Value) -> Vec<(String, String)> {
@@ -450,7 +476,10 @@ fn the_table_is_the_one_the_code_uses() {
             .collect(),
     );
     assert_eq!(template_attributes, code_attributes);
-    assert_eq!(key_schema(&table["KeySchema"]), json_key_schema(&code["KeySchema"]));
+    assert_eq!(
+        key_schema(&table["KeySchema"]),
+        json_key_schema(&code["KeySchema"])
+    );
 
     let indexes = |names_and_keys: Vec<(String, Vec<(String, String)>, String)>| names_and_keys;
     let template_indexes = indexes(
@@ -462,7 +491,10 @@ fn the_table_is_the_one_the_code_uses() {
                 (
                     i["IndexName"].as_str().unwrap().to_owned(),
                     key_schema(&i["KeySchema"]),
-                    i["Projection"]["ProjectionType"].as_str().unwrap().to_owned(),
+                    i["Projection"]["ProjectionType"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
                 )
             })
             .collect(),
@@ -476,7 +508,10 @@ fn the_table_is_the_one_the_code_uses() {
                 (
                     i["IndexName"].as_str().unwrap().to_owned(),
                     json_key_schema(&i["KeySchema"]),
-                    i["Projection"]["ProjectionType"].as_str().unwrap().to_owned(),
+                    i["Projection"]["ProjectionType"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
                 )
             })
             .collect(),
@@ -510,11 +545,15 @@ fn the_lex_bot_sends_every_turn_to_the_lex_function() {
         .unwrap();
     assert_eq!(fallback["Name"], "FallbackIntent");
     for intent in intents {
-        assert_eq!(intent["FulfillmentCodeHook"]["Enabled"], true, "{:?}", intent["Name"]);
+        assert_eq!(
+            intent["FulfillmentCodeHook"]["Enabled"], true,
+            "{:?}",
+            intent["Name"]
+        );
     }
     let alias = get(resource(&t, "QAAssistantBotAlias"), "Properties");
-    let hook = &alias["BotAliasLocaleSettings"][0]["BotAliasLocaleSetting"]["CodeHookSpecification"]
-        ["LambdaCodeHook"];
+    let hook = &alias["BotAliasLocaleSettings"][0]["BotAliasLocaleSetting"]
+        ["CodeHookSpecification"]["LambdaCodeHook"];
     assert_eq!(strings(&hook["LambdaArn"]), ["LexFunction.Arn"]);
     let permission = get(resource(&t, "LexInvokePermission"), "Properties");
     assert_eq!(permission["Principal"], "lexv2.amazonaws.com");

@@ -92,7 +92,10 @@ mod tests {
     use tower::ServiceExt;
 
     fn app(verify: Option<OriginVerify>) -> Router {
-        require(Router::new().route("/health", get(|| async { "ok" })), verify)
+        require(
+            Router::new().route("/health", get(|| async { "ok" })),
+            verify,
+        )
     }
 
     async fn call(app: Router, header: Option<&str>) -> (StatusCode, String) {
@@ -120,7 +123,13 @@ mod tests {
 
     #[tokio::test]
     async fn missing_wrong_or_longer_secret_is_403_in_openai_shape() {
-        for header in [None, Some("wrong"), Some("s3cret "), Some("s3cre"), Some("")] {
+        for header in [
+            None,
+            Some("wrong"),
+            Some("s3cret "),
+            Some("s3cre"),
+            Some(""),
+        ] {
             let (status, body) = call(app(Some(OriginVerify::new("s3cret"))), header).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{header:?}");
             let json: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -25,7 +25,10 @@ pub async fn providers(
         // One call per region and credentials opens the connection every deployment there uses.
         let shared_by = (
             deployment.region.clone(),
-            deployment.credentials.as_ref().map(|c| c.access_key_id.clone()),
+            deployment
+                .credentials
+                .as_ref()
+                .map(|c| c.access_key_id.clone()),
         );
         if warm && warm_up::reaches_aws(deployment) && warmed.insert(shared_by) {
             warm_targets.push((client.clone(), deployment.model_id.clone()));

@@ -51,7 +51,11 @@ pub async fn warm_up(targets: Vec<(Client, String)>, timeout: Duration) -> WarmU
     let calls = targets.len();
     let answered = tokio::time::timeout(
         timeout,
-        join_all(targets.into_iter().map(|(client, model_id)| one(client, model_id))),
+        join_all(
+            targets
+                .into_iter()
+                .map(|(client, model_id)| one(client, model_id)),
+        ),
     )
     .await
     .map(|results| results.into_iter().filter(|answered| *answered).count())
@@ -94,7 +98,10 @@ mod tests {
     fn only_in_lambda_without_endpoint_overrides() {
         let lambda = [("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")];
         assert!(wanted(&Environment::from_pairs(lambda)));
-        assert!(!wanted(&Environment::from_pairs([("AWS_REGION", "us-east-1")])));
+        assert!(!wanted(&Environment::from_pairs([(
+            "AWS_REGION",
+            "us-east-1"
+        )])));
         for (name, value) in [
             (WARM_UP_VAR, "off"),
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
