@@ -19,7 +19,7 @@ build=${SAM_BUILD:-0}
 venv=$(scripts/bootstrap-sam.sh)
 export PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0
 export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
-step() { printf -- '--- %s\n' "$*"; }
+step() { printf -- "--- %s (at %ss)\n" "$*" "$SECONDS"; }
 
 step "cfn-lint"
 cfn-lint template.yaml deploy/sam-local.yaml
@@ -116,6 +116,7 @@ done
 invoke chat chat-alb.json 'import json,sys; r=json.load(open(sys.argv[1])); b=json.loads(r["body"]); assert r["statusCode"]==200 and b["choices"][0]["message"]["content"]=="Fake answer to: What is the capital of France?", r'
 invoke chat chat-alb-health.json 'import json,sys; r=json.load(open(sys.argv[1])); assert r["statusCode"]==200, r'
 invoke lex lex-first-turn.json 'import json,sys; r=json.load(open(sys.argv[1])); assert r["sessionState"]["intent"]["state"]=="Fulfilled" and r["messages"][0]["content"].startswith("Fake answer to:"), r'
+echo "emulator checks done at ${SECONDS}s"
 if [ "$failed" -gt 0 ]; then
   echo "--- emulator log"; tail -n 40 "$work/watch.log"
   exit 1

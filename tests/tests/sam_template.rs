@@ -411,32 +411,30 @@ fn bedrock_permissions_name_exactly_the_configured_models() {
         .all(|a| a.starts_with("dynamodb:")));
 }
 
-fn key_schema(value: &Value) -> Vec<(String, String)> {
-    value
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|k| {
-            (
-                k["AttributeName"].as_str().unwrap().to_owned(),
-                k["KeyType"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
+type Index = (String, serde_json::Value, serde_json::Value);
 
-fn json_key_schema(value: &serde_json::Value) -> Vec<(String, String)> {
-    value
+/// What both descriptions must agree on: attributes (as a set), key schema, indexes (name, key
+/// schema, projection), in one shape.
+fn table_shape(table: &serde_json::Value) -> (BTreeSet<String>, serde_json::Value, Vec<Index>) {
+    let attributes = table["AttributeDefinitions"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| {
+        .map(|a| format!("{}:{}", a["AttributeName"], a["AttributeType"]))
+        .collect();
+    let indexes = table["GlobalSecondaryIndexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
             (
-                k["AttributeName"].as_str().unwrap().to_owned(),
-                k["KeyType"].as_str().unwrap().to_owned(),
+                i["IndexName"].as_str().unwrap().to_owned(),
+                i["KeySchema"].clone(),
+                i["Projection"].clone(),
             )
         })
-        .collect()
+        .collect();
+    (attributes, table["KeySchema"].clone(), indexes)
 }
 
 #[test]
@@ -446,77 +444,12 @@ fn the_table_is_the_one_the_code_uses() {
         &fs::read_to_string(root().join("shared/src/store/table.json")).unwrap(),
     )
     .unwrap();
-    let table = get(resource(&t, "GatewayTable"), "Properties");
-
-    let attributes = |seq: Vec<(String, String)>| seq.into_iter().collect::<BTreeSet<_>>();
-    let template_attributes = attributes(
-        table["AttributeDefinitions"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                (
-                    a["AttributeName"].as_str().unwrap().to_owned(),
-                    a["AttributeType"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect(),
-    );
-    let code_attributes = attributes(
-        code["AttributeDefinitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                (
-                    a["AttributeName"].as_str().unwrap().to_owned(),
-                    a["AttributeType"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect(),
-    );
-    assert_eq!(template_attributes, code_attributes);
-    assert_eq!(
-        key_schema(&table["KeySchema"]),
-        json_key_schema(&code["KeySchema"])
-    );
-
-    let indexes = |names_and_keys: Vec<(String, Vec<(String, String)>, String)>| names_and_keys;
-    let template_indexes = indexes(
-        table["GlobalSecondaryIndexes"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|i| {
-                (
-                    i["IndexName"].as_str().unwrap().to_owned(),
-                    key_schema(&i["KeySchema"]),
-                    i["Projection"]["ProjectionType"]
-                        .as_str()
-                        .unwrap()
-                        .to_owned(),
-                )
-            })
-            .collect(),
-    );
-    let code_indexes = indexes(
-        code["GlobalSecondaryIndexes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| {
-                (
-                    i["IndexName"].as_str().unwrap().to_owned(),
-                    json_key_schema(&i["KeySchema"]),
-                    i["Projection"]["ProjectionType"]
-                        .as_str()
-                        .unwrap()
-                        .to_owned(),
-                )
-            })
-            .collect(),
-    );
-    assert_eq!(template_indexes, code_indexes);
+    let table: serde_json::Value =
+        serde_json::to_value(get(resource(&t, "GatewayTable"), "Properties")).unwrap();
+    let (attributes, keys, indexes) = table_shape(&table);
+    assert_eq!(attributes.len(), 6);
+    assert_eq!(indexes.len(), 2);
+    assert_eq!((attributes, keys, indexes), table_shape(&code));
 
     let ttl = code["TimeToLiveAttribute"]
         .as_str()
