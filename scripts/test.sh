@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Command 2: every test. Formatting and lints, the Rust unit and integration tests (against the
 # fake Bedrock), the official OpenAI Python SDK against the local server, both functions through
-# the cargo-lambda Runtime API emulator, and the benchmark in its short mode (asserts no timing).
+# the cargo-lambda Runtime API emulator, the SAM template's checks, and the benchmark in its short
+# mode (asserts no timing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AWS_EC2_METADATA_DISABLED=true
@@ -22,6 +23,8 @@ step "OpenAI Python SDK against the local server"
 .venv/bin/python -m pytest tests/python -q
 step "Lambda emulator: cargo lambda invoke"
 scripts/lambda-smoke.sh
+step "SAM template: cfn-lint, sam validate --lint, URL permissions, deployed config (SAM_BUILD=1: sam build)"
+scripts/check-template.sh
 if [ -x bench/run.sh ]; then
   step "Benchmark, short mode (no timing asserted)"
   bench/run.sh --quick

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use gateway::config::GatewayConfig;
 use gateway::env::Environment;
 use gateway::gateway::Gateway;
-use gateway::http::{self, serve::RunMode};
+use gateway::http::{self, origin_verify::OriginVerify, serve::RunMode};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -35,5 +35,7 @@ async fn run(env: Environment) -> Result<(), Box<dyn std::error::Error + Send + 
     let mode = RunMode::from_env(&env)?;
     let gateway = Arc::new(Gateway::from_config(&config, &env).await?);
     let after = gateway.after_response().clone();
-    http::serve::run(http::router(gateway), mode, after).await
+    // Behind CloudFront with an origin-verify secret, requests that skip CloudFront get a 403.
+    let router = http::origin_verify::require(http::router(gateway), OriginVerify::from_env(&env));
+    http::serve::run(router, mode, after).await
 }

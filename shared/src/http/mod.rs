@@ -6,6 +6,7 @@ mod done_signal;
 pub mod error;
 mod handlers;
 pub mod litellm_headers;
+pub mod origin_verify;
 pub mod serve;
 mod sse;
 

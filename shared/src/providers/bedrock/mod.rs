@@ -7,6 +7,7 @@ mod error;
 mod request;
 mod response;
 mod stream;
+pub mod warm_up;
 
 use std::future::Future;
 use std::pin::Pin;

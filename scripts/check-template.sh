@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# template.yaml, checked offline (CI runs this from scripts/test.sh):
+#   1. cfn-lint and `sam validate --lint` (both templates: template.yaml, deploy/sam-local.yaml);
+#   2. the transformed template (SAM's own translator) grants both lambda:InvokeFunctionUrl and
+#      lambda:InvokeFunction for the Function URL in each URL mode (deploy/check_transformed.py);
+#   3. the deployed config (deploy/config/gateway.yaml, the layer's file) with the variables the
+#      template sets, under cargo-lambda's Runtime API emulator on the fake Bedrock: the events in
+#      events/ get answers from both functions;
+#   4. with --build (or SAM_BUILD=1): `sam build` for x86_64, and the built artifacts (two
+#      bootstraps, the config layer's file). arm64 needs the aarch64 Rust target, see README.
+#      Off by default: cargo-lambda builds with its own --target and flags, so nothing is shared
+#      with the other builds (a release build took 35-40 min on the busy 2-core CI host;
+#      SAM_BUILD_MODE=debug builds faster, unoptimized).
+# The wiring test that reads the template against the code is Rust: tests/tests/sam_template.rs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+build=${SAM_BUILD:-0}
+[ "${1:-}" = --build ] && build=1
+
+venv=$(scripts/bootstrap-sam.sh)
+export PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0
+export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
+step() { printf -- "--- %s (at %ss)\n" "$*" "$SECONDS"; }
+
+step "cfn-lint"
+cfn-lint template.yaml deploy/sam-local.yaml
+step "sam validate --lint"
+sam validate --lint --template template.yaml
+sam validate --lint --template deploy/sam-local.yaml
+step "transformed template: Function URL permissions"
+python deploy/check_transformed.py template.yaml 2>&1 | grep -v 'unpublished metrics'
+
+step "deployed config under the Lambda emulator (cargo lambda), on the fake Bedrock"
+cargo build --quiet -p gateway-tests --bin fake-bedrock
+cargo build --quiet --bin chat
+cargo build --quiet --bin lex
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+start_bg() { local log=$1; shift; setsid "$@" >"$log" 2>&1 </dev/null & pids+=("$!"); }
+wait_for_log() { # log pattern seconds
+  for ((i = 0; i < $3 * 10; i++)); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "not started; log:" >&2; tail -n 30 "$1" >&2; exit 1
+}
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_bg "$work/fake.log" target/debug/fake-bedrock --port 0
+wait_for_log "$work/fake.log" "listening on" 10
+fake_url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/fake.log" | head -n 1)
+
+# What the template sets (stack values replaced by local ones; GATEWAY_CONFIG is the layer's
+# file as it sits in the repository), plus what only a local run needs: the fake's endpoint,
+# dummy credentials and a master key (the deployed one comes from Secrets Manager).
+env_file="$work/env"
+python3 - "$root/deploy/config" >"$env_file" <<'PY'
+import re, sys
+text = open("template.yaml").read()
+globals_env = text.split("    Environment:\n      Variables:\n", 1)[1].split("\nResources:", 1)[0]
+names = re.findall(r"^        ([A-Z][A-Z0-9_]+):", globals_env, re.M)
+local = {
+    "GATEWAY_CONFIG": sys.argv[1] + "/gateway.yaml",
+    "GATEWAY_TABLE_NAME": "llm-gateway-local",
+    "GATEWAY_MASTER_KEY_SECRET_ID": "",
+    "GATEWAY_GUARDRAIL_ID": "local-guardrail",
+    "GATEWAY_GUARDRAIL_VERSION": "1",
+    "GATEWAY_METRICS_NAMESPACE": "LlmGateway",
+    "PHOENIX_COLLECTOR_HTTP_ENDPOINT": "",
+    "PHOENIX_PROJECT_NAME": "llm-gateway",
+    "PHOENIX_API_KEY": "",
+    "RUST_LOG": "info",
+}
+missing = [n for n in names if n not in local]
+if missing:
+    sys.exit(f"check-template.sh: give these template variables a local value: {missing}")
+for name in names:
+    print(f"{name}={local[name]}")
+PY
+set -a
+# shellcheck disable=SC1090
+. "$env_file"
+set +a
+export LITELLM_MASTER_KEY=sk-local-dev-key AWS_ENDPOINT_URL_BEDROCK_RUNTIME="$fake_url" \
+  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
+  AWS_EC2_METADATA_DISABLED=true GATEWAY_LAMBDA_MODE=buffered
+unset AWS_SESSION_TOKEN AWS_PROFILE
+port=$(free_port)
+start_bg "$work/watch.log" \
+  cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port"
+failed=0
+invoke() { # function event jq-free python check
+  local fn=$1 event=$2 check=$3 out="$work/$2.out"
+  if cargo lambda invoke "$fn" --invoke-address 127.0.0.1 --invoke-port "$port" \
+    --data-file "events/$event" >"$out" 2>&1 && python3 -c "$check" "$out"; then
+    echo "ok    $fn  events/$event"
+  else
+    echo "FAIL  $fn  events/$event: $(head -c 600 "$out")"
+    failed=$((failed + 1))
+  fi
+}
+# The first invoke builds nothing (binaries are fresh) but waits for the emulator to listen.
+for _ in $(seq 100); do
+  (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+invoke chat chat-alb.json 'import json,sys; r=json.load(open(sys.argv[1])); b=json.loads(r["body"]); assert r["statusCode"]==200 and b["choices"][0]["message"]["content"]=="Fake answer to: What is the capital of France?", r'
+invoke chat chat-alb-health.json 'import json,sys; r=json.load(open(sys.argv[1])); assert r["statusCode"]==200, r'
+invoke lex lex-first-turn.json 'import json,sys; r=json.load(open(sys.argv[1])); assert r["sessionState"]["intent"]["state"]=="Fulfilled" and r["messages"][0]["content"].startswith("Fake answer to:"), r'
+echo "emulator checks done at ${SECONDS}s"
+if [ "$failed" -gt 0 ]; then
+  echo "--- emulator log"; tail -n 40 "$work/watch.log"
+  exit 1
+fi
+
+if [ "$build" = 1 ]; then
+  step "sam build (x86_64)"
+  out="$root/.aws-sam/build"
+  started=$SECONDS
+  sam build --beta-features --parameter-overrides Architecture=x86_64 --build-dir "$out" >"$work/build.log" 2>&1 ||
+    { tail -n 40 "$work/build.log"; exit 1; }
+  # The built template names each function's artifact folder (functions with the same code share
+  # one, e.g. ChatFunction-Shared) and the layer's folder (SAM packages it as it is).
+  python "$root/deploy/check_built.py" "$out/template.yaml"
+  echo "sam build: ok in $((SECONDS - started)) s"
+fi
+echo "template checks passed"
