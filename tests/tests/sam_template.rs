@@ -33,6 +33,30 @@ const OPTIONAL: &[(&str, &str)] = &[
         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
         "tests point the SDK at local fakes",
     ),
+    (
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "tests point the SDK at moto_server",
+    ),
+    (
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "tests point the SDK at moto_server",
+    ),
+    (
+        "AWS_ACCESS_KEY_ID",
+        "set by Lambda itself (the function's role)",
+    ),
+    (
+        "AWS_SECRET_ACCESS_KEY",
+        "set by Lambda itself (the function's role)",
+    ),
+    (
+        "AWS_SESSION_TOKEN",
+        "set by Lambda itself (the function's role)",
+    ),
+    (
+        "GATEWAY_CREATE_TABLES",
+        "local runs only: the template creates the table",
+    ),
 ];
 
 /// Variables the contract between the branches names; the template sets them all, for both
