@@ -129,6 +129,23 @@ impl Gateway {
         Ok(group)
     }
 
+    /// The `post_call` guardrails for an answer from `group`: the answering deployment's group
+    /// decides (it may be a fallback); the key's, the request's and default ones stay.
+    fn post_call(
+        &self,
+        group: &str,
+        ctx: &RequestContext,
+        request: &ChatRequest,
+        selected: &Selected,
+    ) -> std::sync::Arc<[std::sync::Arc<crate::guardrails::Attached>]> {
+        if group == request.model {
+            return selected.post_call.clone();
+        }
+        self.guardrails
+            .select(group, &ctx.principal.guardrails, &request.guardrails)
+            .map_or_else(|_| selected.post_call.clone(), |s| s.post_call)
+    }
+
     /// Step 4's routing context for `request`: its deadline is the invocation's, or sooner
     /// by the request's own `timeout`.
     fn route(&self, ctx: &RequestContext, request: &ChatRequest) -> Route<'_> {
@@ -164,7 +181,8 @@ impl Gateway {
             let call = d.provider.chat(request);
             let filtered_falls_back = !request.routing.disable_fallbacks
                 && has_fallbacks(&settings.content_policy_fallbacks, &d.config.model_name);
-            let (post_call, log) = (&guards.post_call, log.clone());
+            let post_call = self.post_call(&d.config.model_name, ctx, request, guards);
+            let log = log.clone();
             within(deadline, TimeoutKind::Deadline, async move {
                 let mut response = call.await.map_err(GatewayError::from)?;
                 let filtered = ProviderError::ContentFiltered(
@@ -176,7 +194,7 @@ impl Gateway {
                 }
                 // A guardrail's failure is no fault of the deployment: it comes out beside the
                 // answer, not as the call's error.
-                let guarded = guard::output(post_call, &mut response, &log).await;
+                let guarded = guard::output(&post_call, &mut response, &log).await;
                 let blocked = matches!(guarded, Err(GatewayError::GuardrailBlocked { .. }))
                     || response.finish_reason == FinishReason::ContentFilter;
                 if filtered_falls_back && blocked {
@@ -241,7 +259,7 @@ impl Gateway {
         };
         let deployment = routed.deployment;
         let timed = Timed::new(routed.value, deployment.stream_idle_timeout, deadline);
-        let post_call = guards.post_call.clone();
+        let post_call = self.post_call(&deployment.config.model_name, ctx, request, guards);
         let events = guard_stream::output_stream(Box::pin(timed), post_call, log);
         Ok(AnswerStream::new(
             events,
