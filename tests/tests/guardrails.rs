@@ -446,3 +446,29 @@ async fn lex_gets_the_same_guardrails_and_the_withheld_reply() {
         assert_eq!(records[0].caller, "lex");
     }
 }
+
+#[tokio::test]
+async fn the_first_token_waits_for_one_window_not_for_the_whole_answer() {
+    let gw = gateway_with(&[(
+        "out",
+        "gout",
+        "post_call",
+        &["default_on: true", "mask_response_content: true"],
+    )])
+    .await;
+    // The long answer's first 600 words (66 sentences), one event per word, 1 ms apart.
+    gw.fake.set_latency(
+        std::time::Duration::ZERO,
+        std::time::Duration::from_millis(1),
+    );
+    let mut body = ask("LONG_ANSWER please", true);
+    body["max_tokens"] = json!(600);
+    let res = gw.chat(body).await;
+    assert!(answer(&res, true).contains("This is sentence number 66 of a long answer."));
+    let record = &gw.usage_records().await[0];
+    let (first, whole) = (record.time_to_first_token_ms.unwrap(), record.latency_ms);
+    assert!(whole >= 600, "{record:?}");
+    assert!(first * 10 < whole, "first token {first} ms of {whole} ms");
+    // One ApplyGuardrail call per sentence window, not one for the whole answer.
+    assert!(gw.fake.guardrail_calls_from("gout", "1", "OUTPUT") >= 60);
+}

@@ -142,7 +142,8 @@ fn router_settings_guardrails_and_litellm_settings() {
         "{:?}",
         config.warnings
     );
-    for expected in ["litellm_settings.drop_params is not supported yet; ignored"] {
+    {
+        let expected = "litellm_settings.drop_params is not supported yet; ignored";
         assert!(
             config.warnings.iter().any(|w| w.starts_with(expected)),
             "{expected}: {:?}",
