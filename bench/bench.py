@@ -693,6 +693,9 @@ def main() -> int:
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--cargo-lambda", default="", help="path to cargo-lambda's venv bin, if any")
     ap.add_argument("--out", default=str(BENCH / "results" / "latest.json"))
+    ap.add_argument("--guardrails", action="store_true",
+                    help="only the guardrail rows: one-deployment gateway with and without a "
+                         "pre_call+post_call Bedrock guardrail (bench/config/gateway-guardrails.yaml)")
     args = ap.parse_args()
     mode = "quick" if args.quick else "full"
     plan = PLANS[mode]
@@ -763,8 +766,20 @@ def main() -> int:
             wait_http(f"{url}/health", proc, 30)
             return proc, url
 
-        gw, gw_url = start_gateway(rust_log, rust_log)
         auth = {"Authorization": f"Bearer {MASTER_KEY}"}
+        if args.guardrails:
+            result.update(guardrail_bench(start_gateway, rust_log, fake_url, auth, plan,
+                                          driver_cpus))
+            result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            result["machine"]["steal_pct_over_run"] = steal_pct(steal_at_start, steal_ticks(),
+                                                                time.monotonic() - wall_at_start)
+            out = Path(args.out).with_name(f"guardrails{'-quick' if args.quick else ''}.json")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=1) + "\n")
+            print_guardrail_table(result, out.with_suffix(".md"))
+            print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+            return 0
+        gw, gw_url = start_gateway(rust_log, rust_log)
         # The same gateway with RUST_LOG=warn (no per-request info line), idle on the same CPU
         # except in its own turns: its rounds interleave with the others', so drift on the
         # machine does not pass for the log line's cost.
@@ -1024,6 +1039,112 @@ def main() -> int:
     print_table(result, out.with_suffix(".md"))
     print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0
+
+
+GUARDRAIL_LONG_STREAM_EVENT_MS = 1
+
+
+def guardrail_bench(start_gateway, rust_log: str, fake_url: str, auth: dict, plan: dict,
+                    cpus: str | None) -> dict:
+    """The guardrail rows: the one-deployment gateway without and with a Bedrock guardrail
+    (pre_call + post_call, fake ApplyGuardrail with no delay), interleaved with the direct call:
+    added latency at c=1, requests/s at c=64; then a long streamed answer (the fake's
+    LONG_ANSWER: 300 sentences, one event per word, GUARDRAIL_LONG_STREAM_EVENT_MS apart) to show
+    that the first token with an output guardrail waits for one window, not the whole answer."""
+    plain_p, plain_url = start_gateway(rust_log, "one-deployment",
+                                       BENCH / "config" / "gateway-one-deployment.yaml")
+    guard_p, guard_url = start_gateway(rust_log, "guardrails",
+                                       BENCH / "config" / "gateway-guardrails.yaml")
+    path = "/v1/chat/completions"
+    direct = Target("direct", f"{fake_url}/model/{MODEL_ID_PATH}/converse", bedrock_body(),
+                    f"/model/{MODEL_ID_PATH}/converse-stream", bedrock_body(), "eventstream", {},
+                    None)
+    plain = Target("gateway", f"{plain_url}{path}", openai_body(False), path, openai_body(True),
+                   "sse", auth, plain_p)
+    guarded = Target("gateway_guardrails", f"{guard_url}{path}", openai_body(False), path,
+                     openai_body(True), "sse", auth, guard_p)
+    targets = [direct, plain, guarded]
+
+    def guardrail_calls() -> int:
+        _, body = http("GET", f"{fake_url}/_fake/calls")
+        return sum(json.loads(body)["guardrails"].values())
+
+    before = guardrail_calls()
+    status, body = http("POST", guarded.url, guarded.body,
+                        {"Content-Type": "application/json", **auth})
+    if status != 200 or guardrail_calls() - before != 2:
+        raise RuntimeError(f"the guardrail gateway did not call ApplyGuardrail twice: {status} "
+                           f"{body[:300]!r}")
+    log("the guardrail gateway answers with two ApplyGuardrail calls per request")
+    for t in targets:
+        oha(t, 8, n=plan["warmup_n"], cpus=cpus)
+    out: dict = {"config": "bench/config/gateway-guardrails.yaml",
+                 "baseline_config": "bench/config/gateway-one-deployment.yaml"}
+    c1 = latency_phase(targets, 1, plan, cpus)
+    c1["added"] = {t.name: added(c1, t.name) for t in targets if t.name != "direct"}
+    c1["added"]["guardrails_minus_gateway"] = added(c1, "gateway_guardrails", base="gateway")
+    out["latency_c1"] = c1
+    out["throughput_c64"] = latency_phase(targets, 64, plan, cpus)
+
+    long_text = "LONG_ANSWER please"
+    long_openai = json.dumps({"model": "claude-3-sonnet", "stream": True, "max_tokens": 4096,
+                              "messages": [{"role": "user", "content": long_text}]}).encode()
+    long_bedrock = json.dumps({"messages": [{"role": "user", "content": [{"text": long_text}]}],
+                               "inferenceConfig": {"maxTokens": 4096}}).encode()
+    for t in targets:
+        t.stream_body = long_bedrock if t.name == "direct" else long_openai
+    http("POST", f"{fake_url}/_fake/latency?per_event_ms={GUARDRAIL_LONG_STREAM_EVENT_MS}")
+    n = max(2, plan["stream_n"] // 20)
+    st = {t.name: ttfb(t, n, 1, cpus) for t in targets}
+    http("POST", f"{fake_url}/_fake/latency?per_event_ms=0")
+    st["stream_event_delay_ms"] = GUARDRAIL_LONG_STREAM_EVENT_MS
+    st["n"] = n
+    out["long_stream"] = st
+    for t in (plain, guarded):
+        s = st[t.name]
+        log(f"long stream {t.name}: first token p50 {s['first_token_us']['p50'] / 1e3:.1f} ms, "
+            f"whole answer p50 {s['total_us']['p50'] / 1e3:.1f} ms")
+    return {"guardrails": out}
+
+
+def print_guardrail_table(r: dict, md_path: Path | None = None) -> None:
+    g = r["guardrails"]
+    c1, tp, st = g["latency_c1"], g["throughput_c64"], g["long_stream"]
+    rows = []
+    for p in ("p50", "p99"):
+        rows.append((f"added latency {p}, c=1 (ms)", fmt(c1["added"]["gateway"][f"{p}_ms"]),
+                     fmt(c1["added"]["gateway_guardrails"][f"{p}_ms"]),
+                     fmt(c1["added"]["guardrails_minus_gateway"][f"{p}_ms"]),
+                     fmt(c1["direct"][f"{p}_ms"]) + " (abs)"))
+    rows.append(("requests/s, c=64", fmt(tp["gateway"]["rps"], digits=0),
+                 fmt(tp["gateway_guardrails"]["rps"], digits=0),
+                 ratio(tp["gateway_guardrails"]["rps"], tp["gateway"]["rps"], digits=2),
+                 fmt(tp["direct"]["rps"], digits=0)))
+    for k, label in (("first_token_us", "first token"), ("total_us", "whole answer")):
+        rows.append((f"long stream ({GUARDRAIL_LONG_STREAM_EVENT_MS} ms/event) {label} p50 (ms)",
+                     fmt(st["gateway"][k]["p50"] / 1e3, digits=1),
+                     fmt(st["gateway_guardrails"][k]["p50"] / 1e3, digits=1),
+                     fmt((st["gateway_guardrails"][k]["p50"] - st["gateway"][k]["p50"]) / 1e3,
+                         digits=1),
+                     fmt(st["direct"][k]["p50"] / 1e3, digits=1) + " (abs)"))
+    rows.append(("long stream: first token / whole answer, p50",
+                 ratio(st["gateway"]["first_token_us"]["p50"], st["gateway"]["total_us"]["p50"],
+                       digits=3),
+                 ratio(st["gateway_guardrails"]["first_token_us"]["p50"],
+                       st["gateway_guardrails"]["total_us"]["p50"], digits=3), "-", "-"))
+    headers = ("measure", "gateway", "gateway + guardrail", "difference", "direct")
+    if md_path is not None:
+        md = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        md += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+        md_path.write_text("\n".join(md) + "\n")
+    widths = [max(len(str(x[i])) for x in rows + [headers]) for i in range(len(headers))]
+    print()
+    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    print("+".join("-" * (w + 2) for w in widths))
+    for row in rows:
+        print(" | ".join(str(v).ljust(w) for v, w in zip(row, widths)))
+    print(f"\nmode {r['mode']}; pinning: {r['pinning']}; RUST_LOG={r['gateway_rust_log']}; steal "
+          f"over the run (per CPU, %): {r['machine'].get('steal_pct_over_run')}")
 
 
 def cargo_lambda_init(bindir: str, env: dict, n: int, cpus: str | None, workdir: Path) -> dict:

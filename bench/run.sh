@@ -8,6 +8,7 @@
 #   bench/run.sh --quick --litellm   short run including LiteLLM
 #   bench/run.sh --no-pin        do not pin processes to CPUs
 #   bench/run.sh --no-cargo-lambda   skip the `cargo lambda` cross-check of Lambda init
+#   bench/run.sh --guardrails    only the guardrail rows (about 2 minutes; with --quick: seconds)
 #
 # Prints one table and writes bench/results/latest.json (bench/results/quick.json for --quick).
 # Only 127.0.0.1 is contacted; every load run is bounded; every process started is ended on exit.
@@ -32,7 +33,8 @@ for arg in "$@"; do
     --litellm) LITELLM=1; PASS+=(--litellm) ;;
     --no-pin) PASS+=(--no-pin) ;;
     --no-cargo-lambda) CARGO_LAMBDA=0 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --guardrails) LITELLM=0; CARGO_LAMBDA=0; PASS+=(--guardrails --no-litellm) ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done

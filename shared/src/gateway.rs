@@ -1,14 +1,16 @@
 //! The gateway both functions share: its parts, wired once at cold start by [`GatewayBuilder`].
 //!
-//! The request path itself is in `pipeline`. `main` picks the real parts (Bedrock providers,
-//! and, as they land, DynamoDB stores and Bedrock guardrails); tests and the local server use
-//! the in-memory ones.
+//! The request path itself is in `pipeline`. `main` picks the real parts (Bedrock providers
+//! and guardrails, and, as they land, DynamoDB stores); tests and the local server use the
+//! in-memory ones.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::config::GuardrailMode;
 use crate::config::{GatewayConfig, RouterSettings};
 use crate::env::Environment;
-use crate::guardrails::Guardrail;
+use crate::guardrails::{Attached, Guardrail, GuardrailPolicy, GuardrailSet, MissingGuardrail};
 use crate::keys::{Authenticator, KeyStore, MemoryKeyStore};
 use crate::pipeline::AfterResponse;
 use crate::providers::bedrock::{self, ClientInitError};
@@ -21,8 +23,7 @@ pub struct Gateway {
     pub(crate) router: ModelRouter,
     pub(crate) settings: RouterSettings,
     pub(crate) auth: Authenticator,
-    pub(crate) input_guardrails: Arc<[Arc<dyn Guardrail>]>,
-    pub(crate) output_guardrails: Arc<[Arc<dyn Guardrail>]>,
+    pub(crate) guardrails: GuardrailSet,
     pub(crate) after: AfterResponse,
 }
 
@@ -32,6 +33,8 @@ pub enum GatewayInitError {
     Client(#[from] ClientInitError),
     #[error(transparent)]
     Provider(#[from] MissingProvider),
+    #[error(transparent)]
+    Guardrail(#[from] MissingGuardrail),
 }
 
 impl Gateway {
@@ -42,18 +45,22 @@ impl Gateway {
             providers,
             key_store: None,
             usage_sink: None,
-            input_guardrails: Vec::new(),
-            output_guardrails: Vec::new(),
+            always: Vec::new(),
+            configured: HashMap::new(),
         }
     }
 
-    /// Bedrock providers from the config, keys in memory, usage to the configured sink.
+    /// Bedrock providers and guardrails from the config (sharing SDK clients), keys in memory,
+    /// usage to the configured sink.
     pub async fn from_config(
         config: &GatewayConfig,
         env: &Environment,
     ) -> Result<Self, GatewayInitError> {
-        let providers = bedrock::providers(config, env).await?;
-        Ok(Gateway::builder(config, providers).build().await?)
+        let (providers, guardrails) = bedrock::providers_and_guardrails(config, env).await?;
+        Gateway::builder(config, providers)
+            .configured_guardrails(guardrails)
+            .build()
+            .await
     }
 
     pub fn model_names(&self) -> impl Iterator<Item = &str> {
@@ -71,8 +78,8 @@ pub struct GatewayBuilder<'a> {
     providers: Providers,
     key_store: Option<Arc<dyn KeyStore>>,
     usage_sink: Option<Arc<dyn UsageSink>>,
-    input_guardrails: Vec<Arc<dyn Guardrail>>,
-    output_guardrails: Vec<Arc<dyn Guardrail>>,
+    always: Vec<Arc<Attached>>,
+    configured: HashMap<String, Arc<dyn Guardrail>>,
 }
 
 impl GatewayBuilder<'_> {
@@ -86,20 +93,31 @@ impl GatewayBuilder<'_> {
         self
     }
 
-    /// Runs on every request's input, in the order added.
-    pub fn input_guardrail(mut self, guardrail: Arc<dyn Guardrail>) -> Self {
-        self.input_guardrails.push(guardrail);
+    /// Runs on every request's input (`pre_call`), in the order added, before configured ones.
+    pub fn input_guardrail(self, guardrail: Arc<dyn Guardrail>) -> Self {
+        self.guardrail(guardrail, GuardrailPolicy::always(GuardrailMode::PreCall))
+    }
+
+    /// Runs on every answer, whole or streamed (`post_call`), in the order added.
+    pub fn output_guardrail(self, guardrail: Arc<dyn Guardrail>) -> Self {
+        self.guardrail(guardrail, GuardrailPolicy::always(GuardrailMode::PostCall))
+    }
+
+    /// Runs on every request as `policy` says, in the order added, before configured ones.
+    pub fn guardrail(mut self, guardrail: Arc<dyn Guardrail>, policy: GuardrailPolicy) -> Self {
+        self.always.push(Attached::new(guardrail, policy));
         self
     }
 
-    /// Runs on every answer, whole or streamed, in the order added.
-    pub fn output_guardrail(mut self, guardrail: Arc<dyn Guardrail>) -> Self {
-        self.output_guardrails.push(guardrail);
+    /// The implementations of the config's `guardrails` list, by name (see
+    /// `providers::bedrock::guardrails`); each configured one must be here.
+    pub fn configured_guardrails(mut self, built: HashMap<String, Arc<dyn Guardrail>>) -> Self {
+        self.configured = built;
         self
     }
 
     /// Wires the parts and starts the after-response queue's drain task on this runtime.
-    pub async fn build(self) -> Result<Gateway, MissingProvider> {
+    pub async fn build(self) -> Result<Gateway, GatewayInitError> {
         let config = self.config;
         let router = ModelRouter::new(config, &self.providers)?;
         let store = self
@@ -112,8 +130,7 @@ impl GatewayBuilder<'_> {
             router,
             settings: config.router.clone(),
             auth: Authenticator::new(config.master_key.clone(), store),
-            input_guardrails: self.input_guardrails.into(),
-            output_guardrails: self.output_guardrails.into(),
+            guardrails: GuardrailSet::new(config, &self.configured, self.always)?,
             after: AfterResponse::start(config.usage.queue_capacity, sink),
         })
     }

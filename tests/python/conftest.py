@@ -31,6 +31,9 @@ FAULT_MODELS = {
     "stalls": "anthropic.claude-fault-stream-stall-v1:0",
 }
 
+# Test-only guardrails: name -> mode (requests add them with `extra_body={"guardrails": [...]}`).
+GUARDRAILS = {"content": "pre_call", "pii": "post_call"}
+
 # Every usage write waits this long (`usage.simulated_latency_ms`): answers must not.
 USAGE_WRITE_MS = 1500
 
@@ -91,6 +94,16 @@ def _test_config(path: Path, usage_file: Path) -> None:
     assert block, "config/local.yaml has a `model_list:`"
     text = text[: block.end()] + extra + text[block.end() :]
     text += "\nrouter_settings:\n  num_retries: 0\n  stream_idle_timeout: 1\n"
+    # Two Bedrock guardrails on the fake's ApplyGuardrail, off unless a request names them.
+    for name, mode in GUARDRAILS.items():
+        text += (
+            f"\nguardrails:\n" if name == next(iter(GUARDRAILS)) else ""
+        ) + (
+            f"  - guardrail_name: {name}\n    litellm_params:\n      guardrail: bedrock\n"
+            f"      mode: {mode}\n      guardrailIdentifier: py-{name}\n"
+            f"      guardrailVersion: '1'\n      aws_region_name: us-east-1\n"
+            f"      mask_response_content: true\n"
+        )
     text += (
         f"\nusage:\n  sink: file\n  path: {usage_file}\n"
         f"  simulated_latency_ms: {USAGE_WRITE_MS}\n"

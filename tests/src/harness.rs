@@ -77,17 +77,20 @@ pub fn load_config(yaml: &str) -> GatewayConfig {
     config::from_yaml_str(yaml, &test_env()).expect("test config loads")
 }
 
-/// The real Bedrock providers for `config`, usage records into `usage`; `customize` may add
-/// parts (key store, guardrails, another sink) to the builder.
+/// The real Bedrock providers and guardrails for `config`, usage records into `usage`;
+/// `customize` may add parts (key store, guardrails, another sink) to the builder.
 pub async fn build_gateway(
     config: &GatewayConfig,
     usage: Arc<MemoryUsageSink>,
     customize: impl FnOnce(gateway::gateway::GatewayBuilder<'_>) -> gateway::gateway::GatewayBuilder<'_>,
 ) -> Arc<Gateway> {
-    let providers = gateway::providers::bedrock::providers(config, &test_env())
-        .await
-        .expect("providers build");
-    let builder = Gateway::builder(config, providers).usage_sink(usage);
+    let (providers, guardrails) =
+        gateway::providers::bedrock::providers_and_guardrails(config, &test_env())
+            .await
+            .expect("providers build");
+    let builder = Gateway::builder(config, providers)
+        .configured_guardrails(guardrails)
+        .usage_sink(usage);
     Arc::new(customize(builder).build().await.expect("gateway builds"))
 }
 

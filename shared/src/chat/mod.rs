@@ -25,6 +25,9 @@ pub struct ChatRequest {
     pub user: Option<String>,
     /// How this request wants to be routed (LiteLLM's request fields and headers).
     pub routing: RouteOptions,
+    /// Guardrail names the request adds (LiteLLM's body field `guardrails`); it cannot remove
+    /// the ones on by default, on its model group, or on its key.
+    pub guardrails: Vec<String>,
 }
 
 /// Per-request routing: LiteLLM's body fields `fallbacks`, `disable_fallbacks`, `num_retries`,

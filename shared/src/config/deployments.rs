@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::error::ConfigError;
 use super::model::{ModelDeployment, Provider, StaticCredentials};
 use super::raw::{RawDeployment, RawLitellmParams, RawModelInfo};
+use crate::secret::Secret;
 
 /// Build every deployment, in file order; `model_list` must not be empty.
 pub(super) fn deployments(raw: &[RawDeployment]) -> Result<Vec<ModelDeployment>, ConfigError> {
@@ -97,6 +98,7 @@ fn deployment(index: usize, raw: &RawDeployment) -> Result<ModelDeployment, Conf
         )?,
         max_output_tokens: info.max_output_tokens.or(info.max_tokens),
         max_input_tokens: info.max_input_tokens,
+        guardrails: params.guardrails.clone().unwrap_or_default(),
     })
 }
 
@@ -139,7 +141,22 @@ fn credentials(
     path: &str,
     params: &RawLitellmParams,
 ) -> Result<Option<StaticCredentials>, ConfigError> {
-    match (&params.aws_access_key_id, &params.aws_secret_access_key) {
+    static_credentials(
+        path,
+        &params.aws_access_key_id,
+        &params.aws_secret_access_key,
+        &params.aws_session_token,
+    )
+}
+
+/// `aws_access_key_id`, `aws_secret_access_key` and `aws_session_token`, all or none.
+pub(super) fn static_credentials(
+    path: &str,
+    access_key_id: &Option<String>,
+    secret_access_key: &Option<Secret<String>>,
+    session_token: &Option<Secret<String>>,
+) -> Result<Option<StaticCredentials>, ConfigError> {
+    match (access_key_id, secret_access_key) {
         (Some(id), Some(secret)) => {
             if id.trim().is_empty() || secret.expose().trim().is_empty() {
                 return Err(ConfigError::invalid(
@@ -150,10 +167,10 @@ fn credentials(
             Ok(Some(StaticCredentials {
                 access_key_id: id.clone(),
                 secret_access_key: secret.clone(),
-                session_token: params.aws_session_token.clone(),
+                session_token: session_token.clone(),
             }))
         }
-        (None, None) if params.aws_session_token.is_some() => Err(ConfigError::invalid(
+        (None, None) if session_token.is_some() => Err(ConfigError::invalid(
             path,
             "aws_session_token needs aws_access_key_id and aws_secret_access_key",
         )),

@@ -136,10 +136,14 @@ fn router_settings_guardrails_and_litellm_settings() {
     );
     assert_eq!(g.modes, [GuardrailMode::PreCall, GuardrailMode::PostCall]);
     assert!(g.default_on && !g.mask_request_content);
-    for expected in [
-        "litellm_settings.drop_params is not supported yet; ignored",
-        "guardrails[0] (\"g1\") is not applied yet",
-    ] {
+    assert!(!g.fail_open && !g.disable_exception_on_block && g.region.is_none());
+    assert!(
+        !config.warnings.iter().any(|w| w.contains("guardrail")),
+        "{:?}",
+        config.warnings
+    );
+    {
+        let expected = "litellm_settings.drop_params is not supported yet; ignored";
         assert!(
             config.warnings.iter().any(|w| w.starts_with(expected)),
             "{expected}: {:?}",
@@ -160,6 +164,44 @@ fn router_settings_guardrails_and_litellm_settings() {
         err.starts_with("guardrails[0].litellm_params.guardrail: "),
         "{err}"
     );
+}
+
+#[test]
+fn guardrail_settings_are_strict_and_attach_to_deployments() {
+    let guardrail = "guardrails:\n  - guardrail_name: pii\n    litellm_params:\n      guardrail: bedrock\n      \
+         mode: during_call\n      guardrailIdentifier: g\n      guardrailVersion: DRAFT\n      \
+         aws_region_name: eu-west-1\n      aws_bedrock_runtime_endpoint: http://127.0.0.1:9\n      \
+         mask_response_content: true\n      disable_exception_on_block: true\n      fail_open: true\n";
+    let model =
+        "model_list:\n  - model_name: m\n    litellm_params:\n      model: bedrock/x\n      \
+         guardrails: [pii]\n";
+    let config = load_str(&format!("{model}{guardrail}")).unwrap();
+    let g = &config.guardrails[0];
+    assert_eq!(g.modes, [GuardrailMode::DuringCall]);
+    assert!(g.mask_response_content && g.disable_exception_on_block && g.fail_open);
+    assert_eq!(
+        (g.region.as_deref(), g.endpoint_url.as_deref()),
+        (Some("eu-west-1"), Some("http://127.0.0.1:9"))
+    );
+    assert_eq!(config.model_list[0].guardrails, ["pii"]);
+    assert!(
+        config.warnings.iter().any(|w| w.contains("fails open")),
+        "{:?}",
+        config.warnings
+    );
+    let err = |yaml: String| load_str(&yaml).unwrap_err().to_string();
+    let typo = guardrail.replace("mask_response_content", "mask_response_contnet");
+    assert_eq!(
+        err(format!("{model}{typo}")),
+        "guardrails[0].litellm_params.mask_response_contnet: unknown guardrail setting"
+    );
+    let unknown = model.replace("[pii]", "[pii, other]");
+    assert!(err(format!("{unknown}{guardrail}"))
+        .starts_with("model_list[0].litellm_params.guardrails[1]: no guardrail named \"other\""),);
+    let bad_mode = guardrail.replace("mode: during_call", "mode: logging_only");
+    assert!(err(format!("{model}{bad_mode}")).starts_with("guardrails[0].litellm_params.mode: "));
+    let half_credentials = guardrail.replace("fail_open: true", "aws_access_key_id: AKIA");
+    assert!(err(format!("{model}{half_credentials}")).starts_with("guardrails[0].litellm_params: "));
 }
 
 #[test]

@@ -102,6 +102,7 @@ fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfi
         warnings: Vec::new(),
     };
     validate::references(&raw, &config.model_groups())?;
+    validate::guardrail_names(&config)?;
     config.warnings = warnings::collect(&raw);
     if let Some((key, source)) = master_key {
         config.warnings.extend(warnings::master_key(&source, &key));

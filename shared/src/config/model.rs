@@ -70,6 +70,9 @@ pub struct ModelDeployment {
     pub stream_idle_timeout: Option<Duration>,
     pub max_output_tokens: Option<u32>,
     pub max_input_tokens: Option<u32>,
+    /// `litellm_params.guardrails`: names from the `guardrails` list run on every request to
+    /// this deployment's model group.
+    pub guardrails: Vec<String>,
 }
 
 /// The model provider of a deployment.
@@ -227,9 +230,22 @@ pub struct GuardrailSettings {
     /// `guardrailVersion`.
     pub version: String,
     pub modes: Vec<GuardrailMode>,
+    /// Runs on every request, not only where attached.
     pub default_on: bool,
+    /// Anonymized input goes on masked (else the original goes on; the entities are recorded).
     pub mask_request_content: bool,
+    /// Anonymized output is returned masked (else unchanged; the entities are recorded).
     pub mask_response_content: bool,
+    /// An answer blocked by it ends with finish_reason `content_filter` instead of an error.
+    pub disable_exception_on_block: bool,
+    /// Ours: when ApplyGuardrail fails, let the text pass (logged and recorded) instead of
+    /// refusing the request with a 503. Off by default.
+    pub fail_open: bool,
+    /// `aws_region_name`; else the function's region.
+    pub region: Option<String>,
+    /// `aws_bedrock_runtime_endpoint`.
+    pub endpoint_url: Option<String>,
+    pub credentials: Option<StaticCredentials>,
 }
 
 /// When a guardrail runs.
@@ -241,6 +257,15 @@ pub enum GuardrailMode {
 }
 
 impl GuardrailMode {
+    /// The name as written in `config.yaml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PreCall => "pre_call",
+            Self::PostCall => "post_call",
+            Self::DuringCall => "during_call",
+        }
+    }
+
     /// Parse a `config.yaml` name (`pre_call`, `post_call`, `during_call`).
     pub fn from_name(name: &str) -> Option<Self> {
         match name {

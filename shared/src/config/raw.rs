@@ -70,6 +70,8 @@ pub(super) struct RawLitellmParams {
     pub max_tokens: Option<u32>,
     #[serde(default, deserialize_with = "opt_f64")]
     pub temperature: Option<f64>,
+    /// Names from the `guardrails` list that run on every request to this model group.
+    pub guardrails: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -192,6 +194,16 @@ pub(super) struct RawGuardrailParams {
     pub mask_response_content: Option<bool>,
     #[serde(default, deserialize_with = "opt_bool")]
     pub default_on: Option<bool>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub disable_exception_on_block: Option<bool>,
+    /// Ours: let text pass unchecked when ApplyGuardrail fails (default: refuse, 503).
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub fail_open: Option<bool>,
+    pub aws_region_name: Option<String>,
+    pub aws_bedrock_runtime_endpoint: Option<String>,
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<Secret<String>>,
+    pub aws_session_token: Option<Secret<String>>,
     #[serde(flatten)]
     pub extra: Extra,
 }

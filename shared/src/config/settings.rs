@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use serde_yaml_ng::Value;
 
 use super::deployments::positive_seconds;
+use super::deployments::static_credentials;
 use super::error::ConfigError;
 use super::model::{
     GuardrailMode, GuardrailSettings, LexSettings, RetryPolicy, RouterSettings, RoutingStrategy,
@@ -154,6 +155,18 @@ pub(super) fn guardrails(raw: &[RawGuardrail]) -> Result<Vec<GuardrailSettings>,
                 ));
             }
             let p = &g.litellm_params;
+            // A misspelt safety setting must not be silently ignored.
+            for (at, extra) in [
+                (path.clone(), &g.extra),
+                (format!("{path}.litellm_params"), &p.extra),
+            ] {
+                if let Some(key) = extra.keys().next() {
+                    return Err(ConfigError::invalid(
+                        format!("{at}.{key}"),
+                        "unknown guardrail setting",
+                    ));
+                }
+            }
             if p.guardrail != "bedrock" {
                 return Err(ConfigError::invalid(
                     format!("{path}.litellm_params.guardrail"),
@@ -178,6 +191,16 @@ pub(super) fn guardrails(raw: &[RawGuardrail]) -> Result<Vec<GuardrailSettings>,
                 default_on: p.default_on.unwrap_or(false),
                 mask_request_content: p.mask_request_content.unwrap_or(false),
                 mask_response_content: p.mask_response_content.unwrap_or(false),
+                disable_exception_on_block: p.disable_exception_on_block.unwrap_or(false),
+                fail_open: p.fail_open.unwrap_or(false),
+                region: p.aws_region_name.clone(),
+                endpoint_url: p.aws_bedrock_runtime_endpoint.clone(),
+                credentials: static_credentials(
+                    &format!("{path}.litellm_params"),
+                    &p.aws_access_key_id,
+                    &p.aws_secret_access_key,
+                    &p.aws_session_token,
+                )?,
             })
         })
         .collect()

@@ -1,10 +1,27 @@
-//! Cross-references: every model group named by fallbacks or by `lex.model` must exist.
+//! Cross-references: every model group named by fallbacks or by `lex.model` must exist, and
+//! every guardrail a deployment names must be in the `guardrails` list.
 
 use super::error::ConfigError;
+use super::model::GatewayConfig;
 use super::raw::{RawConfig, RawFallbacks};
 
 /// The wildcard LiteLLM accepts as a fallback source ("any group").
 const ANY_GROUP: &str = "*";
+
+/// Every `model_list[i].litellm_params.guardrails` name is a configured guardrail.
+pub(super) fn guardrail_names(config: &GatewayConfig) -> Result<(), ConfigError> {
+    for (index, deployment) in config.model_list.iter().enumerate() {
+        for (at, name) in deployment.guardrails.iter().enumerate() {
+            if !config.guardrails.iter().any(|g| g.name == *name) {
+                return Err(ConfigError::invalid(
+                    format!("model_list[{index}].litellm_params.guardrails[{at}]"),
+                    format!("no guardrail named {name:?} in the guardrails list"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Check every reference to a model group in `raw` against `groups`.
 pub(super) fn references(raw: &RawConfig, groups: &[&str]) -> Result<(), ConfigError> {

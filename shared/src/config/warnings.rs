@@ -98,17 +98,15 @@ pub(super) fn collect(raw: &RawConfig) -> Vec<String> {
         );
     }
     for (index, guardrail) in raw.guardrails.iter().flatten().enumerate() {
+        // Unknown keys in a guardrail are errors (`settings::guardrails`), not warnings.
         let path = format!("guardrails[{index}]");
-        w.unknown(&path, &guardrail.extra, &[]);
-        w.unknown(
-            &format!("{path}.litellm_params"),
-            &guardrail.litellm_params.extra,
-            &[],
-        );
-        w.push(format!(
-            "{path} ({:?}) is not applied yet; requests are not checked by it",
-            guardrail.guardrail_name
-        ));
+        let p = &guardrail.litellm_params;
+        if p.fail_open == Some(true) {
+            w.push(format!(
+                "{path} ({:?}) fails open: when ApplyGuardrail fails, text passes unchecked",
+                guardrail.guardrail_name
+            ));
+        }
     }
     w.0
 }

@@ -2,7 +2,7 @@
 
 use futures_util::future::BoxFuture;
 
-use super::{Guardrail, GuardrailError, GuardrailSource, GuardrailVerdict};
+use super::{Checked, Guardrail, GuardrailError, GuardrailSource, GuardrailVerdict};
 
 /// Blocks any text containing one of `blocked` and replaces each of `masked` with `{MASKED}`
 /// (both case-insensitive, ASCII).
@@ -83,8 +83,8 @@ impl Guardrail for WordListGuardrail {
         &'a self,
         _source: GuardrailSource,
         texts: &'a [String],
-    ) -> BoxFuture<'a, Result<GuardrailVerdict, GuardrailError>> {
-        Box::pin(std::future::ready(Ok(self.verdict(texts))))
+    ) -> BoxFuture<'a, Result<Checked, GuardrailError>> {
+        Box::pin(std::future::ready(Ok(self.verdict(texts).into())))
     }
 }
 

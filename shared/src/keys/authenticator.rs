@@ -57,6 +57,7 @@ impl Authenticator {
             team: virtual_key.team,
             user: virtual_key.user,
             models: (!virtual_key.models.is_empty()).then(|| virtual_key.models.into()),
+            guardrails: virtual_key.guardrails,
         })
     }
 }

@@ -51,6 +51,8 @@ pub struct VirtualKey {
     /// Unix seconds after which the key is refused.
     pub expires_at: Option<u64>,
     pub blocked: bool,
+    /// Guardrail names every request with this key runs; the request cannot remove them.
+    pub guardrails: Vec<String>,
 }
 
 /// The key store could not answer (not "no such key", which is `Ok(None)`).

@@ -30,6 +30,9 @@ pub struct Principal {
     pub user: Option<String>,
     /// Model groups this caller may use; `None` means all.
     pub models: Option<Arc<[String]>>,
+    /// Guardrail names every request of this caller runs (the key's and its team's); the
+    /// request cannot remove them.
+    pub guardrails: Vec<String>,
 }
 
 impl Principal {
@@ -40,6 +43,7 @@ impl Principal {
             team: None,
             user: None,
             models: None,
+            guardrails: Vec::new(),
         }
     }
 

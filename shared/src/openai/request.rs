@@ -43,6 +43,9 @@ pub struct ChatCompletionRequest {
     /// Seconds for the whole request.
     #[serde(default)]
     pub timeout: Option<f64>,
+    /// LiteLLM's: guardrail names to run on this request too.
+    #[serde(default)]
+    pub guardrails: Option<Vec<String>>,
     // Known fields that Bedrock Converse cannot honour; `chat::validate` rejects non-defaults.
     #[serde(default)]
     pub n: Option<u32>,

@@ -4,13 +4,20 @@
 //! whole answers and failures, by the stream wrapper when a stream ends, breaks or is dropped.
 //! Dropped unfinished (the client went away while the model was still answering), it records
 //! the request as `client_closed`, so no request goes unrecorded.
+//!
+//! Guardrail checks are collected in a [`GuardrailLog`] shared with the stages that run them
+//! (a stream's windows run after the pipeline has handed the stream out): one
+//! [`GuardrailCheck`] per ApplyGuardrail call, so a stream records one per window. The usage
+//! record gets each distinct `name:action` and entity type once.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::after_response::{AfterResponse, Job};
 use super::context::RequestContext;
 use crate::chat::{FinishReason, Usage};
 use crate::error::GatewayError;
+use crate::guardrails::GuardrailCheck;
 use crate::pricing::{self, Price};
 use crate::router::Deployment;
 use crate::usage::{Outcome, UsageRecord};
@@ -21,6 +28,27 @@ pub(crate) struct Accounting {
     record: Option<Box<UsageRecord>>,
     started: std::time::Instant,
     price: Option<Price>,
+    guardrails: GuardrailLog,
+}
+
+/// The guardrail checks of one request, appended by whichever stage runs them.
+#[derive(Clone, Default)]
+pub(crate) struct GuardrailLog(Arc<Mutex<Vec<GuardrailCheck>>>);
+
+impl GuardrailLog {
+    pub(crate) fn push(&self, check: GuardrailCheck) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(check);
+    }
+
+    fn snapshot(&self) -> Vec<GuardrailCheck> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl Accounting {
@@ -49,6 +77,7 @@ impl Accounting {
             record: Some(Box::new(record)),
             started: ctx.started,
             price: None,
+            guardrails: GuardrailLog::default(),
         }
     }
 
@@ -90,11 +119,14 @@ impl Accounting {
         })
     }
 
-    /// A guardrail ran with this action.
-    pub(crate) fn guardrail(&mut self, name: &str, action: &str) {
-        if let Some(record) = self.record.as_mut() {
-            record.guardrails.push(format!("{name}:{action}"));
-        }
+    /// Where the guardrail stages record their checks.
+    pub(crate) fn guardrail_log(&self) -> GuardrailLog {
+        self.guardrails.clone()
+    }
+
+    /// The guardrail checks so far, in the order they finished (for GUARDRAIL spans).
+    pub(crate) fn guardrail_checks(&self) -> Vec<GuardrailCheck> {
+        self.guardrails.snapshot()
     }
 
     pub(crate) fn user(&mut self, user: Option<&str>) {
@@ -158,6 +190,17 @@ impl Accounting {
         record.latency_ms = millis(self.started.elapsed());
         record.time_to_first_token_ms = first_token.map(millis);
         record.finish_reason = finish.map(FinishReason::as_str);
+        for check in self.guardrail_checks() {
+            let result = format!("{}:{}", check.name, check.action);
+            if !record.guardrails.contains(&result) {
+                record.guardrails.push(result);
+            }
+            for entity in check.entities {
+                if !record.guardrail_entities.contains(&entity) {
+                    record.guardrail_entities.push(entity);
+                }
+            }
+        }
         if let Some(usage) = usage {
             record.prompt_tokens = usage.prompt_tokens;
             record.completion_tokens = usage.completion_tokens;

@@ -1,70 +1,112 @@
-//! The guardrail steps: input guardrails before the model call, output guardrails on whole
-//! answers and, in windows of whole sentences, on streams (so the first token waits for one
-//! sentence, not the whole answer). A guardrail that cannot answer fails the request closed.
+//! The guardrail steps: `pre_call` on the caller's text before the model call, `during_call`
+//! on it beside the model call, `post_call` on whole answers (streams: `guard_stream`).
+//!
+//! Each ApplyGuardrail call is recorded in the request's [`GuardrailLog`]. A guardrail that
+//! cannot answer refuses the request (503) unless its policy says `fail_open`. Masks apply only
+//! where the policy allows (`mask_request_content`, `mask_response_content`); elsewhere the
+//! entities are recorded as `detected` and the text goes on unchanged.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
-use futures_util::StreamExt;
-
-use super::account::Accounting;
-use super::stream::GatewayEvents;
-use crate::chat::{ChatRequest, ChatResponse, ContentBlock, Role, StreamEvent};
+use super::account::GuardrailLog;
+use crate::chat::{ChatRequest, ChatResponse, ContentBlock, FinishReason, Role};
+use crate::config::GuardrailMode;
 use crate::error::{GatewayError, GuardrailStage};
-use crate::guardrails::{Guardrail, GuardrailSource, GuardrailVerdict};
+use crate::guardrails::{Attached, GuardrailCheck, GuardrailSource, GuardrailVerdict};
 
-/// A stream window is checked once it ends a sentence or reaches this many bytes.
-pub const STREAM_WINDOW_MAX_BYTES: usize = 400;
+/// How a run of guardrails ended, when none failed closed.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Outcome {
+    /// Every guardrail let the texts through (masked where allowed).
+    Passed,
+    /// `guardrail` blocked; `quietly` when its policy turns the block into a `content_filter`
+    /// finish instead of an error.
+    Blocked { guardrail: String, quietly: bool },
+}
 
-pub type Guardrails = Arc<[Arc<dyn Guardrail>]>;
-
-/// Runs `guardrails` over `texts` in order, applying masks; `Err` when one blocks or fails.
-async fn check(
-    guardrails: &[Arc<dyn Guardrail>],
-    source: GuardrailSource,
-    texts: &mut Vec<String>,
-    mut record: impl FnMut(&str, &'static str),
-) -> Result<(), GatewayError> {
-    let stage = match source {
-        GuardrailSource::Input => GuardrailStage::Input,
-        GuardrailSource::Output => GuardrailStage::Output,
-    };
-    for guardrail in guardrails {
-        let verdict = guardrail.check(source, texts).await.map_err(|err| {
-            tracing::error!(guardrail = guardrail.name(), error = %err, "guardrail failed; refusing");
-            GatewayError::DependencyUnavailable("guardrail".into())
-        })?;
-        record(guardrail.name(), verdict.action());
-        match verdict {
-            GuardrailVerdict::Pass => {}
-            GuardrailVerdict::Masked { texts: masked } if masked.len() == texts.len() => {
-                *texts = masked;
-            }
-            GuardrailVerdict::Masked { .. } => {
-                return Err(GatewayError::Internal(
-                    "a guardrail returned a different number of texts".into(),
-                ))
-            }
-            GuardrailVerdict::Blocked => {
-                return Err(GatewayError::GuardrailBlocked {
-                    stage,
-                    guardrail: guardrail.name().to_owned(),
-                })
+impl Outcome {
+    /// A block as the error for `stage`.
+    pub(super) fn into_error(self, stage: GuardrailStage) -> Result<(), GatewayError> {
+        match self {
+            Outcome::Passed => Ok(()),
+            Outcome::Blocked { guardrail, .. } => {
+                Err(GatewayError::GuardrailBlocked { stage, guardrail })
             }
         }
     }
-    Ok(())
 }
 
-/// Checks the text the caller controls (system and user text), masking it in place.
-pub(crate) async fn input(
-    guardrails: &[Arc<dyn Guardrail>],
-    request: &mut ChatRequest,
-    account: &mut Accounting,
-) -> Result<(), GatewayError> {
-    if guardrails.is_empty() {
-        return Ok(());
+/// Runs `guardrails` in `mode` over `texts` in order, applying the masks their policy allows.
+pub(super) async fn run(
+    guardrails: &[Arc<Attached>],
+    mode: GuardrailMode,
+    texts: &mut Vec<String>,
+    log: &GuardrailLog,
+) -> Result<Outcome, GatewayError> {
+    let source = match mode {
+        GuardrailMode::PostCall => GuardrailSource::Output,
+        GuardrailMode::PreCall | GuardrailMode::DuringCall => GuardrailSource::Input,
+    };
+    for attached in guardrails {
+        let started = Instant::now();
+        let checked = attached.guardrail.check(source, texts).await;
+        let record = |action: &'static str, entities: Vec<String>| {
+            log.push(GuardrailCheck {
+                name: attached.name().to_owned(),
+                mode: mode.as_str(),
+                action,
+                entities,
+                started,
+                elapsed: started.elapsed(),
+            });
+        };
+        let checked = match checked {
+            Ok(checked) => checked,
+            Err(err) if attached.policy.fail_open => {
+                tracing::warn!(guardrail = attached.name(), error = %err, "guardrail failed; failing open");
+                record("failed_open", Vec::new());
+                continue;
+            }
+            Err(err) => {
+                tracing::error!(guardrail = attached.name(), error = %err, "guardrail failed; refusing");
+                record("failed", Vec::new());
+                return Err(GatewayError::DependencyUnavailable("guardrail".into()));
+            }
+        };
+        let may_mask = match mode {
+            GuardrailMode::PreCall => attached.policy.mask_request_content,
+            GuardrailMode::PostCall => attached.policy.mask_response_content,
+            // The text has gone to the model already.
+            GuardrailMode::DuringCall => false,
+        };
+        match checked.verdict {
+            GuardrailVerdict::Pass => record("none", checked.entities),
+            GuardrailVerdict::Masked { .. } if !may_mask => record("detected", checked.entities),
+            GuardrailVerdict::Masked { texts: masked } if masked.len() == texts.len() => {
+                record("masked", checked.entities);
+                *texts = masked;
+            }
+            GuardrailVerdict::Masked { .. } => {
+                record("failed", checked.entities);
+                return Err(GatewayError::Internal(
+                    "a guardrail returned a different number of texts".into(),
+                ));
+            }
+            GuardrailVerdict::Blocked => {
+                record("blocked", checked.entities);
+                return Ok(Outcome::Blocked {
+                    guardrail: attached.name().to_owned(),
+                    quietly: attached.policy.disable_exception_on_block,
+                });
+            }
+        }
     }
+    Ok(Outcome::Passed)
+}
+
+/// The text the caller controls: system text, then user text blocks, in order.
+fn caller_texts(request: &ChatRequest) -> Vec<String> {
     let mut texts: Vec<String> = request.system.clone();
     let user_texts = request
         .messages
@@ -76,8 +118,22 @@ pub(crate) async fn input(
             _ => None,
         });
     texts.extend(user_texts);
-    let record = |name: &str, action: &'static str| account.guardrail(name, action);
-    check(guardrails, GuardrailSource::Input, &mut texts, record).await?;
+    texts
+}
+
+/// `pre_call`: checks the caller's text, masking it in place; a block is a 400.
+pub(crate) async fn input(
+    guardrails: &[Arc<Attached>],
+    request: &mut ChatRequest,
+    log: &GuardrailLog,
+) -> Result<(), GatewayError> {
+    if guardrails.is_empty() {
+        return Ok(());
+    }
+    let mut texts = caller_texts(request);
+    run(guardrails, GuardrailMode::PreCall, &mut texts, log)
+        .await?
+        .into_error(GuardrailStage::Input)?;
     let mut masked = texts.into_iter();
     for text in &mut request.system {
         if let Some(new) = masked.next() {
@@ -97,180 +153,44 @@ pub(crate) async fn input(
     Ok(())
 }
 
-/// Checks a whole answer's text, masking it in place.
+/// `during_call`: checks the caller's text while the model answers; a block discards the
+/// answer (the caller awaits both).
+pub(crate) async fn during(
+    guardrails: &[Arc<Attached>],
+    request: &ChatRequest,
+    log: &GuardrailLog,
+) -> Result<(), GatewayError> {
+    if guardrails.is_empty() {
+        return Ok(());
+    }
+    let mut texts = caller_texts(request);
+    run(guardrails, GuardrailMode::DuringCall, &mut texts, log)
+        .await?
+        .into_error(GuardrailStage::Input)
+}
+
+/// `post_call` on a whole answer's text, masking it in place. A block is an error, or with
+/// `disable_exception_on_block` an answer without content that ends with `content_filter`.
 pub(crate) async fn output(
-    guardrails: &[Arc<dyn Guardrail>],
+    guardrails: &[Arc<Attached>],
     response: &mut ChatResponse,
-    account: &mut Accounting,
+    log: &GuardrailLog,
 ) -> Result<(), GatewayError> {
     let Some(content) = response.content.as_mut().filter(|_| !guardrails.is_empty()) else {
         return Ok(());
     };
     let mut texts = vec![std::mem::take(content)];
-    let record = |name: &str, action: &'static str| account.guardrail(name, action);
-    check(guardrails, GuardrailSource::Output, &mut texts, record).await?;
-    *content = texts.pop().unwrap_or_default();
-    Ok(())
-}
-
-/// Checks a streamed answer's text in windows of whole sentences (at most
-/// [`STREAM_WINDOW_MAX_BYTES`] unless one sentence is longer); other events pass in order.
-pub(crate) fn output_stream(events: GatewayEvents, guardrails: Guardrails) -> GatewayEvents {
-    if guardrails.is_empty() {
-        return events;
-    }
-    let state = Windows {
-        events,
-        guardrails,
-        buffer: String::new(),
-        ready: VecDeque::new(),
-        done: false,
-    };
-    Box::pin(futures_util::stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(item) = s.ready.pop_front() {
-                return Some((item, s));
-            }
-            if s.done {
-                return None;
-            }
-            match s.events.next().await {
-                Some(Ok(StreamEvent::TextDelta(text))) => {
-                    s.buffer.push_str(&text);
-                    if window_complete(&s.buffer) {
-                        s.release().await;
-                    }
-                }
-                Some(Ok(event)) => {
-                    s.release().await;
-                    if !s.done {
-                        s.ready.push_back(Ok(event));
-                    }
-                }
-                Some(Err(err)) => {
-                    // Text not yet checked is never sent.
-                    s.ready.push_back(Err(err));
-                    s.done = true;
-                }
-                None => {
-                    s.release().await;
-                    s.done = true;
-                }
-            }
+    match run(guardrails, GuardrailMode::PostCall, &mut texts, log).await? {
+        Outcome::Passed => {
+            *content = texts.pop().unwrap_or_default();
+            Ok(())
         }
-    }))
-}
-
-struct Windows {
-    events: GatewayEvents,
-    guardrails: Guardrails,
-    buffer: String,
-    ready: VecDeque<Result<StreamEvent, GatewayError>>,
-    done: bool,
-}
-
-impl Windows {
-    /// Checks the buffered text and queues it (masked), or queues the block as the last item.
-    async fn release(&mut self) {
-        if self.buffer.is_empty() {
-            return;
+        Outcome::Blocked { quietly: true, .. } => {
+            response.content = None;
+            response.tool_calls.clear();
+            response.finish_reason = FinishReason::ContentFilter;
+            Ok(())
         }
-        let mut texts = vec![std::mem::take(&mut self.buffer)];
-        match check(
-            &self.guardrails,
-            GuardrailSource::Output,
-            &mut texts,
-            |_, _| {},
-        )
-        .await
-        {
-            Ok(()) => {
-                let text = texts.pop().unwrap_or_default();
-                self.ready.push_back(Ok(StreamEvent::TextDelta(text)));
-            }
-            Err(err) => {
-                self.ready.push_back(Err(err));
-                self.done = true;
-            }
-        }
-    }
-}
-
-/// A sentence ended (`.`, `!`, `?` or a newline, then whitespace) or the window is full.
-fn window_complete(buffer: &str) -> bool {
-    if buffer.len() >= STREAM_WINDOW_MAX_BYTES {
-        return true;
-    }
-    let trimmed = buffer.trim_end();
-    trimmed.len() < buffer.len()
-        && (buffer[trimmed.len()..].contains('\n') || trimmed.ends_with(['.', '!', '?']))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::guardrails::WordListGuardrail;
-
-    fn events(items: Vec<StreamEvent>) -> GatewayEvents {
-        Box::pin(futures_util::stream::iter(items.into_iter().map(Ok)))
-    }
-
-    fn guardrails(blocked: &[&str], masked: &[&str]) -> Guardrails {
-        Arc::from(vec![
-            Arc::new(WordListGuardrail::new("words", blocked, masked)) as Arc<dyn Guardrail>,
-        ])
-    }
-
-    fn words(text: &str) -> Vec<StreamEvent> {
-        text.split_inclusive(' ')
-            .map(|w| StreamEvent::TextDelta(w.to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn windows_end_on_sentences() {
-        assert!(window_complete("One sentence. "));
-        assert!(window_complete("Line\n"));
-        assert!(!window_complete("One sentence."));
-        assert!(!window_complete("Version 3.5 is "));
-        assert!(window_complete(&"x".repeat(STREAM_WINDOW_MAX_BYTES)));
-    }
-
-    #[tokio::test]
-    async fn stream_text_is_masked_per_sentence_and_other_events_keep_their_order() {
-        let mut items = vec![StreamEvent::Start];
-        items.extend(words("My secret is here. And the secret again"));
-        items.push(StreamEvent::Finish(crate::chat::FinishReason::Stop));
-        let out: Vec<_> = output_stream(events(items), guardrails(&[], &["secret"]))
-            .collect()
-            .await;
-        let out: Vec<StreamEvent> = out.into_iter().map(Result::unwrap).collect();
-        assert_eq!(
-            out,
-            vec![
-                StreamEvent::Start,
-                StreamEvent::TextDelta("My {MASKED} is here. ".into()),
-                StreamEvent::TextDelta("And the {MASKED} again".into()),
-                StreamEvent::Finish(crate::chat::FinishReason::Stop),
-            ]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_blocked_window_ends_the_stream_and_its_text_never_leaves() {
-        let mut items = words("Fine start. Then forbidden words. More");
-        items.push(StreamEvent::Finish(crate::chat::FinishReason::Stop));
-        let out: Vec<_> = output_stream(events(items), guardrails(&["forbidden"], &[]))
-            .collect()
-            .await;
-        assert_eq!(out.len(), 2, "{out:?}");
-        assert_eq!(out[0], Ok(StreamEvent::TextDelta("Fine start. ".into())));
-        assert!(matches!(
-            out[1],
-            Err(GatewayError::GuardrailBlocked {
-                stage: GuardrailStage::Output,
-                ..
-            })
-        ));
+        blocked => blocked.into_error(GuardrailStage::Output),
     }
 }

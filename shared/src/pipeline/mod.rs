@@ -3,14 +3,16 @@
 //! 1. **authenticate**: the presented key becomes a principal ([`Gateway::authenticate`],
 //!    `keys::Authenticator`; async, as keys will live in DynamoDB).
 //! 2. **resolve**: the model group, and whether the principal may use it.
-//! 3. **pre-call checks**: rate limits and budgets (keys-and-budgets issue), input guardrails
-//!    (`guard::input`).
+//! 3. **pre-call checks**: rate limits and budgets (keys-and-budgets issue), the request's
+//!    guardrails (`GuardrailSet::select`) and `pre_call` ones on its text (`guard::input`).
 //! 4. **route and call**: a deployment by the group's strategy, retries and fallbacks
 //!    (`route`, `backoff`); whole answers bounded by the deadline, streams by `stream_timeout`
 //!    for the first event, then by `stream_idle_timeout` between events and the deadline
 //!    (`stream::Timed`).
-//! 5. **post-call**: output guardrails on the whole answer, or on the stream in sentence windows
-//!    (`guard::output_stream`).
+//!    `during_call` guardrails run beside the call (`guard::during`); a block discards the answer.
+//! 5. **post-call**: `post_call` guardrails on each whole answer (a block falls back along
+//!    `content_policy_fallbacks` where configured: `guard::output`), or on the stream in
+//!    bounded windows (`guard_stream::output_stream`).
 //! 6. **account**: one usage record per request (`account::Accounting`), on the after-response
 //!    queue (`after_response`); a stream is accounted when it ends, breaks or is dropped.
 //!
@@ -22,6 +24,7 @@ pub mod after_response;
 mod backoff;
 mod context;
 mod guard;
+mod guard_stream;
 mod route;
 mod stream;
 
@@ -30,7 +33,7 @@ use std::time::Duration;
 
 pub use after_response::{AfterResponse, QueueStats};
 pub use context::{new_request_id, RequestContext};
-pub use guard::STREAM_WINDOW_MAX_BYTES;
+pub use guard_stream::{STREAM_WINDOW_HARD_MAX_BYTES, STREAM_WINDOW_MAX_BYTES};
 pub use route::{estimate, DEFAULT_OUTPUT_ESTIMATE};
 pub use stream::{AnswerStream, Routing};
 
@@ -41,6 +44,7 @@ use stream::Timed;
 use crate::chat::{ChatRequest, ChatResponse, FinishReason};
 use crate::error::{GatewayError, ProviderError, TimeoutKind};
 use crate::gateway::Gateway;
+use crate::guardrails::Selected;
 use crate::keys::Principal;
 use crate::providers::EventStream;
 use crate::router::{Deployment, ModelGroup};
@@ -83,15 +87,23 @@ impl Gateway {
             Ok(group) => group,
             Err(err) => return Err(failed(account, err)),
         };
-        if let Err(err) = guard::input(&self.input_guardrails, &mut request, &mut account).await {
+        let selected =
+            self.guardrails
+                .select(&group.name, &ctx.principal.guardrails, &request.guardrails);
+        let guards = match selected {
+            Ok(guards) => guards,
+            Err(err) => return Err(failed(account, err)),
+        };
+        let log = account.guardrail_log();
+        if let Err(err) = guard::input(&guards.pre_call, &mut request, &log).await {
             return Err(failed(account, err));
         }
         if request.stream {
-            self.stream(ctx, group, &request, account)
+            self.stream(ctx, group, &request, &guards, account)
                 .await
                 .map(Answer::Stream)
         } else {
-            self.whole(ctx, group, &request, account)
+            self.whole(ctx, group, &request, &guards, account)
                 .await
                 .map(Answer::Whole)
         }
@@ -115,6 +127,23 @@ impl Gateway {
             });
         }
         Ok(group)
+    }
+
+    /// The `post_call` guardrails for an answer from `group`: the answering deployment's group
+    /// decides (it may be a fallback); the key's, the request's and default ones stay.
+    fn post_call(
+        &self,
+        group: &str,
+        ctx: &RequestContext,
+        request: &ChatRequest,
+        selected: &Selected,
+    ) -> std::sync::Arc<[std::sync::Arc<crate::guardrails::Attached>]> {
+        if group == request.model {
+            return selected.post_call.clone();
+        }
+        self.guardrails
+            .select(group, &ctx.principal.guardrails, &request.guardrails)
+            .map_or_else(|_| selected.post_call.clone(), |s| s.post_call)
     }
 
     /// Step 4's routing context for `request`: its deadline is the invocation's, or sooner
@@ -141,37 +170,54 @@ impl Gateway {
         ctx: &RequestContext,
         group: &ModelGroup,
         request: &ChatRequest,
+        guards: &Selected,
         mut account: Accounting,
     ) -> Result<Completion, GatewayError> {
         let route = self.route(ctx, request);
         let deadline = route.deadline;
         let settings = &self.settings;
+        let log = account.guardrail_log();
         let routed = route.call(group, request, &mut account, |d| {
             let call = d.provider.chat(request);
             let filtered_falls_back = !request.routing.disable_fallbacks
                 && has_fallbacks(&settings.content_policy_fallbacks, &d.config.model_name);
+            let post_call = self.post_call(&d.config.model_name, ctx, request, guards);
+            let log = log.clone();
             within(deadline, TimeoutKind::Deadline, async move {
-                let response = call.await.map_err(GatewayError::from)?;
+                let mut response = call.await.map_err(GatewayError::from)?;
+                let filtered = ProviderError::ContentFiltered(
+                    "the model's content filter or a guardrail stopped the answer".into(),
+                );
                 // A filtered answer moves on to `content_policy_fallbacks` where there are some.
                 if filtered_falls_back && response.finish_reason == FinishReason::ContentFilter {
-                    return Err(ProviderError::ContentFiltered(
-                        "the model's content filter stopped the answer".into(),
-                    )
-                    .into());
+                    return Err(filtered.into());
                 }
-                Ok(response)
+                // A guardrail's failure is no fault of the deployment: it comes out beside the
+                // answer, not as the call's error.
+                let guarded = guard::output(&post_call, &mut response, &log).await;
+                let blocked = matches!(guarded, Err(GatewayError::GuardrailBlocked { .. }))
+                    || response.finish_reason == FinishReason::ContentFilter;
+                if filtered_falls_back && blocked {
+                    return Err(filtered.into());
+                }
+                Ok((response, guarded))
             })
         });
-        let routed = match routed.await {
+        let during = guard::during(&guards.during_call, request, &log);
+        let (routed, during) = tokio::join!(routed, during);
+        if let Err(err) = during {
+            return Err(failed(account, err));
+        }
+        let routed = match routed {
             Ok(routed) => routed,
             Err(err) => return Err(failed(account, err)),
         };
         let latency = routed.call_started.elapsed();
-        let mut response = routed.value;
+        let (response, guarded) = routed.value;
         routed.in_flight.succeeded(latency, &response.usage);
-        if let Err(err) = guard::output(&self.output_guardrails, &mut response, &mut account).await
-        {
-            return Err(failed(account, err));
+        if let Err(err) = guarded {
+            account.failed(&err, Some(response.usage), None);
+            return Err(err);
         }
         let cost = account.cost(&response.usage);
         account.succeeded(Some(response.usage), Some(response.finish_reason), None);
@@ -193,20 +239,28 @@ impl Gateway {
         ctx: &RequestContext,
         group: &ModelGroup,
         request: &ChatRequest,
+        guards: &Selected,
         mut account: Accounting,
     ) -> Result<AnswerStream, GatewayError> {
         let route = self.route(ctx, request);
         let deadline = route.deadline;
+        let log = account.guardrail_log();
         let routed = route.call(group, request, &mut account, |d| {
             start_stream(deadline, d, request)
         });
-        let routed = match routed.await {
+        let during = guard::during(&guards.during_call, request, &log);
+        let (routed, during) = tokio::join!(routed, during);
+        if let Err(err) = during {
+            return Err(failed(account, err));
+        }
+        let routed = match routed {
             Ok(started) => started,
             Err(err) => return Err(failed(account, err)),
         };
         let deployment = routed.deployment;
         let timed = Timed::new(routed.value, deployment.stream_idle_timeout, deadline);
-        let events = guard::output_stream(Box::pin(timed), self.output_guardrails.clone());
+        let post_call = self.post_call(&deployment.config.model_name, ctx, request, guards);
+        let events = guard_stream::output_stream(Box::pin(timed), post_call, log);
         Ok(AnswerStream::new(
             events,
             account,

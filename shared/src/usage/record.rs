@@ -52,6 +52,8 @@ pub struct UsageRecord {
     pub retries: u32,
     /// Model groups fallen back to, in order.
     pub fallbacks: Vec<String>,
-    /// Guardrail results (`name:action`), once guardrails run.
+    /// Guardrail results (`name:action`), each distinct one once, in order.
     pub guardrails: Vec<String>,
+    /// Sensitive-information entity types guardrails found (`EMAIL`, `PHONE`), never the text.
+    pub guardrail_entities: Vec<String>,
 }

@@ -38,7 +38,8 @@
 //! - Streaming: same answer. messageStart; text: one contentBlockDelta per word (the word plus
 //!   its following space, so deltas concatenate to the text); tool use: contentBlockStart then
 //!   the input JSON text in 2+ fragments; contentBlockStop; messageStop; metadata (usage,
-//!   metrics). All at contentBlockIndex 0.
+//!   metrics). All at contentBlockIndex 0. [`FakeBedrock::set_stream_chunk_bytes`] streams text
+//!   in fixed-size pieces instead (splitting words, emails and phone numbers).
 //! - ApplyGuardrail: text containing a blocked word (case-insensitive; default `BLOCKME`) →
 //!   `GUARDRAIL_INTERVENED`, outputs [`BLOCKED_MESSAGE`], contentPolicy VIOLENCE/HIGH/BLOCKED.
 //!   Else emails and phone numbers (10–15 digits with ` -.()` separators, optional leading `+`)
@@ -159,6 +160,18 @@ impl FakeBedrock {
 
     pub fn guardrail_calls(&self, id: &str, version: &str) -> usize {
         self.state.guardrail_calls(&format!("{id}:{version}"))
+    }
+
+    /// ApplyGuardrail calls for this guardrail with `source` `INPUT` or `OUTPUT`.
+    pub fn guardrail_calls_from(&self, id: &str, version: &str, source: &str) -> usize {
+        self.state
+            .guardrail_source_calls(&format!("{id}:{version}:{source}"))
+    }
+
+    /// Streams text in pieces of `bytes` (whole characters) instead of one word per delta;
+    /// 0 goes back to words.
+    pub fn set_stream_chunk_bytes(&self, bytes: usize) {
+        self.state.chunk_bytes.store(bytes, Ordering::Relaxed);
     }
 
     /// The last parsed request body sent for this model id.

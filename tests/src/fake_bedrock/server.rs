@@ -152,7 +152,12 @@ async fn converse_stream(
         },
         _ => End::Complete,
     };
-    stream::response(stream::events(&answer, millis(started)), end, state)
+    let chunk_bytes = state.chunk_bytes.load(Ordering::Relaxed);
+    stream::response(
+        stream::events(&answer, millis(started), chunk_bytes),
+        end,
+        state,
+    )
 }
 
 async fn apply_guardrail(
@@ -169,6 +174,9 @@ async fn apply_guardrail(
         Ok(request) => request,
         Err(e) => return validation(&format!("Malformed request body: {e}")),
     };
+    if let Some(source) = request.get("source").and_then(Value::as_str) {
+        state.count_guardrail_source(&format!("{id}:{version}:{source}"));
+    }
     match super::guardrail::apply(&request, &state) {
         Ok(answer) => Json(answer).into_response(),
         Err(message) => validation(&message),

@@ -32,12 +32,29 @@ impl ModelEntry {
 pub(crate) struct State {
     models: RwLock<HashMap<String, Arc<ModelEntry>>>,
     guardrails: RwLock<HashMap<String, Arc<AtomicUsize>>>,
+    /// `id:version:SOURCE` → calls that parsed.
+    guardrail_sources: RwLock<HashMap<String, Arc<AtomicUsize>>>,
+    /// Stream text in pieces of this many bytes (0: one delta per word).
+    pub(crate) chunk_bytes: AtomicUsize,
     faults: Mutex<HashMap<String, Fault>>,
     has_faults: AtomicBool,
     latency_ns: AtomicU64,
     event_delay_ns: AtomicU64,
     blocked_words: RwLock<Vec<String>>,
     pub(crate) shutdown: watch::Sender<bool>,
+}
+
+/// Adds one to `key`'s counter (read lock on the hot path).
+fn count(map: &RwLock<HashMap<String, Arc<AtomicUsize>>>, key: &str) {
+    let read = map.read().unwrap_or_else(PoisonError::into_inner);
+    if let Some(counter) = read.get(key) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    drop(read);
+    let mut write = map.write().unwrap_or_else(PoisonError::into_inner);
+    let counter = write.entry(key.to_owned()).or_default();
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -51,6 +68,8 @@ impl State {
         State {
             models: RwLock::default(),
             guardrails: RwLock::default(),
+            guardrail_sources: RwLock::default(),
+            chunk_bytes: AtomicUsize::new(0),
             faults: Mutex::default(),
             has_faults: AtomicBool::new(false),
             latency_ns: AtomicU64::new(nanos(latency)),
@@ -83,21 +102,19 @@ impl State {
     }
 
     pub(crate) fn count_guardrail(&self, key: &str) {
+        count(&self.guardrails, key);
+    }
+
+    pub(crate) fn count_guardrail_source(&self, key: &str) {
+        count(&self.guardrail_sources, key);
+    }
+
+    pub(crate) fn guardrail_source_calls(&self, key: &str) -> usize {
         let read = self
-            .guardrails
+            .guardrail_sources
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(counter) = read.get(key) {
-            counter.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        drop(read);
-        let mut write = self
-            .guardrails
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let counter = write.entry(key.to_owned()).or_default();
-        counter.fetch_add(1, Ordering::Relaxed);
+        read.get(key).map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     pub(crate) fn guardrail_calls(&self, key: &str) -> usize {
@@ -139,6 +156,10 @@ impl State {
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
         self.guardrails
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.guardrail_sources
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();

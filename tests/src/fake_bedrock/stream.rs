@@ -41,12 +41,17 @@ pub(crate) enum End {
     Stall { after: usize },
 }
 
-/// The events for an answer: messageStart, the block's events, messageStop, metadata.
-pub(crate) fn events(answer: &Answer, latency_ms: u64) -> Vec<Event> {
+/// The events for an answer: messageStart, the block's events, messageStop, metadata. Text
+/// comes one word per delta, or in pieces of `chunk_bytes` (whole characters) when not 0.
+pub(crate) fn events(answer: &Answer, latency_ms: u64, chunk_bytes: usize) -> Vec<Event> {
     let mut out = vec![event("messageStart", json!({"role": "assistant"}))];
     match &answer.block {
         Block::Text(text) => {
-            let mut words = text.split_inclusive(' ').peekable();
+            let pieces = match chunk_bytes {
+                0 => text.split_inclusive(' ').collect(),
+                n => chunks(text, n),
+            };
+            let mut words = pieces.into_iter().peekable();
             if words.peek().is_none() {
                 let delta = json!({"contentBlockIndex": 0, "delta": {"text": ""}});
                 out.push(event("contentBlockDelta", delta));
@@ -186,4 +191,20 @@ pub(crate) fn response(events: Vec<Event>, end: End, state: Arc<State>) -> Respo
         HttpHeaderValue::from_static("application/vnd.amazon.eventstream"),
     );
     response
+}
+
+/// `text` in pieces of about `n` bytes, never splitting a character.
+fn chunks(text: &str, n: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut at = n.min(rest.len());
+        while !rest.is_char_boundary(at) {
+            at += 1;
+        }
+        let (piece, tail) = rest.split_at(at);
+        out.push(piece);
+        rest = tail;
+    }
+    out
 }

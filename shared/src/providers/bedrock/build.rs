@@ -1,20 +1,74 @@
-//! A Bedrock provider for every deployment of the config, sharing SDK clients, built once at
-//! cold start and handed to the router.
+//! A Bedrock provider for every deployment of the config and a Bedrock guardrail for every
+//! entry of its `guardrails` list, sharing SDK clients, built once at cold start.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use super::clients::ClientPlace;
 use super::warm_up::{self, WARM_UP_TIMEOUT};
 use super::{BedrockClients, BedrockProvider, ClientInitError};
 use crate::config::GatewayConfig;
 use crate::env::Environment;
+use crate::guardrails::{BedrockGuardrail, Guardrail, GUARDRAIL_CALL_TIMEOUT};
 use crate::router::Providers;
+
+/// The configured guardrails by name.
+pub type Guardrails = HashMap<String, Arc<dyn Guardrail>>;
 
 pub async fn providers(
     config: &GatewayConfig,
     env: &Environment,
 ) -> Result<Providers, ClientInitError> {
     let mut clients = BedrockClients::load(env).await;
+    providers_with(&mut clients, config, env).await
+}
+
+/// The config's guardrails, each an ApplyGuardrail client in its `aws_region_name`.
+pub async fn guardrails(
+    config: &GatewayConfig,
+    env: &Environment,
+) -> Result<Guardrails, ClientInitError> {
+    let mut clients = BedrockClients::load(env).await;
+    guardrails_with(&mut clients, config)
+}
+
+/// Both, from one set of clients.
+pub async fn providers_and_guardrails(
+    config: &GatewayConfig,
+    env: &Environment,
+) -> Result<(Providers, Guardrails), ClientInitError> {
+    let mut clients = BedrockClients::load(env).await;
+    let providers = providers_with(&mut clients, config, env).await?;
+    Ok((providers, guardrails_with(&mut clients, config)?))
+}
+
+fn guardrails_with(
+    clients: &mut BedrockClients,
+    config: &GatewayConfig,
+) -> Result<Guardrails, ClientInitError> {
+    let mut built = Guardrails::new();
+    for g in &config.guardrails {
+        let place = ClientPlace {
+            region: g.region.as_deref(),
+            endpoint_url: g.endpoint_url.as_deref(),
+            credentials: g.credentials.as_ref(),
+        };
+        let client = clients.client(
+            &format!("guardrail {}", g.name),
+            place,
+            Some(GUARDRAIL_CALL_TIMEOUT),
+        )?;
+        let guardrail = BedrockGuardrail::new(&g.name, &g.guardrail_id, &g.version, client);
+        built.insert(g.name.clone(), Arc::new(guardrail));
+    }
+    Ok(built)
+}
+
+async fn providers_with(
+    clients: &mut BedrockClients,
+    config: &GatewayConfig,
+    env: &Environment,
+) -> Result<Providers, ClientInitError> {
     let mut providers = Providers::new();
     let warm = warm_up::wanted(env);
     let mut warm_targets = Vec::new();

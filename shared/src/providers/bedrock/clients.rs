@@ -10,7 +10,7 @@ use aws_sdk_bedrockruntime::config::timeout::TimeoutConfig;
 use aws_sdk_bedrockruntime::config::StalledStreamProtectionConfig;
 use aws_sdk_bedrockruntime::Client;
 
-use crate::config::ModelDeployment;
+use crate::config::{ModelDeployment, StaticCredentials};
 use crate::env::Environment;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -28,6 +28,14 @@ type ClientKey = (
     Option<String>,
     Option<Duration>,
 );
+
+/// Where a client goes, and as whom: `None` fields take the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientPlace<'a> {
+    pub region: Option<&'a str>,
+    pub endpoint_url: Option<&'a str>,
+    pub credentials: Option<&'a StaticCredentials>,
+}
 
 /// The shared AWS configuration and the clients made from it.
 #[derive(Debug)]
@@ -67,20 +75,34 @@ impl BedrockClients {
         deployment: &ModelDeployment,
         timeout: Option<Duration>,
     ) -> Result<Client, ClientInitError> {
-        let region = deployment
+        let place = ClientPlace {
+            region: deployment.region.as_deref(),
+            endpoint_url: deployment.endpoint_url.as_deref(),
+            credentials: deployment.credentials.as_ref(),
+        };
+        self.client(&deployment.deployment_id, place, timeout)
+    }
+
+    /// The client for `place` (`user` names what needs it, for the error), shared with every
+    /// deployment and guardrail that has the same settings.
+    pub fn client(
+        &mut self,
+        user: &str,
+        place: ClientPlace<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<Client, ClientInitError> {
+        let region = place
             .region
-            .clone()
+            .map(str::to_owned)
             .or_else(|| self.default_region.clone());
         let Some(region_name) = region.clone() else {
             return Err(ClientInitError::NoRegion {
-                deployment: deployment.deployment_id.clone(),
+                deployment: user.to_owned(),
             });
         };
-        let key_id = deployment
-            .credentials
-            .as_ref()
-            .map(|c| c.access_key_id.clone());
-        let key = (region, deployment.endpoint_url.clone(), key_id, timeout);
+        let key_id = place.credentials.map(|c| c.access_key_id.clone());
+        let endpoint_url = place.endpoint_url.map(str::to_owned);
+        let key = (region, endpoint_url, key_id, timeout);
         if let Some(client) = self.clients.get(&key) {
             return Ok(client.clone());
         }
@@ -95,10 +117,10 @@ impl BedrockClients {
                 timeouts.set_operation_timeout(timeout);
                 timeouts.build()
             });
-        if let Some(endpoint) = &deployment.endpoint_url {
+        if let Some(endpoint) = place.endpoint_url {
             builder = builder.endpoint_url(endpoint);
         }
-        if let Some(creds) = &deployment.credentials {
+        if let Some(creds) = place.credentials {
             builder = builder.credentials_provider(Credentials::new(
                 &creds.access_key_id,
                 creds.secret_access_key.expose(),

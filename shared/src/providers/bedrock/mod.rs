@@ -15,8 +15,8 @@ use std::pin::Pin;
 use aws_sdk_bedrockruntime::Client;
 use futures_util::StreamExt;
 
-pub use build::providers;
-pub use clients::{BedrockClients, ClientInitError};
+pub use build::{guardrails, providers, providers_and_guardrails, Guardrails};
+pub use clients::{BedrockClients, ClientInitError, ClientPlace};
 pub use error::classify;
 
 use super::{ChatProvider, EventStream, ProviderError};

@@ -60,6 +60,7 @@ fn config(id: &str) -> ModelDeployment {
         stream_idle_timeout: None,
         max_output_tokens: None,
         max_input_tokens: None,
+        guardrails: Vec::new(),
     }
 }
 

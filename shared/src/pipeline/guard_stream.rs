@@ -1,0 +1,298 @@
+//! `post_call` on a stream without holding the whole answer: text is checked in windows and
+//! each window is released (masked) once its check passes, so the first token waits for one
+//! window, not for the end of the generation.
+//!
+//! A window ends after the last sentence end in the buffer (`.`, `!`, `?` or a newline, then
+//! whitespace). Without one, once the buffer holds [`STREAM_WINDOW_MAX_BYTES`], it ends at the
+//! last space that cannot be inside a phone number (not between two of `0-9+-().`); emails
+//! hold no spaces, so neither is ever cut in two. The rest is carried over into the next
+//! window. Only a run of [`STREAM_WINDOW_HARD_MAX_BYTES`] without such a space is cut blind.
+//!
+//! A block ends the text: with `disable_exception_on_block` the stream finishes with
+//! `content_filter` (the provider's later text is dropped, its usage still passes), otherwise
+//! with the blocked error. Checks fail closed as in `guard`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+
+use super::account::GuardrailLog;
+use super::guard::{run, Outcome};
+use super::stream::GatewayEvents;
+use crate::chat::{FinishReason, StreamEvent};
+use crate::config::GuardrailMode;
+use crate::error::{GatewayError, GuardrailStage};
+use crate::guardrails::Attached;
+
+/// Without a sentence end, a window is cut at a safe space once the buffer is this long.
+pub const STREAM_WINDOW_MAX_BYTES: usize = 400;
+/// A run this long without a safe space is cut where it stands.
+pub const STREAM_WINDOW_HARD_MAX_BYTES: usize = 2 * STREAM_WINDOW_MAX_BYTES;
+
+/// Wraps `events` so their text passes `guardrails` window by window.
+pub(crate) fn output_stream(
+    events: GatewayEvents,
+    guardrails: Arc<[Arc<Attached>]>,
+    log: GuardrailLog,
+) -> GatewayEvents {
+    if guardrails.is_empty() {
+        return events;
+    }
+    let state = Windows {
+        events,
+        guardrails,
+        log,
+        buffer: String::new(),
+        ready: VecDeque::new(),
+        blocked: false,
+        done: false,
+    };
+    Box::pin(futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(item) = s.ready.pop_front() {
+                return Some((item, s));
+            }
+            if s.done {
+                return None;
+            }
+            match s.events.next().await {
+                Some(Ok(StreamEvent::TextDelta(text))) if !s.blocked => {
+                    s.buffer.push_str(&text);
+                    while let Some(at) = cut(&s.buffer).filter(|_| !s.blocked && !s.done) {
+                        let rest = s.buffer.split_off(at);
+                        let window = std::mem::replace(&mut s.buffer, rest);
+                        s.release(window).await;
+                    }
+                }
+                Some(Ok(event)) if s.blocked => {
+                    // After a quiet block only the usage goes on.
+                    if let StreamEvent::Usage(_) = event {
+                        s.ready.push_back(Ok(event));
+                    }
+                }
+                Some(Ok(event)) => {
+                    let window = std::mem::take(&mut s.buffer);
+                    s.release(window).await;
+                    if !s.done && !s.blocked {
+                        s.ready.push_back(Ok(event));
+                    }
+                }
+                Some(Err(err)) => {
+                    // Text not yet checked is never sent.
+                    s.ready.push_back(Err(err));
+                    s.done = true;
+                }
+                None => {
+                    let window = std::mem::take(&mut s.buffer);
+                    s.release(window).await;
+                    s.done = true;
+                }
+            }
+        }
+    }))
+}
+
+struct Windows {
+    events: GatewayEvents,
+    guardrails: Arc<[Arc<Attached>]>,
+    log: GuardrailLog,
+    buffer: String,
+    ready: VecDeque<Result<StreamEvent, GatewayError>>,
+    /// Quietly blocked: the stream finished with `content_filter`; later text is dropped.
+    blocked: bool,
+    done: bool,
+}
+
+impl Windows {
+    /// Checks `window` and queues it (masked), or queues how the block ends the stream.
+    async fn release(&mut self, window: String) {
+        if window.is_empty() || self.blocked {
+            return;
+        }
+        let mut texts = vec![window];
+        let outcome = run(
+            &self.guardrails,
+            GuardrailMode::PostCall,
+            &mut texts,
+            &self.log,
+        )
+        .await;
+        match outcome {
+            Ok(Outcome::Passed) => {
+                let text = texts.pop().unwrap_or_default();
+                self.ready.push_back(Ok(StreamEvent::TextDelta(text)));
+            }
+            Ok(Outcome::Blocked { quietly: true, .. }) => {
+                self.ready
+                    .push_back(Ok(StreamEvent::Finish(FinishReason::ContentFilter)));
+                self.blocked = true;
+            }
+            Ok(blocked) => {
+                if let Err(err) = blocked.into_error(GuardrailStage::Output) {
+                    self.ready.push_back(Err(err));
+                }
+                self.done = true;
+            }
+            Err(err) => {
+                self.ready.push_back(Err(err));
+                self.done = true;
+            }
+        }
+    }
+}
+
+/// Where `buffer` may be cut into a window now (the byte offset after the window), if at all.
+fn cut(buffer: &str) -> Option<usize> {
+    if let Some(at) = last_sentence_end(buffer) {
+        return Some(at);
+    }
+    if buffer.len() < STREAM_WINDOW_MAX_BYTES {
+        return None;
+    }
+    if let Some(at) = last_safe_space(buffer) {
+        return Some(at);
+    }
+    if buffer.len() < STREAM_WINDOW_HARD_MAX_BYTES {
+        return None;
+    }
+    let mut at = STREAM_WINDOW_HARD_MAX_BYTES;
+    while !buffer.is_char_boundary(at) {
+        at -= 1;
+    }
+    Some(at)
+}
+
+/// The offset after the last newline or the whitespace after the last sentence end, if any.
+fn last_sentence_end(buffer: &str) -> Option<usize> {
+    let bytes = buffer.as_bytes();
+    (0..bytes.len()).rev().find_map(|i| {
+        let sentence = i > 0 && matches!(bytes[i - 1], b'.' | b'!' | b'?');
+        let ends = bytes[i] == b'\n' || (sentence && bytes[i].is_ascii_whitespace());
+        ends.then_some(i + 1)
+    })
+}
+
+/// The offset after the last space not between two characters of a phone number.
+fn last_safe_space(buffer: &str) -> Option<usize> {
+    let phone = |b: u8| b.is_ascii_digit() || b"+-().".contains(&b);
+    let bytes = buffer.as_bytes();
+    (1..bytes.len().saturating_sub(1)).rev().find_map(|i| {
+        let safe = bytes[i].is_ascii_whitespace() && !(phone(bytes[i - 1]) && phone(bytes[i + 1]));
+        safe.then_some(i + 1)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guardrails::{Guardrail, GuardrailPolicy, WordListGuardrail};
+
+    fn events(items: Vec<StreamEvent>) -> GatewayEvents {
+        Box::pin(futures_util::stream::iter(items.into_iter().map(Ok)))
+    }
+
+    fn guardrails(blocked: &[&str], masked: &[&str], quietly: bool) -> Arc<[Arc<Attached>]> {
+        let words =
+            Arc::new(WordListGuardrail::new("words", blocked, masked)) as Arc<dyn Guardrail>;
+        let mut policy = GuardrailPolicy::always(GuardrailMode::PostCall);
+        policy.disable_exception_on_block = quietly;
+        Arc::from(vec![Attached::new(words, policy)])
+    }
+
+    fn chunks(text: &str, size: usize) -> Vec<StreamEvent> {
+        text.as_bytes()
+            .chunks(size)
+            .map(|c| StreamEvent::TextDelta(String::from_utf8_lossy(c).into_owned()))
+            .collect()
+    }
+
+    async fn collect(
+        items: Vec<StreamEvent>,
+        guardrails: Arc<[Arc<Attached>]>,
+    ) -> Vec<Result<StreamEvent, GatewayError>> {
+        output_stream(events(items), guardrails, GuardrailLog::default())
+            .collect()
+            .await
+    }
+
+    fn text(out: &[Result<StreamEvent, GatewayError>]) -> String {
+        out.iter()
+            .filter_map(|e| match e {
+                Ok(StreamEvent::TextDelta(t)) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn windows_end_after_sentences_or_at_safe_spaces() {
+        assert_eq!(cut("One sentence. Two"), Some(14));
+        assert_eq!(cut("Line\nnext"), Some(5));
+        assert_eq!(cut("One sentence."), None);
+        assert_eq!(cut("Version 3.5 is"), None);
+        let long = format!("{} call 555 123 4567", "x".repeat(STREAM_WINDOW_MAX_BYTES));
+        // The cut falls before the number, not inside it.
+        let at = cut(&long).unwrap();
+        assert!(long[at..].starts_with("555 123 4567"), "{:?}", &long[at..]);
+        assert_eq!(
+            cut(&"x".repeat(STREAM_WINDOW_HARD_MAX_BYTES + 5)),
+            Some(STREAM_WINDOW_HARD_MAX_BYTES)
+        );
+        assert_eq!(cut(&"x".repeat(STREAM_WINDOW_MAX_BYTES + 5)), None);
+    }
+
+    #[tokio::test]
+    async fn a_word_split_across_chunks_and_windows_is_still_masked() {
+        let filler = "word ".repeat(79);
+        let answer = format!("{filler}mail secret now. And the secret again");
+        for size in [1, 3, 7, 64] {
+            let mut items = vec![StreamEvent::Start];
+            items.extend(chunks(&answer, size));
+            items.push(StreamEvent::Finish(FinishReason::Stop));
+            let out = collect(items, guardrails(&[], &["secret"], false)).await;
+            assert_eq!(
+                text(&out),
+                answer.replace("secret", "{MASKED}"),
+                "chunks of {size}"
+            );
+            assert_eq!(out.first(), Some(&Ok(StreamEvent::Start)));
+            assert_eq!(
+                out.last(),
+                Some(&Ok(StreamEvent::Finish(FinishReason::Stop)))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_blocked_window_ends_the_stream_and_its_text_never_leaves() {
+        let mut items = chunks("Fine start. Then forbidden words. More", 5);
+        items.push(StreamEvent::Finish(FinishReason::Stop));
+        let out = collect(items, guardrails(&["forbidden"], &[], false)).await;
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0], Ok(StreamEvent::TextDelta("Fine start. ".into())));
+        assert!(matches!(
+            out[1],
+            Err(GatewayError::GuardrailBlocked {
+                stage: GuardrailStage::Output,
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_quiet_block_finishes_with_content_filter_and_keeps_the_usage() {
+        let mut items = chunks("Fine start. Then forbidden words. More", 5);
+        items.push(StreamEvent::Finish(FinishReason::Stop));
+        items.push(StreamEvent::Usage(crate::chat::Usage::default()));
+        let out = collect(items, guardrails(&["forbidden"], &[], true)).await;
+        assert_eq!(
+            out,
+            vec![
+                Ok(StreamEvent::TextDelta("Fine start. ".into())),
+                Ok(StreamEvent::Finish(FinishReason::ContentFilter)),
+                Ok(StreamEvent::Usage(crate::chat::Usage::default())),
+            ]
+        );
+    }
+}
