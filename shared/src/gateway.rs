@@ -13,7 +13,7 @@ use crate::keys::{Authenticator, KeyStore, MemoryKeyStore};
 use crate::pipeline::AfterResponse;
 use crate::providers::bedrock::{self, ClientInitError};
 use crate::router::{MissingProvider, ModelRouter, Providers};
-use crate::usage::{sink_from_settings, UsageSink};
+use crate::usage::{self, sink_from_settings, SpendStore, UsageSink};
 
 pub use crate::pipeline::{new_request_id, Answer, Completion, RequestContext};
 
@@ -24,6 +24,7 @@ pub struct Gateway {
     pub(crate) input_guardrails: Arc<[Arc<dyn Guardrail>]>,
     pub(crate) output_guardrails: Arc<[Arc<dyn Guardrail>]>,
     pub(crate) after: AfterResponse,
+    pub(crate) usage_sink: Arc<dyn UsageSink>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,8 @@ pub enum GatewayInitError {
     Client(#[from] ClientInitError),
     #[error(transparent)]
     Provider(#[from] MissingProvider),
+    #[error(transparent)]
+    Store(#[from] crate::store::TableError),
 }
 
 impl Gateway {
@@ -47,13 +50,18 @@ impl Gateway {
         }
     }
 
-    /// Bedrock providers from the config, keys in memory, usage to the configured sink.
+    /// Bedrock providers from the config, keys in memory, usage to DynamoDB when
+    /// `GATEWAY_TABLE_NAME` is set, else to the configured sink.
     pub async fn from_config(
         config: &GatewayConfig,
         env: &Environment,
     ) -> Result<Self, GatewayInitError> {
         let providers = bedrock::providers(config, env).await?;
-        Ok(Gateway::builder(config, providers).build().await?)
+        let usage = usage::sink_from_environment(&config.usage, env).await?;
+        Ok(Gateway::builder(config, providers)
+            .usage_sink(usage)
+            .build()
+            .await?)
     }
 
     pub fn model_names(&self) -> impl Iterator<Item = &str> {
@@ -63,6 +71,11 @@ impl Gateway {
     /// The after-response queue (Lambda's extension waits on it).
     pub fn after_response(&self) -> &AfterResponse {
         &self.after
+    }
+
+    /// What the spend API reads (the usage sink's records), if the sink keeps any.
+    pub fn spend_store(&self) -> Option<&dyn SpendStore> {
+        self.usage_sink.spend_store()
     }
 }
 
@@ -114,7 +127,8 @@ impl GatewayBuilder<'_> {
             auth: Authenticator::new(config.master_key.clone(), store),
             input_guardrails: self.input_guardrails.into(),
             output_guardrails: self.output_guardrails.into(),
-            after: AfterResponse::start(config.usage.queue_capacity, sink),
+            after: AfterResponse::start(config.usage.queue_capacity, Arc::clone(&sink)),
+            usage_sink: sink,
         })
     }
 }
