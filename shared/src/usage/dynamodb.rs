@@ -238,10 +238,10 @@ impl UsageSink for DynamoUsageStore {
                 Ok(_) => Ok(()),
                 Err(err) => {
                     fallback::log_unwritten(&json);
+                    // Not the marker itself: only the record's own line may carry it.
                     Err(UsageSinkError(format!(
-                        "DynamoDB refused it {} times ({err}); kept in the {} log line",
-                        self.attempts,
-                        fallback::MARKER
+                        "DynamoDB refused it {} times ({err}); kept in the fallback log line",
+                        self.attempts
                     )))
                 }
             }
