@@ -544,3 +544,77 @@ async fn the_memory_sink_answers_the_same_spend_api_without_aws() {
     assert_eq!(report["data"][0]["requests"], 1);
     assert_eq!(report["data"][0]["team_id"], "none");
 }
+
+#[tokio::test]
+async fn from_config_writes_to_the_table_gateway_table_name_names() {
+    let moto = MotoServer::shared();
+    let fake = FakeBedrock::start().await.unwrap();
+    let table = format!("wired-{}", std::process::id());
+    let mut pairs = moto.env_pairs();
+    pairs.push(("GATEWAY_TABLE_NAME".into(), table.clone()));
+    pairs.push(("GATEWAY_CREATE_TABLES".into(), "1".into()));
+    let env = gateway::env::Environment::from_pairs(pairs);
+    let config = gateway::config::from_yaml_str(&config_yaml(&fake.endpoint()), &env).unwrap();
+    let gateway = Arc::new(
+        gateway::gateway::Gateway::from_config(&config, &env)
+            .await
+            .unwrap(),
+    );
+    let gw = TestGateway {
+        fake,
+        router: gateway::http::router(Arc::clone(&gateway)),
+        gateway,
+        usage: Default::default(),
+    };
+    let res = gw.chat(ask("wired", false)).await;
+    let id = res.json()["id"].as_str().unwrap().to_owned();
+    gw.gateway.after_response().flush().await;
+    let client = moto.clients().await.dynamodb;
+    let item = must_get(&client, &table, &format!("REQ#{id}"), "REQ").await;
+    assert_eq!(text(&item, "request_id"), id);
+    let logs = get_as(
+        &gw,
+        Some(MASTER_KEY),
+        &format!("/spend/logs?request_id={id}"),
+    )
+    .await;
+    assert_eq!(logs.json()[0]["request_id"], id.as_str());
+
+    // Unset: the configured sink, with a memory copy for the spend API.
+    let local =
+        gateway::usage::sink_from_environment(&config.usage, &gateway_tests::harness::test_env())
+            .await
+            .unwrap();
+    assert!(local.spend_store().is_some());
+}
+
+#[tokio::test]
+async fn retention_is_configurable_and_checked_strictly() {
+    let env = gateway_tests::harness::test_env();
+    let base = config_yaml("http://127.0.0.1:9");
+    for (bad, path) in [
+        ("retention_days: 0", "usage.retention_days"),
+        ("retention_days: 99999", "usage.retention_days"),
+        ("write_attempts: 0", "usage.write_attempts"),
+        ("retention: 7", "retention"),
+    ] {
+        let err = gateway::config::from_yaml_str(&format!("{base}usage:\n  {bad}\n"), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(path), "{bad}: {err}");
+    }
+    let config = load_config(&format!("{base}usage:\n  retention_days: 7\n"));
+    assert_eq!(config.usage.retention_days, 7);
+    let (store, client) = store(MotoServer::shared(), &config).await;
+    let record = UsageRecord {
+        request_id: "chatcmpl-ttl".into(),
+        started_at_ms: 1_796_182_607_123,
+        ..UsageRecord::default()
+    };
+    store.write(&record).await.unwrap();
+    let item = must_get(&client, store.table(), "REQ#chatcmpl-ttl", "REQ").await;
+    assert_eq!(
+        number(&item, "expires_at") as u64,
+        1_796_182_607 + 7 * DAY_SECS
+    );
+}
