@@ -8,6 +8,7 @@
 //! (`fallback.rs`) and `gateway-admin replay-usage` writes it later.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
@@ -17,6 +18,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
 
 use super::billed::Billed;
 use super::item::{n, s, to_item};
@@ -44,6 +46,11 @@ pub struct DynamoUsageStore {
     pub(super) table: String,
     retention_secs: u64,
     attempts: u32,
+    /// One transaction in flight per process: concurrent transactions on the same aggregate
+    /// items conflict (DynamoDB cancels them with `TransactionConflict`; moto_server fails
+    /// them with a 500), so they would only be retried. A Lambda instance serves one request
+    /// at a time anyway; the local server's throughput to DynamoDB is one round trip per record.
+    one_at_a_time: Arc<Semaphore>,
 }
 
 impl DynamoUsageStore {
@@ -60,6 +67,7 @@ impl DynamoUsageStore {
             table: table.into(),
             retention_secs: u64::from(settings.retention_days) * 24 * 60 * 60,
             attempts: settings.write_attempts.max(1),
+            one_at_a_time: Arc::new(Semaphore::new(1)),
         }
     }
 
@@ -73,9 +81,12 @@ impl DynamoUsageStore {
         let mut wait = BACKOFF_FIRST;
         let mut attempt = 1;
         loop {
-            let result = tokio::time::timeout(ATTEMPT_TIMEOUT, self.try_write(&billed, record))
-                .await
-                .unwrap_or_else(|_| Err(format!("no answer within {ATTEMPT_TIMEOUT:?}")));
+            let result = {
+                let _turn = self.one_at_a_time.acquire().await;
+                tokio::time::timeout(ATTEMPT_TIMEOUT, self.try_write(&billed, record))
+                    .await
+                    .unwrap_or_else(|_| Err(format!("no answer within {ATTEMPT_TIMEOUT:?}")))
+            };
             match result {
                 Ok(written) => return Ok(written),
                 Err(err) if attempt >= self.attempts => return Err(err),
@@ -83,7 +94,9 @@ impl DynamoUsageStore {
                     tracing::warn!(request_id = %billed.request_id, attempt, error = %err, "usage write failed; retrying");
                 }
             }
-            tokio::time::sleep(wait).await;
+            // Full jitter in the upper half, so instances that conflicted do not meet again.
+            let jitter = f64::from(uuid::Uuid::new_v4().as_fields().0) / f64::from(u32::MAX);
+            tokio::time::sleep(wait.mul_f64(0.5 + jitter / 2.0)).await;
             wait = (wait * 4).min(BACKOFF_MAX);
             attempt += 1;
         }

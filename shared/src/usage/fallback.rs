@@ -3,13 +3,23 @@
 //!
 //! The line is logged at ERROR with target `usage_fallback`. Locally it reads
 //! `... ERROR usage_fallback: USAGE_RECORD_UNWRITTEN {"request_id":...}`; in Lambda (JSON logs)
-//! the same text is the `message` field of a JSON line, escaped. [`record_in_line`] reads both,
-//! with any prefix a log export adds (timestamps, stream names).
+//! the same text is the `message` field of a JSON line, escaped. [`records_in_line`] reads
+//! both, with any prefix a log export adds (timestamps, stream names), several to a line.
 
 use serde_json::{Map, Value};
 
 /// Greppable: `grep USAGE_RECORD_UNWRITTEN`, or the CloudWatch filter pattern of the same word.
 pub const MARKER: &str = "USAGE_RECORD_UNWRITTEN";
+
+/// Logs a record that could not be queued or written.
+pub fn log_unwritten_record(record: &super::UsageRecord) {
+    match serde_json::to_value(record) {
+        Ok(Value::Object(json)) => log_unwritten(&json),
+        _ => {
+            tracing::error!(target: "usage_fallback", request_id = %record.request_id, "usage record could not be serialized")
+        }
+    }
+}
 
 /// Logs the record (JSON object) that could not be written.
 pub fn log_unwritten(record: &Map<String, Value>) {
@@ -21,40 +31,23 @@ pub fn log_unwritten(record: &Map<String, Value>) {
     }
 }
 
-/// The record in one log line: `None` when the line has no marker, `Some(Err)` when it has one
-/// but no readable record after it.
-pub fn record_in_line(line: &str) -> Option<Result<Map<String, Value>, String>> {
-    if !line.contains(MARKER) {
-        return None;
-    }
-    // A JSON log line: the marker is inside one of its strings (the message).
-    if let Some(text) = json_string_with_marker(line) {
-        return Some(record_after_marker(&text));
-    }
-    Some(record_after_marker(line))
+/// The records in one log line, one per marker (a line may hold several, e.g. `aws logs`
+/// text output); each `Err` names a marker with no readable record after it.
+pub fn records_in_line(line: &str) -> Vec<Result<Map<String, Value>, String>> {
+    line.match_indices(MARKER)
+        .map(|(at, _)| record_after(line[at + MARKER.len()..].trim_start()))
+        .collect()
 }
 
-fn json_string_with_marker(line: &str) -> Option<String> {
-    let start = line.find('{')?;
-    let value: Value = serde_json::Deserializer::from_str(&line[start..])
-        .into_iter::<Value>()
-        .next()?
-        .ok()?;
-    fn find(value: &Value) -> Option<String> {
-        match value {
-            Value::String(s) if s.contains(MARKER) => Some(s.clone()),
-            Value::Object(fields) => fields.values().find_map(find),
-            Value::Array(items) => items.iter().find_map(find),
-            _ => None,
-        }
-    }
-    find(&value)
-}
-
-fn record_after_marker(text: &str) -> Result<Map<String, Value>, String> {
-    let at = text.find(MARKER).ok_or("no marker")?;
-    let rest = text[at + MARKER.len()..].trim_start();
-    match serde_json::Deserializer::from_str(rest)
+/// The record right after a marker: plain JSON (text logs), or JSON escaped inside a JSON
+/// string (the `message` of a JSON log line).
+fn record_after(rest: &str) -> Result<Map<String, Value>, String> {
+    let text = if rest.starts_with("{\\\"") {
+        unescape_string_prefix(rest)?
+    } else {
+        rest.to_owned()
+    };
+    match serde_json::Deserializer::from_str(&text)
         .into_iter::<Value>()
         .next()
     {
@@ -63,6 +56,20 @@ fn record_after_marker(text: &str) -> Result<Map<String, Value>, String> {
         Some(Err(err)) => Err(format!("the record after the marker is not JSON: {err}")),
         None => Err("nothing after the marker".into()),
     }
+}
+
+/// The text up to the end of the JSON string `rest` sits in, unescaped.
+fn unescape_string_prefix(rest: &str) -> Result<String, String> {
+    let mut escaped = false;
+    let end = rest
+        .char_indices()
+        .find(|&(_, c)| {
+            let closes = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            closes
+        })
+        .map_or(rest.len(), |(i, _)| i);
+    serde_json::from_str::<String>(&format!("\"{}\"", &rest[..end])).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -79,17 +86,16 @@ mod tests {
                             "fields":{"message": format!("{MARKER} {compact}")}})
         .to_string();
         let exported = format!("2026/12/02/[$LATEST]abc\t{lambda}");
-        for line in [text, lambda, exported] {
-            assert_eq!(
-                record_in_line(&line),
-                Some(Ok(record.as_object().unwrap().clone())),
-                "{line}"
-            );
+        let want = Ok(record.as_object().unwrap().clone());
+        for line in [text.clone(), lambda.clone(), exported] {
+            assert_eq!(records_in_line(&line), vec![want.clone()], "{line}");
         }
-        assert_eq!(record_in_line("INFO nothing here"), None);
+        let two = format!("{lambda}\t{text}");
+        assert_eq!(records_in_line(&two), vec![want.clone(), want]);
+        assert!(records_in_line("INFO nothing here").is_empty());
         assert!(matches!(
-            record_in_line(&format!("{MARKER} not json")),
-            Some(Err(_))
+            records_in_line(&format!("{MARKER} not json")).as_slice(),
+            [Err(_)]
         ));
     }
 }

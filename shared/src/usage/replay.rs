@@ -29,23 +29,22 @@ pub async fn replay_lines(
     let mut lines = lines.lines();
     while let Some(line) = lines.next_line().await? {
         summary.lines += 1;
-        let Some(found) = fallback::record_in_line(&line) else {
-            continue;
-        };
-        let record = match found {
-            Ok(record) => record,
-            Err(err) => {
-                summary.failed += 1;
-                tracing::error!(line = summary.lines, error = %err, "unreadable fallback record");
-                continue;
-            }
-        };
-        match store.write_json(&record).await {
-            Ok(Written::New) => summary.written += 1,
-            Ok(Written::Duplicate) => summary.duplicates += 1,
-            Err(err) => {
-                summary.failed += 1;
-                tracing::error!(line = summary.lines, error = %err, "fallback record not written");
+        for found in fallback::records_in_line(&line) {
+            let record = match found {
+                Ok(record) => record,
+                Err(err) => {
+                    summary.failed += 1;
+                    tracing::error!(line = summary.lines, error = %err, "unreadable fallback record");
+                    continue;
+                }
+            };
+            match store.write_json(&record).await {
+                Ok(Written::New) => summary.written += 1,
+                Ok(Written::Duplicate) => summary.duplicates += 1,
+                Err(err) => {
+                    summary.failed += 1;
+                    tracing::error!(line = summary.lines, error = %err, "fallback record not written");
+                }
             }
         }
     }
