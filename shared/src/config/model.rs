@@ -293,6 +293,8 @@ pub struct UsageSettings {
     pub retention_days: u32,
     /// DynamoDB: tries per record (with backoff) before the record goes to the fallback log.
     pub write_attempts: u32,
+    /// Log and file sinks: the latest records kept in memory for the spend API (0: none).
+    pub keep_records: usize,
 }
 
 impl UsageSettings {
@@ -301,6 +303,8 @@ impl UsageSettings {
     pub const MAX_RETENTION_DAYS: u32 = 3650;
     pub const DEFAULT_WRITE_ATTEMPTS: u32 = 4;
     pub const MAX_WRITE_ATTEMPTS: u32 = 10;
+    /// About 5 MB of records.
+    pub const DEFAULT_KEEP_RECORDS: usize = 10_000;
 }
 
 impl Default for UsageSettings {
@@ -311,6 +315,7 @@ impl Default for UsageSettings {
             simulated_latency: None,
             retention_days: Self::DEFAULT_RETENTION_DAYS,
             write_attempts: Self::DEFAULT_WRITE_ATTEMPTS,
+            keep_records: Self::DEFAULT_KEEP_RECORDS,
         }
     }
 }

@@ -228,4 +228,7 @@ pub(super) struct RawUsage {
     /// DynamoDB: tries per record before it goes to the fallback log line.
     #[serde(default, deserialize_with = "opt_u32")]
     pub write_attempts: Option<u32>,
+    /// Log and file sinks: the latest records kept in memory for the spend API (0: none).
+    #[serde(default, deserialize_with = "opt_u32")]
+    pub keep_records: Option<u32>,
 }

@@ -311,5 +311,8 @@ pub(super) fn usage(raw: Option<&RawUsage>) -> Result<UsageSettings, ConfigError
             .map(std::time::Duration::from_millis),
         retention_days,
         write_attempts,
+        keep_records: raw.keep_records.map_or(defaults.keep_records, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        }),
     })
 }

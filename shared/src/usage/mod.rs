@@ -53,16 +53,18 @@ pub trait UsageSink: Send + Sync {
 }
 
 /// The sink the `usage` config section asks for (a log line per record by default); the log
-/// and file sinks keep a memory copy of the latest records for the spend API.
+/// and file sinks keep a memory copy of the latest `keep_records` for the spend API.
 pub fn sink_from_settings(settings: &UsageSettings) -> Arc<dyn UsageSink> {
     let sink: Arc<dyn UsageSink> = match &settings.sink {
-        UsageSinkKind::Log => Arc::new(KeepingUsageSink::new(Arc::new(LogUsageSink))),
-        UsageSinkKind::Memory => Arc::new(MemoryUsageSink::default()),
-        UsageSinkKind::File(path) => Arc::new(KeepingUsageSink::new(Arc::new(FileUsageSink::new(
-            path.clone(),
-        )))),
+        UsageSinkKind::Log => Arc::new(LogUsageSink),
+        UsageSinkKind::Memory => return slowed(Arc::new(MemoryUsageSink::default()), settings),
+        UsageSinkKind::File(path) => Arc::new(FileUsageSink::new(path.clone())),
     };
-    slowed(sink, settings)
+    let kept: Arc<dyn UsageSink> = match settings.keep_records {
+        0 => sink,
+        n => Arc::new(KeepingUsageSink::new(sink, n)),
+    };
+    slowed(kept, settings)
 }
 
 fn slowed(sink: Arc<dyn UsageSink>, settings: &UsageSettings) -> Arc<dyn UsageSink> {

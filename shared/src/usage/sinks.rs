@@ -78,13 +78,11 @@ pub struct KeepingUsageSink {
 }
 
 impl KeepingUsageSink {
-    /// The local server keeps this many records for `/spend/*`.
-    pub const KEPT: usize = 100_000;
-
-    pub fn new(inner: Arc<dyn UsageSink>) -> Self {
+    /// Keeps the latest `kept` records of what goes to `inner`.
+    pub fn new(inner: Arc<dyn UsageSink>, kept: usize) -> Self {
         KeepingUsageSink {
             inner,
-            kept: MemoryUsageSink::keeping_latest(Self::KEPT),
+            kept: MemoryUsageSink::keeping_latest(kept),
         }
     }
 }
