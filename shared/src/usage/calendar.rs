@@ -4,12 +4,17 @@ use aws_smithy_types::date_time::{DateTime, Format};
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of Unix milliseconds (what the spend API shows).
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of Unix milliseconds (what the spend API shows), always with three
+/// digits of milliseconds, so the texts sort as the times do.
 pub fn rfc3339(ms: u64) -> String {
-    let ms = i64::try_from(ms).unwrap_or(i64::MAX);
-    DateTime::from_millis(ms)
+    let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
+    let whole = DateTime::from_secs(secs)
         .fmt(Format::DateTime)
-        .unwrap_or_default()
+        .unwrap_or_default();
+    match whole.strip_suffix('Z') {
+        Some(base) => format!("{base}.{:03}Z", ms % 1000),
+        None => whole,
+    }
 }
 
 /// `YYYY-MM-DD` (UTC) of Unix milliseconds.
@@ -64,7 +69,8 @@ mod tests {
         assert_eq!(day(ms), "2026-12-02");
         assert_eq!(month(ms), "2026-12");
         let start = day_start_ms("2026-12-02").unwrap();
-        assert_eq!(rfc3339(start), "2026-12-02T00:00:00Z");
+        assert_eq!(rfc3339(start), "2026-12-02T00:00:00.000Z");
+        assert_eq!(rfc3339(start + 800), "2026-12-02T00:00:00.800Z");
         assert_eq!(day_end_ms("2026-12-02").unwrap() - start, DAY_MS);
         for bad in ["2026-2-1", "2026-02-31", "yesterday", "2026/12/02", ""] {
             assert_eq!(day_start_ms(bad), None, "{bad}");
