@@ -15,7 +15,7 @@ use crate::keys::{Authenticator, KeyStore, MemoryKeyStore};
 use crate::pipeline::AfterResponse;
 use crate::providers::bedrock::{self, ClientInitError};
 use crate::router::{MissingProvider, ModelRouter, Providers};
-use crate::usage::{sink_from_settings, UsageSink};
+use crate::usage::{self, sink_from_settings, SpendStore, UsageSink};
 
 pub use crate::pipeline::{new_request_id, Answer, Completion, RequestContext};
 
@@ -25,6 +25,7 @@ pub struct Gateway {
     pub(crate) auth: Authenticator,
     pub(crate) guardrails: GuardrailSet,
     pub(crate) after: AfterResponse,
+    pub(crate) usage_sink: Arc<dyn UsageSink>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,8 @@ pub enum GatewayInitError {
     Provider(#[from] MissingProvider),
     #[error(transparent)]
     Guardrail(#[from] MissingGuardrail),
+    #[error(transparent)]
+    Store(#[from] crate::store::TableError),
 }
 
 impl Gateway {
@@ -51,14 +54,16 @@ impl Gateway {
     }
 
     /// Bedrock providers and guardrails from the config (sharing SDK clients), keys in memory,
-    /// usage to the configured sink.
+    /// usage to DynamoDB when `GATEWAY_TABLE_NAME` is set, else to the configured sink.
     pub async fn from_config(
         config: &GatewayConfig,
         env: &Environment,
     ) -> Result<Self, GatewayInitError> {
         let (providers, guardrails) = bedrock::providers_and_guardrails(config, env).await?;
+        let usage = usage::sink_from_environment(&config.usage, env).await?;
         Gateway::builder(config, providers)
             .configured_guardrails(guardrails)
+            .usage_sink(usage)
             .build()
             .await
     }
@@ -70,6 +75,11 @@ impl Gateway {
     /// The after-response queue (Lambda's extension waits on it).
     pub fn after_response(&self) -> &AfterResponse {
         &self.after
+    }
+
+    /// What the spend API reads (the usage sink's records), if the sink keeps any.
+    pub fn spend_store(&self) -> Option<&dyn SpendStore> {
+        self.usage_sink.spend_store()
     }
 }
 
@@ -131,7 +141,8 @@ impl GatewayBuilder<'_> {
             settings: config.router.clone(),
             auth: Authenticator::new(config.master_key.clone(), store),
             guardrails: GuardrailSet::new(config, &self.configured, self.always)?,
-            after: AfterResponse::start(config.usage.queue_capacity, sink),
+            after: AfterResponse::start(config.usage.queue_capacity, Arc::clone(&sink)),
+            usage_sink: sink,
         })
     }
 }

@@ -4,3 +4,4 @@
 pub mod fake_bedrock;
 pub mod harness;
 pub mod moto;
+pub mod usage_table;

@@ -314,10 +314,22 @@ pub struct UsageSettings {
     pub queue_capacity: usize,
     /// Testing and benchmarks: every write waits this long first.
     pub simulated_latency: Option<Duration>,
+    /// DynamoDB: how long a usage record is kept (`expires_at` = start + this).
+    pub retention_days: u32,
+    /// DynamoDB: tries per record (with backoff) before the record goes to the fallback log.
+    pub write_attempts: u32,
+    /// Log and file sinks: the latest records kept in memory for the spend API (0: none).
+    pub keep_records: usize,
 }
 
 impl UsageSettings {
     pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+    pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+    pub const MAX_RETENTION_DAYS: u32 = 3650;
+    pub const DEFAULT_WRITE_ATTEMPTS: u32 = 4;
+    pub const MAX_WRITE_ATTEMPTS: u32 = 10;
+    /// About 5 MB of records.
+    pub const DEFAULT_KEEP_RECORDS: usize = 10_000;
 }
 
 impl Default for UsageSettings {
@@ -326,6 +338,9 @@ impl Default for UsageSettings {
             sink: UsageSinkKind::Log,
             queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
             simulated_latency: None,
+            retention_days: Self::DEFAULT_RETENTION_DAYS,
+            write_attempts: Self::DEFAULT_WRITE_ATTEMPTS,
+            keep_records: Self::DEFAULT_KEEP_RECORDS,
         }
     }
 }

@@ -234,4 +234,13 @@ pub(super) struct RawUsage {
     /// Testing and benchmarks: each write waits this long.
     #[serde(default, deserialize_with = "opt_u64")]
     pub simulated_latency_ms: Option<u64>,
+    /// DynamoDB: days a usage record is kept (its TTL); aggregates are kept.
+    #[serde(default, deserialize_with = "opt_u32")]
+    pub retention_days: Option<u32>,
+    /// DynamoDB: tries per record before it goes to the fallback log line.
+    #[serde(default, deserialize_with = "opt_u32")]
+    pub write_attempts: Option<u32>,
+    /// Log and file sinks: the latest records kept in memory for the spend API (0: none).
+    #[serde(default, deserialize_with = "opt_u32")]
+    pub keep_records: Option<u32>,
 }

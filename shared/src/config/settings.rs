@@ -300,11 +300,42 @@ pub(super) fn usage(raw: Option<&RawUsage>) -> Result<UsageSettings, ConfigError
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         None => defaults.queue_capacity,
     };
+    let retention_days = match raw.retention_days {
+        Some(days) if (1..=UsageSettings::MAX_RETENTION_DAYS).contains(&days) => days,
+        Some(days) => {
+            return Err(ConfigError::invalid(
+                "usage.retention_days",
+                format!(
+                    "must be between 1 and {}, got {days}",
+                    UsageSettings::MAX_RETENTION_DAYS
+                ),
+            ))
+        }
+        None => defaults.retention_days,
+    };
+    let write_attempts = match raw.write_attempts {
+        Some(n) if (1..=UsageSettings::MAX_WRITE_ATTEMPTS).contains(&n) => n,
+        Some(n) => {
+            return Err(ConfigError::invalid(
+                "usage.write_attempts",
+                format!(
+                    "must be between 1 and {}, got {n}",
+                    UsageSettings::MAX_WRITE_ATTEMPTS
+                ),
+            ))
+        }
+        None => defaults.write_attempts,
+    };
     Ok(UsageSettings {
         sink,
         queue_capacity,
         simulated_latency: raw
             .simulated_latency_ms
             .map(std::time::Duration::from_millis),
+        retention_days,
+        write_attempts,
+        keep_records: raw.keep_records.map_or(defaults.keep_records, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        }),
     })
 }

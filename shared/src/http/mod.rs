@@ -8,6 +8,7 @@ mod handlers;
 pub mod litellm_headers;
 pub mod origin_verify;
 pub mod serve;
+mod spend;
 mod sse;
 
 pub use error::ApiError;
@@ -36,6 +37,9 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/health/liveness", get(handlers::health))
         .route("/health/liveliness", get(handlers::health))
         .route("/health/readiness", get(handlers::readiness))
+        .route("/spend/logs", get(spend::logs))
+        .route("/spend/report", get(spend::report))
+        .route("/global/spend/report", get(spend::global_report))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

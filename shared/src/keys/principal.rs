@@ -47,6 +47,11 @@ impl Principal {
         }
     }
 
+    /// Whether this is the master key (admin endpoints: spend, keys, teams).
+    pub fn is_master(&self) -> bool {
+        self.key_id == "master"
+    }
+
     /// An in-process caller such as the Lex function, which has no bearer key.
     pub fn service(name: &str, team: Option<String>) -> Self {
         Principal {

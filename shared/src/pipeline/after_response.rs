@@ -7,7 +7,8 @@
 //! p50 on one core), so the task wakes on its own timer, or at once when [`AfterResponse::flush`]
 //! asks. In Lambda, the internal extension (`lambda_extension`) holds the sandbox open after
 //! each response until `flush` says the queue is empty, so nothing is frozen in it. A full queue
-//! or a failed write never touches the response: the loss is logged and counted.
+//! or a failed write never touches the response: it is logged and counted, and a record the
+//! queue had no room for goes to the usage fallback log line (`usage::fallback`).
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -107,7 +108,11 @@ impl AfterResponse {
         };
         if let Some(job) = refused {
             let request_id = match job {
-                Job::Usage(record) => record.request_id,
+                Job::Usage(record) => {
+                    // Not lost: the fallback line is replayable into the store.
+                    crate::usage::fallback::log_unwritten_record(&record);
+                    record.request_id
+                }
             };
             let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // The first loss, then every thousandth: a flood of lines would make things worse.

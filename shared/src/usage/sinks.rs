@@ -9,16 +9,26 @@ use futures_util::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
-use super::{UsageRecord, UsageSink, UsageSinkError};
+use super::{SpendStore, UsageRecord, UsageSink, UsageSinkError};
 
-/// Keeps every record in memory; tests read them back.
+/// Keeps records in memory (every one, or the latest `limit`); tests read them back, and the
+/// spend API asks it when there is no DynamoDB table.
 #[derive(Debug, Default)]
 pub struct MemoryUsageSink {
     records: Mutex<Vec<UsageRecord>>,
     written: Notify,
+    limit: Option<usize>,
 }
 
 impl MemoryUsageSink {
+    /// Keeps only the latest `limit` records (the local server's copy for the spend API).
+    pub fn keeping_latest(limit: usize) -> Self {
+        MemoryUsageSink {
+            limit: Some(limit.max(1)),
+            ..MemoryUsageSink::default()
+        }
+    }
+
     pub fn records(&self) -> Vec<UsageRecord> {
         self.records
             .lock()
@@ -41,12 +51,52 @@ impl MemoryUsageSink {
 
 impl UsageSink for MemoryUsageSink {
     fn write<'a>(&'a self, record: &'a UsageRecord) -> BoxFuture<'a, Result<(), UsageSinkError>> {
-        self.records
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(record.clone());
+        {
+            let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(limit) = self.limit {
+                if records.len() >= limit {
+                    let excess = records.len() + 1 - limit;
+                    records.drain(..excess);
+                }
+            }
+            records.push(record.clone());
+        }
         self.written.notify_waiters();
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn spend_store(&self) -> Option<&dyn SpendStore> {
+        Some(self)
+    }
+}
+
+/// Writes to a sink and keeps a copy in memory for the spend API (local runs with the log or
+/// file sink).
+pub struct KeepingUsageSink {
+    inner: Arc<dyn UsageSink>,
+    kept: MemoryUsageSink,
+}
+
+impl KeepingUsageSink {
+    /// Keeps the latest `kept` records of what goes to `inner`.
+    pub fn new(inner: Arc<dyn UsageSink>, kept: usize) -> Self {
+        KeepingUsageSink {
+            inner,
+            kept: MemoryUsageSink::keeping_latest(kept),
+        }
+    }
+}
+
+impl UsageSink for KeepingUsageSink {
+    fn write<'a>(&'a self, record: &'a UsageRecord) -> BoxFuture<'a, Result<(), UsageSinkError>> {
+        Box::pin(async move {
+            self.kept.write(record).await?;
+            self.inner.write(record).await
+        })
+    }
+
+    fn spend_store(&self) -> Option<&dyn SpendStore> {
+        Some(&self.kept)
     }
 }
 
@@ -117,5 +167,9 @@ impl UsageSink for SlowUsageSink {
             tokio::time::sleep(self.latency).await;
             self.inner.write(record).await
         })
+    }
+
+    fn spend_store(&self) -> Option<&dyn SpendStore> {
+        self.inner.spend_store()
     }
 }

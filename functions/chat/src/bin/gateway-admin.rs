@@ -1,0 +1,87 @@
+//! `gateway-admin`: table chores outside Lambda, against the table `GATEWAY_TABLE_NAME` names
+//! (endpoint and credentials from the usual AWS variables, `AWS_ENDPOINT_URL_DYNAMODB` for moto).
+//!
+//!   gateway-admin create-table           creates the table (idempotent)
+//!   gateway-admin replay-usage [FILE]    writes the usage records of the fallback log lines
+//!                                        (`USAGE_RECORD_UNWRITTEN`) in FILE, or stdin, into
+//!                                        the table; a record already there is not counted again
+//!
+//! The `usage:` section of the config (`GATEWAY_CONFIG`, when set) gives the records' retention.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use gateway::config::{GatewayConfig, UsageSettings, CONFIG_PATH_VAR};
+use gateway::env::Environment;
+use gateway::store::{create_table, AwsClients, CREATE_TABLES_VAR};
+use gateway::usage::{replay_lines, table_from_environment, DynamoUsageStore};
+use tokio::io::BufReader;
+
+const USAGE: &str = "usage: gateway-admin create-table | replay-usage [FILE]";
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let env = Environment::from_process();
+    gateway::telemetry::init(&env);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&env, &args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(env: &Environment, args: &[String]) -> Result<(), Failure> {
+    let table = table_from_environment(env).ok_or("GATEWAY_TABLE_NAME is not set")?;
+    let clients = AwsClients::load(env).await;
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["create-table"] => {
+            create_table(&clients.dynamodb, table).await?;
+            say(&format!("table {table} is ready"))
+        }
+        ["replay-usage", rest @ ..] if rest.len() <= 1 => {
+            if env.get(CREATE_TABLES_VAR) == Some("1") {
+                create_table(&clients.dynamodb, table).await?;
+            }
+            let settings = usage_settings(env)?;
+            let store = DynamoUsageStore::new(&clients.dynamodb, table, &settings);
+            let summary = match rest.first().copied() {
+                None | Some("-") => {
+                    replay_lines(&store, BufReader::new(tokio::io::stdin())).await?
+                }
+                Some(path) => {
+                    let file = tokio::fs::File::open(path).await?;
+                    replay_lines(&store, BufReader::new(file)).await?
+                }
+            };
+            say(&serde_json::to_string(&summary)?)?;
+            match summary.failed {
+                0 => Ok(()),
+                n => Err(format!("{n} records were not replayed (see the errors above)").into()),
+            }
+        }
+        _ => Err(USAGE.into()),
+    }
+}
+
+/// The config's `usage` section when a config is named, else the defaults.
+fn usage_settings(env: &Environment) -> Result<UsageSettings, Failure> {
+    match env.get(CONFIG_PATH_VAR) {
+        Some(_) => Ok(GatewayConfig::from_environment(env)?.usage),
+        None => Ok(UsageSettings::default()),
+    }
+}
+
+fn say(line: &str) -> Result<(), Failure> {
+    writeln!(std::io::stdout(), "{line}")?;
+    Ok(())
+}

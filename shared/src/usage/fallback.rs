@@ -1,0 +1,101 @@
+//! The last resort for a record DynamoDB would not take: ONE log line, with a fixed marker and
+//! the record as JSON, that `gateway-admin replay-usage` finds and writes into the table later.
+//!
+//! The line is logged at ERROR with target `usage_fallback`. Locally it reads
+//! `... ERROR usage_fallback: USAGE_RECORD_UNWRITTEN {"request_id":...}`; in Lambda (JSON logs)
+//! the same text is the `message` field of a JSON line, escaped. [`records_in_line`] reads
+//! both, with any prefix a log export adds (timestamps, stream names), several to a line.
+
+use serde_json::{Map, Value};
+
+/// Greppable: `grep USAGE_RECORD_UNWRITTEN`, or the CloudWatch filter pattern of the same word.
+pub const MARKER: &str = "USAGE_RECORD_UNWRITTEN";
+
+/// Logs a record that could not be queued or written.
+pub fn log_unwritten_record(record: &super::UsageRecord) {
+    match serde_json::to_value(record) {
+        Ok(Value::Object(json)) => log_unwritten(&json),
+        _ => {
+            tracing::error!(target: "usage_fallback", request_id = %record.request_id, "usage record could not be serialized")
+        }
+    }
+}
+
+/// Logs the record (JSON object) that could not be written.
+pub fn log_unwritten(record: &Map<String, Value>) {
+    match serde_json::to_string(record) {
+        Ok(json) => tracing::error!(target: "usage_fallback", "{MARKER} {json}"),
+        Err(err) => {
+            tracing::error!(target: "usage_fallback", error = %err, "usage record could not be serialized")
+        }
+    }
+}
+
+/// The records in one log line, one per marker (a line may hold several, e.g. `aws logs`
+/// text output); each `Err` names a marker with no readable record after it.
+pub fn records_in_line(line: &str) -> Vec<Result<Map<String, Value>, String>> {
+    line.match_indices(MARKER)
+        .map(|(at, _)| record_after(line[at + MARKER.len()..].trim_start()))
+        .collect()
+}
+
+/// The record right after a marker: plain JSON (text logs), or JSON escaped inside a JSON
+/// string (the `message` of a JSON log line).
+fn record_after(rest: &str) -> Result<Map<String, Value>, String> {
+    let text = if rest.starts_with("{\\\"") {
+        unescape_string_prefix(rest)?
+    } else {
+        rest.to_owned()
+    };
+    match serde_json::Deserializer::from_str(&text)
+        .into_iter::<Value>()
+        .next()
+    {
+        Some(Ok(Value::Object(record))) => Ok(record),
+        Some(Ok(_)) => Err("the marker is not followed by a JSON object".into()),
+        Some(Err(err)) => Err(format!("the record after the marker is not JSON: {err}")),
+        None => Err("nothing after the marker".into()),
+    }
+}
+
+/// The text up to the end of the JSON string `rest` sits in, unescaped.
+fn unescape_string_prefix(rest: &str) -> Result<String, String> {
+    let mut escaped = false;
+    let end = rest
+        .char_indices()
+        .find(|&(_, c)| {
+            let closes = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            closes
+        })
+        .map_or(rest.len(), |(i, _)| i);
+    serde_json::from_str::<String>(&format!("\"{}\"", &rest[..end])).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_text_lines_json_lines_and_prefixed_exports() {
+        let record = json!({"request_id":"r1","started_at_ms":5,"note":"a \"quoted\" } brace"});
+        let compact = record.to_string();
+        let text = format!("2026-12-02T03:00:00Z ERROR usage_fallback: {MARKER} {compact}");
+        let lambda = json!({"level":"ERROR","target":"usage_fallback",
+                            "fields":{"message": format!("{MARKER} {compact}")}})
+        .to_string();
+        let exported = format!("2026/12/02/[$LATEST]abc\t{lambda}");
+        let want = Ok(record.as_object().unwrap().clone());
+        for line in [text.clone(), lambda.clone(), exported] {
+            assert_eq!(records_in_line(&line), vec![want.clone()], "{line}");
+        }
+        let two = format!("{lambda}\t{text}");
+        assert_eq!(records_in_line(&two), vec![want.clone(), want]);
+        assert!(records_in_line("INFO nothing here").is_empty());
+        assert!(matches!(
+            records_in_line(&format!("{MARKER} not json")).as_slice(),
+            [Err(_)]
+        ));
+    }
+}
