@@ -10,6 +10,7 @@ use crate::config::{GatewayConfig, RouterSettings};
 use crate::env::Environment;
 use crate::guardrails::Guardrail;
 use crate::keys::{Authenticator, KeyStore, MemoryKeyStore};
+use crate::observability::{Telemetry, TelemetryInitError};
 use crate::pipeline::AfterResponse;
 use crate::providers::bedrock::{self, ClientInitError};
 use crate::router::{MissingProvider, ModelRouter, Providers};
@@ -32,6 +33,8 @@ pub enum GatewayInitError {
     Client(#[from] ClientInitError),
     #[error(transparent)]
     Provider(#[from] MissingProvider),
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryInitError),
 }
 
 impl Gateway {
@@ -44,16 +47,22 @@ impl Gateway {
             usage_sink: None,
             input_guardrails: Vec::new(),
             output_guardrails: Vec::new(),
+            telemetry: Telemetry::off(),
         }
     }
 
-    /// Bedrock providers from the config, keys in memory, usage to the configured sink.
+    /// Bedrock providers from the config, keys in memory, usage to the configured sink,
+    /// traces and metrics as the config and environment say (`observability`).
     pub async fn from_config(
         config: &GatewayConfig,
         env: &Environment,
     ) -> Result<Self, GatewayInitError> {
         let providers = bedrock::providers(config, env).await?;
-        Ok(Gateway::builder(config, providers).build().await?)
+        let telemetry = Telemetry::from_config(config, env)?;
+        Ok(Gateway::builder(config, providers)
+            .telemetry(telemetry)
+            .build()
+            .await?)
     }
 
     pub fn model_names(&self) -> impl Iterator<Item = &str> {
@@ -73,9 +82,16 @@ pub struct GatewayBuilder<'a> {
     usage_sink: Option<Arc<dyn UsageSink>>,
     input_guardrails: Vec<Arc<dyn Guardrail>>,
     output_guardrails: Vec<Arc<dyn Guardrail>>,
+    telemetry: Telemetry,
 }
 
 impl GatewayBuilder<'_> {
+    /// Traces and metrics written after each response (default: neither).
+    pub fn telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = telemetry;
+        self
+    }
+
     pub fn key_store(mut self, store: Arc<dyn KeyStore>) -> Self {
         self.key_store = Some(store);
         self
@@ -114,7 +130,11 @@ impl GatewayBuilder<'_> {
             auth: Authenticator::new(config.master_key.clone(), store),
             input_guardrails: self.input_guardrails.into(),
             output_guardrails: self.output_guardrails.into(),
-            after: AfterResponse::start(config.usage.queue_capacity, sink),
+            after: AfterResponse::start_with_telemetry(
+                config.usage.queue_capacity,
+                sink,
+                self.telemetry,
+            ),
         })
     }
 }

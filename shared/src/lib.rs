@@ -18,6 +18,7 @@ pub mod http;
 pub mod keys;
 pub mod lambda_extension;
 pub mod lex;
+pub mod observability;
 pub mod openai;
 pub mod pipeline;
 pub mod pricing;

@@ -25,6 +25,8 @@ pub struct ChatRequest {
     pub user: Option<String>,
     /// How this request wants to be routed (LiteLLM's request fields and headers).
     pub routing: RouteOptions,
+    /// The body's `metadata` (session id, tags, Phoenix project), for traces only.
+    pub metadata: Option<Value>,
 }
 
 /// Per-request routing: LiteLLM's body fields `fallbacks`, `disable_fallbacks`, `num_retries`,

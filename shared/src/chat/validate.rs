@@ -98,6 +98,7 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayErr
                 .unwrap_or(false),
             user: req.user,
             routing,
+            metadata: req.metadata,
         }),
     }
 }

@@ -4,13 +4,22 @@
 //! whole answers and failures, by the stream wrapper when a stream ends, breaks or is dropped.
 //! Dropped unfinished (the client went away while the model was still answering), it records
 //! the request as `client_closed`, so no request goes unrecorded.
+//!
+//! When tracing is on it also captures what the request's spans need (`observability`): each
+//! model attempt and guardrail run with its timing, the request after input guardrails and the
+//! answer after output guardrails. Only clones and timestamps happen here; spans are built and
+//! exported after the response.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::after_response::{AfterResponse, Job};
 use super::context::RequestContext;
+use crate::chat::ChatRequest;
 use crate::chat::{FinishReason, Usage};
 use crate::error::GatewayError;
+use crate::observability::{
+    AttemptCapture, GuardrailCapture, OutputCapture, RequestTrace, TraceCapture,
+};
 use crate::pricing::{self, Price};
 use crate::router::Deployment;
 use crate::usage::{Outcome, UsageRecord};
@@ -21,6 +30,8 @@ pub(crate) struct Accounting {
     record: Option<Box<UsageRecord>>,
     started: std::time::Instant,
     price: Option<Price>,
+    /// `Some` when tracing is on.
+    trace: Option<Box<TraceCapture>>,
 }
 
 impl Accounting {
@@ -44,11 +55,50 @@ impl Accounting {
             streamed,
             ..UsageRecord::default()
         };
+        let trace = after
+            .traces_enabled()
+            .then(|| Box::new(TraceCapture::new(ctx.started, ctx.traceparent)));
         Accounting {
             after: after.clone(),
             record: Some(Box::new(record)),
             started: ctx.started,
             price: None,
+            trace,
+        }
+    }
+
+    /// Whether the request's content and timings are captured for a trace.
+    pub(crate) fn capturing(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// The request as the model will see it (after input guardrails).
+    pub(crate) fn capture_request(&mut self, request: &ChatRequest) {
+        if let Some(trace) = self.trace.as_mut() {
+            trace.metadata.clone_from(&request.metadata);
+            trace.request = Some(request.clone());
+        }
+    }
+
+    /// The answer as the client receives it (after output guardrails).
+    pub(crate) fn capture_output(&mut self, output: OutputCapture) {
+        if let Some(trace) = self.trace.as_mut() {
+            trace.output = Some(output);
+        }
+    }
+
+    /// The current model call failed with `err`.
+    pub(crate) fn attempt_failed(&mut self, err: &GatewayError) {
+        if let Some(attempt) = self.trace.as_mut().and_then(|t| t.attempts.last_mut()) {
+            attempt.ended = Some(Instant::now());
+            attempt.error = Some((err.kind(), err.to_string()));
+        }
+    }
+
+    /// The current model call answered whole.
+    pub(crate) fn attempt_answered(&mut self) {
+        if let Some(attempt) = self.trace.as_mut().and_then(|t| t.attempts.last_mut()) {
+            attempt.ended = Some(Instant::now());
         }
     }
 
@@ -60,6 +110,16 @@ impl Accounting {
             record.attempts += 1;
             record.deployment_id = Some(config.deployment_id.clone());
             record.provider_model = Some(config.model_id.clone());
+        }
+        if let Some(trace) = self.trace.as_mut() {
+            trace.attempts.push(AttemptCapture {
+                group: config.model_name.clone(),
+                deployment_id: config.deployment_id.clone(),
+                model_id: config.model_id.clone(),
+                started: Instant::now(),
+                ended: None,
+                error: None,
+            });
         }
     }
 
@@ -90,10 +150,27 @@ impl Accounting {
         })
     }
 
-    /// A guardrail ran with this action.
-    pub(crate) fn guardrail(&mut self, name: &str, action: &str) {
+    /// A guardrail ran (`mode` `pre_call` or `post_call`) with this action.
+    pub(crate) fn guardrail(
+        &mut self,
+        name: &str,
+        mode: &'static str,
+        action: &'static str,
+        started: Instant,
+        elapsed: Duration,
+    ) {
         if let Some(record) = self.record.as_mut() {
             record.guardrails.push(format!("{name}:{action}"));
+        }
+        if let Some(trace) = self.trace.as_mut() {
+            trace.guardrails.push(GuardrailCapture {
+                name: name.to_owned(),
+                mode,
+                action,
+                entities: Vec::new(),
+                started,
+                elapsed,
+            });
         }
     }
 
@@ -164,7 +241,27 @@ impl Accounting {
             record.total_tokens = usage.total_tokens;
             record.cost_usd = self.cost(&usage);
         }
+        let trace = self.trace.take().map(|capture| {
+            let cost_split = self.price.filter(|_| record.cost_usd.is_some()).map(|p| {
+                let (prompt, completion) =
+                    usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+                let cached = usage.and_then(|u| u.cached_tokens).unwrap_or(0);
+                (
+                    pricing::cost(&p, prompt, 0, cached, 0),
+                    pricing::cost(&p, 0, completion, 0, 0),
+                )
+            });
+            Box::new(RequestTrace {
+                record: (*record).clone(),
+                capture: *capture,
+                ended: Instant::now(),
+                cost_split,
+            })
+        });
         self.after.submit(Job::Usage(record));
+        if let Some(trace) = trace {
+            self.after.submit(Job::Trace(trace));
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
@@ -23,18 +24,24 @@ async fn check(
     guardrails: &[Arc<dyn Guardrail>],
     source: GuardrailSource,
     texts: &mut Vec<String>,
-    mut record: impl FnMut(&str, &'static str),
+    mut record: impl FnMut(&str, &'static str, Instant, Duration),
 ) -> Result<(), GatewayError> {
     let stage = match source {
         GuardrailSource::Input => GuardrailStage::Input,
         GuardrailSource::Output => GuardrailStage::Output,
     };
     for guardrail in guardrails {
+        let started = Instant::now();
         let verdict = guardrail.check(source, texts).await.map_err(|err| {
             tracing::error!(guardrail = guardrail.name(), error = %err, "guardrail failed; refusing");
             GatewayError::DependencyUnavailable("guardrail".into())
         })?;
-        record(guardrail.name(), verdict.action());
+        record(
+            guardrail.name(),
+            verdict.action(),
+            started,
+            started.elapsed(),
+        );
         match verdict {
             GuardrailVerdict::Pass => {}
             GuardrailVerdict::Masked { texts: masked } if masked.len() == texts.len() => {
@@ -76,7 +83,9 @@ pub(crate) async fn input(
             _ => None,
         });
     texts.extend(user_texts);
-    let record = |name: &str, action: &'static str| account.guardrail(name, action);
+    let record = |name: &str, action, started, elapsed| {
+        account.guardrail(name, "pre_call", action, started, elapsed);
+    };
     check(guardrails, GuardrailSource::Input, &mut texts, record).await?;
     let mut masked = texts.into_iter();
     for text in &mut request.system {
@@ -107,7 +116,9 @@ pub(crate) async fn output(
         return Ok(());
     };
     let mut texts = vec![std::mem::take(content)];
-    let record = |name: &str, action: &'static str| account.guardrail(name, action);
+    let record = |name: &str, action, started, elapsed| {
+        account.guardrail(name, "post_call", action, started, elapsed);
+    };
     check(guardrails, GuardrailSource::Output, &mut texts, record).await?;
     *content = texts.pop().unwrap_or_default();
     Ok(())
@@ -180,7 +191,7 @@ impl Windows {
             &self.guardrails,
             GuardrailSource::Output,
             &mut texts,
-            |_, _| {},
+            |_, _, _, _| {},
         )
         .await
         {

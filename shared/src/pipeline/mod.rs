@@ -42,6 +42,7 @@ use crate::chat::{ChatRequest, ChatResponse, FinishReason};
 use crate::error::{GatewayError, ProviderError, TimeoutKind};
 use crate::gateway::Gateway;
 use crate::keys::Principal;
+use crate::observability::OutputCapture;
 use crate::providers::EventStream;
 use crate::router::{Deployment, ModelGroup};
 
@@ -86,6 +87,7 @@ impl Gateway {
         if let Err(err) = guard::input(&self.input_guardrails, &mut request, &mut account).await {
             return Err(failed(account, err));
         }
+        account.capture_request(&request);
         if request.stream {
             self.stream(ctx, group, &request, account)
                 .await
@@ -167,6 +169,7 @@ impl Gateway {
             Err(err) => return Err(failed(account, err)),
         };
         let latency = routed.call_started.elapsed();
+        account.attempt_answered();
         let mut response = routed.value;
         routed.in_flight.succeeded(latency, &response.usage);
         if let Err(err) = guard::output(&self.output_guardrails, &mut response, &mut account).await
@@ -174,6 +177,12 @@ impl Gateway {
             return Err(failed(account, err));
         }
         let cost = account.cost(&response.usage);
+        if account.capturing() {
+            account.capture_output(OutputCapture {
+                content: response.content.clone(),
+                tool_calls: response.tool_calls.clone(),
+            });
+        }
         account.succeeded(Some(response.usage), Some(response.finish_reason), None);
         Ok(Completion {
             response,
