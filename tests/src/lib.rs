@@ -3,3 +3,4 @@
 
 pub mod fake_bedrock;
 pub mod harness;
+pub mod phoenix;
