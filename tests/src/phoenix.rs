@@ -24,7 +24,8 @@ pub fn phoenix_url() -> &'static str {
                 return url.trim().trim_end_matches('/').to_owned();
             }
         }
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/phoenix-serve.sh");
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/phoenix-serve.sh");
         let out = std::process::Command::new(script)
             .env("PHOENIX_STOP_WITH_PID", std::process::id().to_string())
             .stderr(std::process::Stdio::inherit())
@@ -40,8 +41,14 @@ pub fn phoenix_url() -> &'static str {
 pub fn get(base: &str, path: &str) -> (u16, Vec<u8>) {
     let host = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).expect("Phoenix is reachable");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     let split = raw
@@ -115,6 +122,8 @@ pub fn attr<'a>(span: &'a Value, name: &str) -> Option<&'a Value> {
 pub fn of_kind<'a>(spans: &'a [Value], kind: &str) -> Vec<&'a Value> {
     spans
         .iter()
-        .filter(|s| s["span_kind"] == kind || attr(s, "openinference.span.kind") == Some(&Value::from(kind)))
+        .filter(|s| {
+            s["span_kind"] == kind || attr(s, "openinference.span.kind") == Some(&Value::from(kind))
+        })
         .collect()
 }
