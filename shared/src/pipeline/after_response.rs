@@ -286,6 +286,7 @@ async fn drain(shared: Arc<Shared>, sink: Arc<dyn UsageSink>, telemetry: Telemet
                 match result {
                     Ok(Ok(())) => {
                         shared.written.fetch_add(jobs_u64, Ordering::Relaxed);
+                        tracing::debug!(%request_id, requests = jobs, "{what} written");
                     }
                     Ok(Err(err)) => {
                         shared.failed.fetch_add(jobs_u64, Ordering::Relaxed);
