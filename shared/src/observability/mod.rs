@@ -14,6 +14,8 @@ mod messages;
 pub mod phoenix;
 pub mod settings;
 pub mod spans;
+#[cfg(test)]
+mod spans_tests;
 pub mod traceparent;
 
 use std::sync::Arc;

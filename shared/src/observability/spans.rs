@@ -206,14 +206,16 @@ fn root(trace: &RequestTrace, tree: &Tree, hide: Hide) -> SpanData {
     } else {
         "chat.completions"
     };
-    tree.span(
+    let mut span = tree.span(
         tree.root,
         capture_parent(trace),
         name,
         (c.wall_started, c.wall(trace.ended)),
         a,
         status,
-    )
+    );
+    span.parent_span_is_remote = c.parent.is_some();
+    span
 }
 
 /// The caller's span, when it sent a `traceparent`.
