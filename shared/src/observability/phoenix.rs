@@ -27,13 +27,14 @@ pub struct PhoenixExporter {
 
 impl PhoenixExporter {
     pub fn new(settings: TraceSettings) -> Result<PhoenixExporter, TelemetryInitError> {
-        if settings.endpoint.starts_with("https://") {
-            return Err(TelemetryInitError::Exporter(
-                "https collectors are not supported yet; use an http:// endpoint".into(),
-            ));
-        }
-        let client =
-            opentelemetry_http::hyper::HyperClient::with_default_connector(settings.timeout, None);
+        // http:// and https:// (native roots; the AWS SDK's rustls and aws-lc-rs).
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .map_err(|e| TelemetryInitError::Exporter(format!("TLS roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = opentelemetry_http::hyper::HyperClient::new(connector, settings.timeout, None);
         let exporter = PhoenixExporter {
             settings,
             client: Arc::new(client),
@@ -138,5 +139,24 @@ impl PhoenixExporter {
             .build();
         exporter.set_resource(&resource);
         Ok(exporter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Environment;
+
+    #[test]
+    fn https_collectors_build_and_the_key_is_not_shown() {
+        let env = Environment::from_pairs([
+            (
+                "PHOENIX_COLLECTOR_HTTP_ENDPOINT",
+                "https://collector.invalid/v1/traces",
+            ),
+            ("PHOENIX_API_KEY", "phx-secret"),
+        ]);
+        let exporter = PhoenixExporter::new(TraceSettings::from_env(&env).unwrap()).unwrap();
+        assert!(!format!("{:?}", exporter.settings()).contains("phx-secret"));
     }
 }
