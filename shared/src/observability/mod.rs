@@ -51,7 +51,16 @@ impl Telemetry {
         env: &Environment,
     ) -> Result<Telemetry, TelemetryInitError> {
         let phoenix = match TraceSettings::from_config(config, env)? {
-            Some(settings) => Some(Arc::new(PhoenixExporter::new(settings)?)),
+            Some(settings) => {
+                tracing::info!(
+                    endpoint = %settings.endpoint,
+                    project = %settings.project,
+                    hide_inputs = settings.hide_inputs,
+                    hide_outputs = settings.hide_outputs,
+                    "traces to Arize Phoenix, after each response"
+                );
+                Some(Arc::new(PhoenixExporter::new(settings)?))
+            }
             None => None,
         };
         let metrics =
