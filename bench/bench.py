@@ -54,6 +54,8 @@ PLANS = {
 # record waits this long before it is written). With 128 concurrent writes, a 300 ms store keeps
 # up with ~400 records/s, so its rounds run at a fixed rate below that (plan's rate_qps).
 SLOW_USAGE_MS = 300
+# The slow OTLP collector's answer time (the tracing issue: a Phoenix that answers in 300 ms).
+SLOW_COLLECTOR_MS = 300
 
 ALL_PROCS: list["Proc"] = []
 
@@ -285,6 +287,57 @@ def slow_usage_config(src: Path, dst: Path, latency_ms: int) -> Path:
         lines += ["", "usage:", setting]
     dst.write_text("\n".join(lines) + "\n")
     return dst
+
+
+def traced_config(src: Path, dst: Path) -> Path:
+    """`src` plus `litellm_settings.callbacks: ["arize_phoenix"]` (traces on), as `dst`."""
+    text = src.read_text()
+    if "litellm_settings:" in text:
+        raise RuntimeError(f"{src} has litellm_settings: merge the traced variant into it")
+    dst.write_text(text + '\n# Added by bench.py: OpenInference traces to the collector.\n'
+                   'litellm_settings:\n  callbacks: ["arize_phoenix"]\n')
+    return dst
+
+
+class Collector:
+    """A stand-in OTLP/HTTP collector in this process: answers every POST after `delay_ms`
+    and counts exports and bytes (Phoenix itself would compete for the server's CPU)."""
+
+    def __init__(self, delay_ms: int):
+        import http.server
+        import threading
+
+        outer = self
+        self.exports = 0
+        self.bytes = 0
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802
+                n = int(self.headers.get("content-length") or 0)
+                self.rfile.read(n)
+                time.sleep(delay_ms / 1000)
+                with outer.lock:
+                    outer.exports += 1
+                    outer.bytes += n
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stats(self) -> dict:
+        with self.lock:
+            return {"exports": self.exports, "bytes": self.bytes}
 
 
 # ------------------------------------------------------------------ targets
@@ -653,6 +706,31 @@ def print_table(r: dict, md_path: Path | None = None) -> None:
         row(f"usage store +{ms} ms: answered / records submitted / written / dropped / failed",
             f"{q.get('answered', u['answered'])} / {q['submitted']} / {q['written']} / "
             f"{q['dropped']} / {q['failed']}", "-", "n/a", "-", "")
+    if r.get("gateway_traced"):
+        t = r["gateway_traced"]
+
+        def pq(d):
+            return f"{d['p50_ms']:.3f} / {d['p99_ms']:.3f}"
+
+        row("traces on: added p50/p99 c=1 (ms)", pq(t["added_c1"]), "-", "n/a", "-", "")
+        row("traces on minus off: p50/p99 c=1 (ms)", pq(t["traced_minus_gateway_c1"]), "-",
+            "n/a", "-", "")
+        row("traces on: requests/s c=64 (traces off)",
+            f"{t['rps_c64']:.0f} ({t['gateway_rps_c64']:.0f})",
+            fmt(t["direct_rps_c64"], digits=0), "n/a", "-", "")
+        if t.get("slow_collector"):
+            sc = t["slow_collector"]
+            row(f"collector +{sc['collector_ms']} ms at {sc['rate_qps']:g} req/s: added p50/p99 "
+                "(ms)", pq(sc["added"]), "-", "n/a", "-", "")
+            row(f"collector +{sc['collector_ms']} ms minus traces off, p50/p99 (ms)",
+                pq(sc["minus_gateway"]), "-", "n/a", "-", "")
+        qs = r.get("after_response_queues", {})
+        for name in ("gateway_traced", "gateway_traced_slow"):
+            q = qs.get(name)
+            if q:
+                row(f"{name}: answered / jobs submitted / written / dropped / failed",
+                    f"{q['answered']} / {q['submitted']} / {q['written']} / {q['dropped']} / "
+                    f"{q['failed']}", "-", "n/a", "-", "")
     q = r.get("after_response_queues", {}).get("gateway")
     if q:
         row("gateway after the run: answered / records submitted / written / dropped / failed",
@@ -756,11 +834,13 @@ def main() -> int:
         rust_log = os.environ.get("BENCH_GATEWAY_RUST_LOG", "info")
         result["gateway_rust_log"] = rust_log
 
-        def start_gateway(level: str, tag: str, config: Path | None = None) -> tuple[Proc, str]:
+        def start_gateway(level: str, tag: str, config: Path | None = None,
+                          more_env: dict | None = None) -> tuple[Proc, str]:
             port = free_port()
             env = dict(gw_env, PORT=str(port), HOST="127.0.0.1", RUST_LOG=level)
             if config is not None:
                 env["GATEWAY_CONFIG"] = str(config)
+            env.update(more_env or {})
             proc = Proc(f"gateway-{tag}", [str(RELEASE / "chat")], env, server_cpus, workdir)
             url = f"http://127.0.0.1:{port}"
             wait_http(f"{url}/health", proc, 30)
@@ -806,6 +886,21 @@ def main() -> int:
         gw_s, gw_s_url = start_gateway(rust_log, "slow-usage", slow_cfg)
         slow = Target("gateway_slow_usage", f"{gw_s_url}/v1/chat/completions", openai_body(False),
                       "/v1/chat/completions", openai_body(True), "sse", auth, gw_s)
+        # Traces on (the tracing issue): the same gateway exporting OpenInference spans to a
+        # stand-in collector that answers at once (in the c=1 and c=64 rounds), and to one that
+        # answers in SLOW_COLLECTOR_MS (in the fixed-rate rounds, beside the slow usage store).
+        traced_cfg = traced_config(BENCH / "config" / "gateway.yaml", workdir / "gateway-traced.yaml")
+        fast_collector, slow_collector = Collector(0), Collector(SLOW_COLLECTOR_MS)
+        gw_t, gw_t_url = start_gateway(rust_log, "traced", traced_cfg,
+                                       {"PHOENIX_COLLECTOR_ENDPOINT": fast_collector.url})
+        extra.append(Target("gateway_traced", f"{gw_t_url}/v1/chat/completions",
+                            openai_body(False), "/v1/chat/completions", openai_body(True),
+                            "sse", auth, gw_t))
+        gw_ts, gw_ts_url = start_gateway(rust_log, "traced-slow-collector", traced_cfg,
+                                         {"PHOENIX_COLLECTOR_ENDPOINT": slow_collector.url})
+        traced_slow = Target("gateway_traced_slow", f"{gw_ts_url}/v1/chat/completions",
+                             openai_body(False), "/v1/chat/completions", openai_body(True), "sse",
+                             auth, gw_ts)
         direct = Target("direct", f"{fake_url}/model/{MODEL_ID_PATH}/converse", bedrock_body(),
                         f"/model/{MODEL_ID_PATH}/converse-stream", bedrock_body(), "eventstream",
                         {}, None)
@@ -814,7 +909,7 @@ def main() -> int:
         targets = [direct, gateway]
 
         # Each target answers, and through the fake.
-        for t in targets + [slow]:
+        for t in targets + [slow, traced_slow]:
             before = fake_calls(fake_url)
             status, body = http("POST", t.url, t.body,
                                 {"Content-Type": "application/json", **t.headers})
@@ -863,6 +958,7 @@ def main() -> int:
             oha(t, 8, n=plan["warmup_n"] if t.name != "litellm" else 200, cpus=driver_cpus)
         # The slow-store gateway: a short warm-up, within what its store absorbs in a second.
         oha(slow, 8, n=200, cpus=driver_cpus)
+        oha(traced_slow, 8, n=200, cpus=driver_cpus)
 
         # Context for c=1: a round trip into the gateway that does no work (GET /health): the
         # floor that the extra loopback hop and the HTTP server put under "added latency".
@@ -883,6 +979,9 @@ def main() -> int:
             if c == 1:
                 one_added_c1 = added(ph, "gateway_one")
                 one_c1 = ph.pop("gateway_one")
+                traced_added_c1 = added(ph, "gateway_traced")
+                traced_vs_gateway_c1 = added(ph, "gateway_traced", base="gateway")
+                traced_c1 = ph.pop("gateway_traced")
             result["latency"][f"c{c}"] = ph
         tp = latency_phase(targets + extra, 64, plan, driver_cpus)
         if gw_w is not None:
@@ -894,6 +993,12 @@ def main() -> int:
         result["gateway_one_deployment"] = {
             "added_c1": one_added_c1, "rps_c64": one_c64["rps"], "c1": one_c1, "c64": one_c64,
             "config": "bench/config/gateway-one-deployment.yaml"}
+        traced_c64 = tp.pop("gateway_traced")
+        result["gateway_traced"] = {
+            "added_c1": traced_added_c1, "traced_minus_gateway_c1": traced_vs_gateway_c1,
+            "rps_c64": traced_c64["rps"], "gateway_rps_c64": tp["gateway"]["rps"],
+            "direct_rps_c64": tp["direct"]["rps"], "c1": traced_c1, "c64": traced_c64,
+            "config": str(traced_cfg.relative_to(ROOT))}
         result["throughput_c64"] = tp
         # CPU of the fake during a direct run, to show how the driver core is shared.
         cpu0 = fake.cpu_seconds()
@@ -914,8 +1019,9 @@ def main() -> int:
         # A slow usage store: c=1 at a fixed rate (open loop, oha -q) that the store keeps up
         # with; direct, gateway and slow-store gateway interleaved in the same rounds.
         rate = plan["rate_qps"]
-        rp = latency_phase([direct, gateway, slow], 1, plan, driver_cpus, rate=rate,
+        rp = latency_phase([direct, gateway, slow, traced_slow], 1, plan, driver_cpus, rate=rate,
                            seconds=plan["rate_seconds"])
+        tsp = {"gateway_traced_slow": rp.pop("gateway_traced_slow")}
         q_end = after_response_queue(gw_s_url)  # records still in the store's 300 ms wait
         q_drained = drained_queue(gw_s_url, 30)
         rp["added"] = {"gateway": added(rp, "gateway"),
@@ -933,6 +1039,13 @@ def main() -> int:
             f" {slow.answered} answered, queue {q_drained}")
         if q_drained["dropped"] or q_drained["failed"] or q_drained["pending"]:
             log(f"WARNING: slow-store gateway lost usage records: {q_drained}")
+        rp_t = dict(rp, **tsp)
+        result["gateway_traced"]["slow_collector"] = {
+            "collector_ms": SLOW_COLLECTOR_MS, "rate_qps": rate,
+            "added": added(rp_t, "gateway_traced_slow"),
+            "minus_gateway": added(rp_t, "gateway_traced_slow", base="gateway"),
+            "phase": tsp["gateway_traced_slow"],
+            "queue_drained": drained_queue(gw_ts_url, 30)}
 
         # Streaming: time to first byte / first token, added over the direct ConverseStream.
         http("POST", f"{fake_url}/_fake/latency?per_event_ms={plan['stream_delay_ms']}")
@@ -973,12 +1086,19 @@ def main() -> int:
 
         # Every answered chat request has one usage record: the queues after all load phases.
         queues = {}
-        for t in [gateway, slow] + extra:
+        for t in [gateway, slow, traced_slow] + extra:
             q = drained_queue(t.url.rsplit("/v1/", 1)[0], 30)
             queues[t.name] = dict(q, answered=t.answered)
-            if q["submitted"] != t.answered or q["dropped"] or q["failed"] or q["pending"]:
+            # A traced gateway queues two jobs per answer: the usage record and the trace.
+            jobs = t.answered * (2 if t.name.startswith("gateway_traced") else 1)
+            if q["submitted"] != jobs or q["dropped"] or q["failed"] or q["pending"]:
                 log(f"WARNING: {t.name}: {t.answered} answered, after-response queue {q}")
         result["after_response_queues"] = queues
+        result["gateway_traced"]["collectors"] = {"fast": fast_collector.stats(),
+                                                  "slow": slow_collector.stats()}
+        result["gateway_traced"]["peak_rss_kb"] = gw_t.status_kb("VmHWM")
+        gw_t.stop()
+        gw_ts.stop()
         result["usage_sink_slow"]["peak_rss_kb"] = gw_s.status_kb("VmHWM")
         gw_s.stop()
         if gw_w is not None:

@@ -11,10 +11,27 @@ export BENCH_TOOLS_DIR="${BENCH_TOOLS_DIR:-$HOME/.cache/llm-gateway/bench-tools}
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# One Arize Phoenix for every tracing test (Rust and Lambda): it starts (~20 s; the first run
+# also installs its venv outside the clone) while formatting and lints run, and stops when this
+# script exits.
+phoenix_out=$(mktemp)
+if [ -z "${PHOENIX_TEST_URL:-}" ]; then
+  PHOENIX_STOP_WITH_PID=$$ scripts/phoenix-serve.sh >"$phoenix_out" &
+  phoenix_starter=$!
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "Arize Phoenix"
+if [ -n "${phoenix_starter:-}" ]; then
+  wait "$phoenix_starter"
+  read -r PHOENIX_TEST_URL _ <"$phoenix_out"
+  export PHOENIX_TEST_URL
+fi
+rm -f "$phoenix_out"
+echo "Phoenix at $PHOENIX_TEST_URL"
 step "Python tools (.venv: OpenAI SDK, pytest, cargo-lambda, moto_server)"
 scripts/bootstrap-python.sh
 step "Rust tests (moto_server for DynamoDB and Secrets Manager)"
@@ -25,6 +42,8 @@ step "Lambda emulator: cargo lambda invoke"
 scripts/lambda-smoke.sh
 step "SAM template: cfn-lint, sam validate --lint, URL permissions, deployed config (SAM_BUILD=1: sam build)"
 scripts/check-template.sh
+step "Lambda emulator: traces into Phoenix"
+scripts/lambda-tracing.sh
 if [ -x bench/run.sh ]; then
   step "Benchmark, short mode (no timing asserted)"
   bench/run.sh --quick

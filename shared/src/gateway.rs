@@ -12,6 +12,7 @@ use crate::config::{GatewayConfig, RouterSettings};
 use crate::env::Environment;
 use crate::guardrails::{Attached, Guardrail, GuardrailPolicy, GuardrailSet, MissingGuardrail};
 use crate::keys::{Authenticator, KeyStore, MemoryKeyStore};
+use crate::observability::{Telemetry, TelemetryInitError};
 use crate::pipeline::AfterResponse;
 use crate::providers::bedrock::{self, ClientInitError};
 use crate::router::{MissingProvider, ModelRouter, Providers};
@@ -38,6 +39,8 @@ pub enum GatewayInitError {
     Guardrail(#[from] MissingGuardrail),
     #[error(transparent)]
     Store(#[from] crate::store::TableError),
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryInitError),
 }
 
 impl Gateway {
@@ -50,20 +53,24 @@ impl Gateway {
             usage_sink: None,
             always: Vec::new(),
             configured: HashMap::new(),
+            telemetry: Telemetry::off(),
         }
     }
 
     /// Bedrock providers and guardrails from the config (sharing SDK clients), keys in memory,
-    /// usage to DynamoDB when `GATEWAY_TABLE_NAME` is set, else to the configured sink.
+    /// usage to DynamoDB when `GATEWAY_TABLE_NAME` is set, else to the configured sink, traces
+    /// and metrics as the config and environment say (`observability`).
     pub async fn from_config(
         config: &GatewayConfig,
         env: &Environment,
     ) -> Result<Self, GatewayInitError> {
         let (providers, guardrails) = bedrock::providers_and_guardrails(config, env).await?;
         let usage = usage::sink_from_environment(&config.usage, env).await?;
+        let telemetry = Telemetry::from_config(config, env)?;
         Gateway::builder(config, providers)
             .configured_guardrails(guardrails)
             .usage_sink(usage)
+            .telemetry(telemetry)
             .build()
             .await
     }
@@ -90,9 +97,16 @@ pub struct GatewayBuilder<'a> {
     usage_sink: Option<Arc<dyn UsageSink>>,
     always: Vec<Arc<Attached>>,
     configured: HashMap<String, Arc<dyn Guardrail>>,
+    telemetry: Telemetry,
 }
 
 impl GatewayBuilder<'_> {
+    /// Traces and metrics written after each response (default: neither).
+    pub fn telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = telemetry;
+        self
+    }
+
     pub fn key_store(mut self, store: Arc<dyn KeyStore>) -> Self {
         self.key_store = Some(store);
         self
@@ -141,7 +155,11 @@ impl GatewayBuilder<'_> {
             settings: config.router.clone(),
             auth: Authenticator::new(config.master_key.clone(), store),
             guardrails: GuardrailSet::new(config, &self.configured, self.always)?,
-            after: AfterResponse::start(config.usage.queue_capacity, Arc::clone(&sink)),
+            after: AfterResponse::start_with_telemetry(
+                config.usage.queue_capacity,
+                Arc::clone(&sink),
+                self.telemetry,
+            ),
             usage_sink: sink,
         })
     }

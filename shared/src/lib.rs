@@ -5,7 +5,8 @@
 //! one concern each: `router`, `keys`, `usage`, `guardrails`; then `providers` (Bedrock
 //! Converse); at the bottom `chat` (provider-neutral types), `error`, `config`, `openai` (wire
 //! types). `gateway` wires the parts; `lambda_extension` holds a Lambda sandbox open for the
-//! work after each response.
+//! work after each response; `observability` turns finished requests into Phoenix traces and
+//! CloudWatch metrics on that work; `telemetry` sets up logs.
 
 pub mod chat;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod http;
 pub mod keys;
 pub mod lambda_extension;
 pub mod lex;
+pub mod observability;
 pub mod openai;
 pub mod pipeline;
 pub mod pricing;

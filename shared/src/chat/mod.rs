@@ -28,6 +28,8 @@ pub struct ChatRequest {
     /// Guardrail names the request adds (LiteLLM's body field `guardrails`); it cannot remove
     /// the ones on by default, on its model group, or on its key.
     pub guardrails: Vec<String>,
+    /// The body's `metadata` (session id, tags, Phoenix project), for traces only.
+    pub metadata: Option<Value>,
 }
 
 /// Per-request routing: LiteLLM's body fields `fallbacks`, `disable_fallbacks`, `num_retries`,

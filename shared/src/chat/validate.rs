@@ -99,6 +99,7 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayErr
             user: req.user,
             routing,
             guardrails: req.guardrails.unwrap_or_default(),
+            metadata: req.metadata,
         }),
     }
 }

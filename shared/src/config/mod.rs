@@ -5,6 +5,7 @@
 //! [`settings`]) → check cross-references ([`validate`]) → collect [`warnings`] for everything
 //! unknown or not applied yet. Read once, at cold start.
 
+mod callbacks;
 mod deployments;
 mod error;
 mod lenient;
@@ -99,6 +100,7 @@ fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfi
         master_key: None,
         lex,
         usage,
+        callbacks: callbacks::supported(&raw),
         warnings: Vec::new(),
     };
     validate::references(&raw, &config.model_groups())?;

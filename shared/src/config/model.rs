@@ -16,6 +16,9 @@ pub struct GatewayConfig {
     pub master_key: Option<Secret<String>>,
     pub lex: LexSettings,
     pub usage: UsageSettings,
+    /// `litellm_settings.callbacks` and `success_callback` names the gateway implements
+    /// (`arize_phoenix`); others are warned about and ignored.
+    pub callbacks: Vec<String>,
     /// Settings that are ignored or not applied yet; the caller logs each once. No secrets.
     pub warnings: Vec<String>,
 }

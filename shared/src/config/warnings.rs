@@ -76,11 +76,17 @@ pub(super) fn collect(raw: &RawConfig) -> Vec<String> {
         w.unknown("litellm_settings", &l.extra, &[]);
         w.unsupported("litellm_settings.drop_params", l.drop_params == Some(true));
         w.unsupported("litellm_settings.set_verbose", l.set_verbose == Some(true));
-        w.unsupported("litellm_settings.callbacks", present(l.callbacks.as_ref()));
-        w.unsupported(
-            "litellm_settings.success_callback",
-            present(l.success_callback.as_ref()),
-        );
+        for (path, value) in [
+            ("litellm_settings.callbacks", l.callbacks.as_ref()),
+            (
+                "litellm_settings.success_callback",
+                l.success_callback.as_ref(),
+            ),
+        ] {
+            for name in super::callbacks::unsupported(value) {
+                w.push(format!("{path}: `{name}` is not supported; ignored"));
+            }
+        }
         w.unsupported(
             "litellm_settings.failure_callback",
             present(l.failure_callback.as_ref()),

@@ -33,6 +33,14 @@ pub fn session_id(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The caller's W3C `traceparent`, when valid.
+pub fn traceparent(headers: &HeaderMap) -> Option<crate::observability::TraceParent> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::observability::TraceParent::parse)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

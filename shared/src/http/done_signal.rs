@@ -19,6 +19,9 @@ pub fn signal_when_sent(router: Router, after: AfterResponse) -> Router {
     router.layer(tower::util::MapResponseLayer::new(
         move |response: Response| {
             let after = after.clone();
+            // The body signals the invocation's end, so the runtime's end must not too: two
+            // signals for one invocation would release the sandbox of the next one early.
+            after.response_body_will_signal();
             response.map(|body| {
                 Body::new(SignalOnDrop {
                     inner: body,

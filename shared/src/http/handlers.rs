@@ -13,7 +13,7 @@ use serde_json::json;
 use tracing::{field, Instrument};
 
 use super::body::parse_json;
-use super::credentials::{presented_key, session_id};
+use super::credentials::{presented_key, session_id, traceparent};
 use super::error::ApiError;
 use super::litellm_headers::{apply_request_headers, AnswerHeaders};
 use super::sse;
@@ -65,7 +65,8 @@ async fn chat_completion(
     span.record("key", field::display(&principal.key_id));
     let mut ctx = RequestContext::new(Caller::Api, principal)
         .with_deadline(deadline)
-        .with_session(session_id(headers));
+        .with_session(session_id(headers))
+        .with_traceparent(traceparent(headers));
     ctx.request_id = request_id;
     let wire = parse_json::<ChatCompletionRequest>(body)
         .inspect_err(|err| gateway.reject(&ctx, "", err))?;

@@ -10,14 +10,24 @@
 //! [`GuardrailCheck`] per ApplyGuardrail call, so a stream records one per window. The usage
 //! record gets each distinct `name:action` and entity type once.
 
+//!
+//! When tracing is on it also captures what the request's spans need (`observability`): each
+//! model attempt with its timing, the request after input guardrails and the answer after
+//! output guardrails; GUARDRAIL spans come from the guardrail checks. Only clones and
+//! timestamps happen here; spans are built and exported after the response.
+
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::after_response::{AfterResponse, Job};
 use super::context::RequestContext;
+use crate::chat::ChatRequest;
 use crate::chat::{FinishReason, Usage};
 use crate::error::GatewayError;
 use crate::guardrails::GuardrailCheck;
+use crate::observability::{
+    AttemptCapture, GuardrailCapture, OutputCapture, RequestTrace, TraceCapture,
+};
 use crate::pricing::{self, Price};
 use crate::router::Deployment;
 use crate::usage::{Outcome, UsageRecord};
@@ -29,6 +39,8 @@ pub(crate) struct Accounting {
     started: std::time::Instant,
     price: Option<Price>,
     guardrails: GuardrailLog,
+    /// `Some` when tracing is on.
+    trace: Option<Box<TraceCapture>>,
 }
 
 /// The guardrail checks of one request, appended by whichever stage runs them.
@@ -72,12 +84,51 @@ impl Accounting {
             streamed,
             ..UsageRecord::default()
         };
+        let trace = after
+            .traces_enabled()
+            .then(|| Box::new(TraceCapture::new(ctx.started, ctx.traceparent)));
         Accounting {
             after: after.clone(),
             record: Some(Box::new(record)),
             started: ctx.started,
             price: None,
             guardrails: GuardrailLog::default(),
+            trace,
+        }
+    }
+
+    /// Whether the request's content and timings are captured for a trace.
+    pub(crate) fn capturing(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// The request as the model will see it (after input guardrails).
+    pub(crate) fn capture_request(&mut self, request: &ChatRequest) {
+        if let Some(trace) = self.trace.as_mut() {
+            trace.metadata.clone_from(&request.metadata);
+            trace.request = Some(request.clone());
+        }
+    }
+
+    /// The answer as the client receives it (after output guardrails).
+    pub(crate) fn capture_output(&mut self, output: OutputCapture) {
+        if let Some(trace) = self.trace.as_mut() {
+            trace.output = Some(output);
+        }
+    }
+
+    /// The current model call failed with `err`.
+    pub(crate) fn attempt_failed(&mut self, err: &GatewayError) {
+        if let Some(attempt) = self.trace.as_mut().and_then(|t| t.attempts.last_mut()) {
+            attempt.ended = Some(Instant::now());
+            attempt.error = Some((err.kind(), err.to_string()));
+        }
+    }
+
+    /// The current model call answered whole.
+    pub(crate) fn attempt_answered(&mut self) {
+        if let Some(attempt) = self.trace.as_mut().and_then(|t| t.attempts.last_mut()) {
+            attempt.ended = Some(Instant::now());
         }
     }
 
@@ -89,6 +140,16 @@ impl Accounting {
             record.attempts += 1;
             record.deployment_id = Some(config.deployment_id.clone());
             record.provider_model = Some(config.model_id.clone());
+        }
+        if let Some(trace) = self.trace.as_mut() {
+            trace.attempts.push(AttemptCapture {
+                group: config.model_name.clone(),
+                deployment_id: config.deployment_id.clone(),
+                model_id: config.model_id.clone(),
+                started: Instant::now(),
+                ended: None,
+                error: None,
+            });
         }
     }
 
@@ -190,14 +251,15 @@ impl Accounting {
         record.latency_ms = millis(self.started.elapsed());
         record.time_to_first_token_ms = first_token.map(millis);
         record.finish_reason = finish.map(FinishReason::as_str);
-        for check in self.guardrail_checks() {
+        let checks = self.guardrail_checks();
+        for check in &checks {
             let result = format!("{}:{}", check.name, check.action);
             if !record.guardrails.contains(&result) {
                 record.guardrails.push(result);
             }
-            for entity in check.entities {
-                if !record.guardrail_entities.contains(&entity) {
-                    record.guardrail_entities.push(entity);
+            for entity in &check.entities {
+                if !record.guardrail_entities.contains(entity) {
+                    record.guardrail_entities.push(entity.clone());
                 }
             }
         }
@@ -207,7 +269,38 @@ impl Accounting {
             record.total_tokens = usage.total_tokens;
             record.cost_usd = self.cost(&usage);
         }
+        let trace = self.trace.take().map(|mut capture| {
+            capture.guardrails = checks
+                .iter()
+                .map(|c| GuardrailCapture {
+                    name: c.name.clone(),
+                    mode: c.mode,
+                    action: c.action,
+                    entities: c.entities.clone(),
+                    started: c.started,
+                    elapsed: c.elapsed,
+                })
+                .collect();
+            let cost_split = self.price.filter(|_| record.cost_usd.is_some()).map(|p| {
+                let (prompt, completion) =
+                    usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+                let cached = usage.and_then(|u| u.cached_tokens).unwrap_or(0);
+                (
+                    pricing::cost(&p, prompt, 0, cached, 0),
+                    pricing::cost(&p, 0, completion, 0, 0),
+                )
+            });
+            Box::new(RequestTrace {
+                record: (*record).clone(),
+                capture: *capture,
+                ended: Instant::now(),
+                cost_split,
+            })
+        });
         self.after.submit(Job::Usage(record));
+        if let Some(trace) = trace {
+            self.after.submit(Job::Trace(trace));
+        }
     }
 }
 

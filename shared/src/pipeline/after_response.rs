@@ -1,5 +1,5 @@
-//! Work after the response: a bounded queue of usage records (and, as they land, spans and
-//! metrics) that never delays an answer.
+//! Work after the response: a bounded queue of usage records, their EMF metrics lines and
+//! their trace spans, that never delays an answer.
 //!
 //! A background task drains the queue every [`DRAIN_INTERVAL`], writing up to
 //! [`CONCURRENT_WRITES`] records at once. Submitting wakes nobody: a wake-up per request would
@@ -20,6 +20,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{Notify, Semaphore};
 
+use crate::observability::{RequestTrace, Telemetry};
 use crate::usage::{UsageRecord, UsageSink};
 
 /// Records written at the same time by the drain task.
@@ -31,6 +32,18 @@ pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 #[derive(Debug)]
 pub enum Job {
     Usage(Box<UsageRecord>),
+    /// A finished request's spans-to-be (only when tracing is on); the drain task exports the
+    /// traces it finds together, in one request per project.
+    Trace(Box<RequestTrace>),
+}
+
+impl Job {
+    fn request_id(&self) -> &str {
+        match self {
+            Job::Usage(record) => &record.request_id,
+            Job::Trace(trace) => &trace.record.request_id,
+        }
+    }
 }
 
 /// Counters of the queue since start.
@@ -60,6 +73,7 @@ struct Shared {
     invocations_done: Semaphore,
     /// Lambda: the current invocation produced a response whose body signals its own end.
     body_will_signal: AtomicBool,
+    traces_enabled: bool,
 }
 
 /// The queue's handle: cheap to clone, shared by the pipeline and the Lambda extension.
@@ -69,8 +83,17 @@ pub struct AfterResponse {
 }
 
 impl AfterResponse {
-    /// Starts the drain task on the current Tokio runtime.
+    /// Starts the drain task on the current Tokio runtime, without traces or metrics.
     pub fn start(capacity: usize, sink: Arc<dyn UsageSink>) -> AfterResponse {
+        Self::start_with_telemetry(capacity, sink, Telemetry::off())
+    }
+
+    /// Starts the drain task: usage records to `sink`, and `telemetry`'s traces and metrics.
+    pub fn start_with_telemetry(
+        capacity: usize,
+        sink: Arc<dyn UsageSink>,
+        telemetry: Telemetry,
+    ) -> AfterResponse {
         let shared = Arc::new(Shared {
             queue: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
@@ -83,8 +106,9 @@ impl AfterResponse {
             failed: AtomicU64::new(0),
             invocations_done: Semaphore::new(0),
             body_will_signal: AtomicBool::new(false),
+            traces_enabled: telemetry.traces_enabled(),
         });
-        tokio::spawn(drain(Arc::clone(&shared), sink));
+        tokio::spawn(drain(Arc::clone(&shared), sink, telemetry));
         AfterResponse { shared }
     }
 
@@ -107,17 +131,15 @@ impl AfterResponse {
             }
         };
         if let Some(job) = refused {
-            let request_id = match job {
-                Job::Usage(record) => {
-                    // Not lost: the fallback line is replayable into the store.
-                    crate::usage::fallback::log_unwritten_record(&record);
-                    record.request_id
-                }
-            };
+            if let Job::Usage(record) = &job {
+                // Not lost: the fallback line is replayable into the store.
+                crate::usage::fallback::log_unwritten_record(record);
+            }
+            let request_id = job.request_id();
             let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // The first loss, then every thousandth: a flood of lines would make things worse.
             if dropped == 1 || dropped.is_multiple_of(1000) {
-                tracing::error!(%request_id, dropped, "after-response queue full: usage record dropped");
+                tracing::error!(%request_id, dropped, "after-response queue full: job dropped");
             }
             self.finish_one();
         }
@@ -133,6 +155,11 @@ impl AfterResponse {
             self.shared.wake.notify_one();
             idle.await;
         }
+    }
+
+    /// Whether requests should capture what their spans need.
+    pub fn traces_enabled(&self) -> bool {
+        self.shared.traces_enabled
     }
 
     pub fn stats(&self) -> QueueStats {
@@ -186,7 +213,16 @@ fn finish_one(shared: &Shared) {
     }
 }
 
-async fn drain(shared: Arc<Shared>, sink: Arc<dyn UsageSink>) {
+/// How one write (a usage record, or a batch of traces) ended.
+struct Written {
+    what: &'static str,
+    /// The request id (the first one of a trace batch).
+    request_id: String,
+    jobs: usize,
+    result: Result<Result<(), String>, Box<dyn std::any::Any + Send>>,
+}
+
+async fn drain(shared: Arc<Shared>, sink: Arc<dyn UsageSink>, telemetry: Telemetry) {
     let mut writes = FuturesUnordered::new();
     let mut tick = tokio::time::interval(DRAIN_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -197,30 +233,78 @@ async fn drain(shared: Arc<Shared>, sink: Arc<dyn UsageSink>) {
             let take = room.min(queue.len());
             queue.drain(..take).collect()
         };
-        for Job::Usage(record) in jobs {
-            let sink = Arc::clone(&sink);
-            writes.push(async move {
-                // A panicking sink fails its record, not the drain task.
-                let result = AssertUnwindSafe(sink.write(&record)).catch_unwind().await;
-                (record.request_id, result)
-            });
+        let mut traces = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Usage(record) => {
+                    if let Some(metrics) = &telemetry.metrics {
+                        metrics.write(&record);
+                    }
+                    let sink = Arc::clone(&sink);
+                    writes.push(
+                        async move {
+                            // A panicking sink fails its record, not the drain task.
+                            let result = AssertUnwindSafe(sink.write(&record))
+                                .catch_unwind()
+                                .await
+                                .map(|r| r.map_err(|e| e.to_string()));
+                            Written {
+                                what: "usage record",
+                                request_id: record.request_id,
+                                jobs: 1,
+                                result,
+                            }
+                        }
+                        .boxed(),
+                    );
+                }
+                Job::Trace(trace) => traces.push(*trace),
+            }
         }
-        tokio::select! {
-            Some((request_id, result)) = writes.next(), if !writes.is_empty() => {
-                match result {
-                    Ok(Ok(())) => {
-                        shared.written.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(Err(err)) => {
-                        shared.failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(%request_id, error = %err, "usage record not written");
-                    }
-                    Err(_) => {
-                        shared.failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(%request_id, "the usage sink panicked; record lost");
+        if !traces.is_empty() {
+            let phoenix = telemetry.phoenix.clone();
+            writes.push(
+                async move {
+                    let request_id = traces[0].record.request_id.clone();
+                    let jobs = traces.len();
+                    let result = match phoenix {
+                        Some(phoenix) => AssertUnwindSafe(phoenix.export(&traces))
+                            .catch_unwind()
+                            .await
+                            .map(|r| r.map(drop)),
+                        None => Ok(Ok(())),
+                    };
+                    Written {
+                        what: "trace spans",
+                        request_id,
+                        jobs,
+                        result,
                     }
                 }
-                finish_one(&shared);
+                .boxed(),
+            );
+        }
+        tokio::select! {
+            Some(done) = writes.next(), if !writes.is_empty() => {
+                let Written { what, request_id, jobs, result } = done;
+                let jobs_u64 = u64::try_from(jobs).unwrap_or(u64::MAX);
+                match result {
+                    Ok(Ok(())) => {
+                        shared.written.fetch_add(jobs_u64, Ordering::Relaxed);
+                        tracing::debug!(%request_id, requests = jobs, "{what} written");
+                    }
+                    Ok(Err(err)) => {
+                        shared.failed.fetch_add(jobs_u64, Ordering::Relaxed);
+                        tracing::error!(%request_id, requests = jobs, error = %err, "{what} not written");
+                    }
+                    Err(_) => {
+                        shared.failed.fetch_add(jobs_u64, Ordering::Relaxed);
+                        tracing::error!(%request_id, requests = jobs, "the {what} writer panicked; lost");
+                    }
+                }
+                for _ in 0..jobs {
+                    finish_one(&shared);
+                }
             }
             _ = tick.tick() => {}
             () = shared.wake.notified() => {}

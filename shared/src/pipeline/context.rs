@@ -3,6 +3,7 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::keys::{Caller, Principal};
+use crate::observability::TraceParent;
 
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -11,6 +12,8 @@ pub struct RequestContext {
     pub caller: Caller,
     /// A conversation id (the Lex session, or a client's `x-session-id`) for records and traces.
     pub session_id: Option<String>,
+    /// The caller's W3C `traceparent`: the request's spans continue its trace.
+    pub traceparent: Option<TraceParent>,
     /// The model call is abandoned once this passes (the Lambda invocation's deadline less a
     /// margin to answer).
     pub deadline: Option<tokio::time::Instant>,
@@ -26,6 +29,7 @@ impl RequestContext {
             principal,
             caller,
             session_id: None,
+            traceparent: None,
             deadline: None,
             started: Instant::now(),
             started_at_ms: SystemTime::now()
@@ -36,6 +40,11 @@ impl RequestContext {
 
     pub fn with_session(mut self, session_id: Option<String>) -> Self {
         self.session_id = session_id;
+        self
+    }
+
+    pub fn with_traceparent(mut self, traceparent: Option<TraceParent>) -> Self {
+        self.traceparent = traceparent;
         self
     }
 

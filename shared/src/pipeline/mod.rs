@@ -46,6 +46,7 @@ use crate::error::{GatewayError, ProviderError, TimeoutKind};
 use crate::gateway::Gateway;
 use crate::guardrails::Selected;
 use crate::keys::Principal;
+use crate::observability::OutputCapture;
 use crate::providers::EventStream;
 use crate::router::{Deployment, ModelGroup};
 
@@ -98,6 +99,7 @@ impl Gateway {
         if let Err(err) = guard::input(&guards.pre_call, &mut request, &log).await {
             return Err(failed(account, err));
         }
+        account.capture_request(&request);
         if request.stream {
             self.stream(ctx, group, &request, &guards, account)
                 .await
@@ -213,6 +215,7 @@ impl Gateway {
             Err(err) => return Err(failed(account, err)),
         };
         let latency = routed.call_started.elapsed();
+        account.attempt_answered();
         let (response, guarded) = routed.value;
         routed.in_flight.succeeded(latency, &response.usage);
         if let Err(err) = guarded {
@@ -220,6 +223,12 @@ impl Gateway {
             return Err(err);
         }
         let cost = account.cost(&response.usage);
+        if account.capturing() {
+            account.capture_output(OutputCapture {
+                content: response.content.clone(),
+                tool_calls: response.tool_calls.clone(),
+            });
+        }
         account.succeeded(Some(response.usage), Some(response.finish_reason), None);
         Ok(Completion {
             response,

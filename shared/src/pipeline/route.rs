@@ -87,6 +87,7 @@ impl<'g> Route<'g> {
                     }
                     Err(err) => {
                         in_flight.failed(&err);
+                        account.attempt_failed(&err);
                         tracing::warn!(deployment = %pick.deployment.config.deployment_id, error = %err, "model call failed");
                         if !tried.contains(&pick.index) {
                             tried.push(pick.index);

@@ -15,8 +15,9 @@ use futures_util::Stream;
 use tokio::time::Sleep;
 
 use super::account::Accounting;
-use crate::chat::{FinishReason, StreamEvent, Usage};
+use crate::chat::{FinishReason, StreamEvent, ToolCall, Usage};
 use crate::error::{GatewayError, TimeoutKind};
+use crate::observability::OutputCapture;
 use crate::providers::EventStream;
 use crate::router::InFlight;
 
@@ -116,6 +117,8 @@ pub struct AnswerStream {
     finish: Option<FinishReason>,
     span: tracing::Span,
     routing: Routing,
+    /// The answer as sent, for the trace (only when tracing is on).
+    output: Option<OutputCapture>,
 }
 
 impl AnswerStream {
@@ -126,7 +129,9 @@ impl AnswerStream {
         started: Instant,
         routing: Routing,
     ) -> Self {
+        let output = account.capturing().then(OutputCapture::default);
         AnswerStream {
+            output,
             events,
             account: Some(account),
             in_flight: Some(in_flight),
@@ -155,6 +160,18 @@ impl AnswerStream {
             StreamEvent::Finish(reason) => self.finish = Some(*reason),
             StreamEvent::Start | StreamEvent::ToolCallDelta { .. } => {}
         }
+        if let Some(output) = self.output.as_mut() {
+            capture(output, event);
+        }
+    }
+
+    /// The stream's end: the captured answer goes to the trace, then `finish` accounts it.
+    fn take_account(&mut self) -> Option<Accounting> {
+        let mut account = self.account.take()?;
+        if let Some(output) = self.output.take() {
+            account.capture_output(output);
+        }
+        Some(account)
     }
 }
 
@@ -179,7 +196,7 @@ impl Stream for AnswerStream {
                 if let Some(in_flight) = self.in_flight.take() {
                     in_flight.failed(&err);
                 }
-                if let Some(account) = self.account.take() {
+                if let Some(account) = self.take_account() {
                     account.failed(&err, self.usage, self.first_token);
                 }
                 Poll::Ready(Some(Err(err)))
@@ -188,7 +205,7 @@ impl Stream for AnswerStream {
                 if let Some(in_flight) = self.in_flight.take() {
                     in_flight.succeeded(self.started.elapsed(), &self.usage.unwrap_or_default());
                 }
-                if let Some(account) = self.account.take() {
+                if let Some(account) = self.take_account() {
                     account.succeeded(self.usage, self.finish, self.first_token);
                 }
                 Poll::Ready(None)
@@ -199,8 +216,30 @@ impl Stream for AnswerStream {
 
 impl Drop for AnswerStream {
     fn drop(&mut self) {
-        if let Some(account) = self.account.take() {
+        if let Some(account) = self.take_account() {
             account.client_closed(self.usage, self.first_token);
         }
+    }
+}
+
+/// Appends a streamed event to the captured answer.
+fn capture(output: &mut OutputCapture, event: &StreamEvent) {
+    match event {
+        StreamEvent::TextDelta(text) => output
+            .content
+            .get_or_insert_with(String::new)
+            .push_str(text),
+        StreamEvent::ToolCallStart { id, name, .. } => output.tool_calls.push(ToolCall {
+            id: id.clone(),
+            name: name.clone(),
+            arguments: String::new(),
+        }),
+        StreamEvent::ToolCallDelta { index, arguments } => {
+            let index = usize::try_from(*index).unwrap_or(usize::MAX);
+            if let Some(call) = output.tool_calls.get_mut(index) {
+                call.arguments.push_str(arguments);
+            }
+        }
+        StreamEvent::Start | StreamEvent::Finish(_) | StreamEvent::Usage(_) => {}
     }
 }
