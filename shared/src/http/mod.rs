@@ -1,5 +1,6 @@
 //! The OpenAI-compatible HTTP API: routes, handlers, and the three ways to serve them.
 
+pub mod admin;
 mod body;
 pub mod credentials;
 mod done_signal;
@@ -35,6 +36,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/health/liveness", get(handlers::health))
         .route("/health/liveliness", get(handlers::health))
         .route("/health/readiness", get(handlers::readiness))
+        .merge(admin::routes())
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -7,10 +7,13 @@
 
 use std::time::Duration;
 
-use super::after_response::{AfterResponse, Job};
+use std::sync::Arc;
+
+use super::after_response::{AfterResponse, Job, SettleJob};
 use super::context::RequestContext;
 use crate::chat::{FinishReason, Usage};
 use crate::error::GatewayError;
+use crate::keys::{KeyStore, ReservationPlan, Settlement};
 use crate::pricing::{self, Price};
 use crate::router::Deployment;
 use crate::usage::{Outcome, UsageRecord};
@@ -21,6 +24,8 @@ pub(crate) struct Accounting {
     record: Option<Box<UsageRecord>>,
     started: std::time::Instant,
     price: Option<Price>,
+    /// The budget reservation to settle when the request finishes.
+    reservation: Option<(ReservationPlan, Arc<dyn KeyStore>)>,
 }
 
 impl Accounting {
@@ -49,6 +54,7 @@ impl Accounting {
             record: Some(Box::new(record)),
             started: ctx.started,
             price: None,
+            reservation: None,
         }
     }
 
@@ -88,6 +94,14 @@ impl Accounting {
                 0,
             )
         })
+    }
+
+    /// The request holds a reservation in `store`: it is settled with the actual cost when the
+    /// request finishes, however it finishes.
+    pub(crate) fn reserved(&mut self, plan: ReservationPlan, store: Arc<dyn KeyStore>) {
+        if plan.needs_settlement() {
+            self.reservation = Some((plan, store));
+        }
     }
 
     /// A guardrail ran with this action.
@@ -163,6 +177,15 @@ impl Accounting {
             record.completion_tokens = usage.completion_tokens;
             record.total_tokens = usage.total_tokens;
             record.cost_usd = self.cost(&usage);
+        }
+        if let Some((plan, store)) = self.reservation.take() {
+            let settlement = Settlement {
+                plan,
+                cost: record.cost_usd.unwrap_or(0.0),
+                tokens: u64::from(record.total_tokens),
+            };
+            self.after
+                .submit(Job::Settle(Box::new(SettleJob { store, settlement })));
         }
         self.after.submit(Job::Usage(record));
     }

@@ -19,6 +19,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{Notify, Semaphore};
 
+use crate::keys::{KeyStore, Settlement};
 use crate::usage::{UsageRecord, UsageSink};
 
 /// Records written at the same time by the drain task.
@@ -27,9 +28,25 @@ pub const CONCURRENT_WRITES: usize = 128;
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// One piece of after-response work.
-#[derive(Debug)]
 pub enum Job {
     Usage(Box<UsageRecord>),
+    /// A request's budget reservation replaced by its actual cost (`pipeline::limits`).
+    Settle(Box<SettleJob>),
+}
+
+/// A settlement and the store that holds its reservation.
+pub struct SettleJob {
+    pub store: Arc<dyn KeyStore>,
+    pub settlement: Settlement,
+}
+
+impl Job {
+    fn request_id(&self) -> &str {
+        match self {
+            Job::Usage(record) => &record.request_id,
+            Job::Settle(job) => &job.settlement.plan.request_id,
+        }
+    }
 }
 
 /// Counters of the queue since start.
@@ -106,9 +123,7 @@ impl AfterResponse {
             }
         };
         if let Some(job) = refused {
-            let request_id = match job {
-                Job::Usage(record) => record.request_id,
-            };
+            let request_id = job.request_id().to_owned();
             let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // The first loss, then every thousandth: a flood of lines would make things worse.
             if dropped == 1 || dropped.is_multiple_of(1000) {
@@ -192,12 +207,13 @@ async fn drain(shared: Arc<Shared>, sink: Arc<dyn UsageSink>) {
             let take = room.min(queue.len());
             queue.drain(..take).collect()
         };
-        for Job::Usage(record) in jobs {
+        for job in jobs {
             let sink = Arc::clone(&sink);
             writes.push(async move {
+                let request_id = job.request_id().to_owned();
                 // A panicking sink fails its record, not the drain task.
-                let result = AssertUnwindSafe(sink.write(&record)).catch_unwind().await;
-                (record.request_id, result)
+                let result = AssertUnwindSafe(run(&*sink, job)).catch_unwind().await;
+                (request_id, result)
             });
         }
         tokio::select! {
@@ -208,7 +224,7 @@ async fn drain(shared: Arc<Shared>, sink: Arc<dyn UsageSink>) {
                     }
                     Ok(Err(err)) => {
                         shared.failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(%request_id, error = %err, "usage record not written");
+                        tracing::error!(%request_id, error = %err, "after-response job failed");
                     }
                     Err(_) => {
                         shared.failed.fetch_add(1, Ordering::Relaxed);
@@ -220,6 +236,21 @@ async fn drain(shared: Arc<Shared>, sink: Arc<dyn UsageSink>) {
             _ = tick.tick() => {}
             () = shared.wake.notified() => {}
         }
+    }
+}
+
+/// Runs one job; the error says what was lost.
+async fn run(sink: &dyn UsageSink, job: Job) -> Result<(), String> {
+    match job {
+        Job::Usage(record) => sink
+            .write(&record)
+            .await
+            .map_err(|e| format!("usage record not written: {e}")),
+        Job::Settle(job) => job
+            .store
+            .settle(&job.settlement)
+            .await
+            .map_err(|e| format!("reservation not settled (it is released after its TTL): {e}")),
     }
 }
 

@@ -3,8 +3,8 @@
 //! 1. **authenticate**: the presented key becomes a principal ([`Gateway::authenticate`],
 //!    `keys::Authenticator`; async, as keys will live in DynamoDB).
 //! 2. **resolve**: the model group, and whether the principal may use it.
-//! 3. **pre-call checks**: rate limits and budgets (keys-and-budgets issue), input guardrails
-//!    (`guard::input`).
+//! 3. **pre-call checks**: budgets and rate limits of the key and its team, reserved in one
+//!    store call (`limits`; settled after the response), then input guardrails (`guard::input`).
 //! 4. **route and call**: a deployment by the group's strategy, retries and fallbacks
 //!    (`route`, `backoff`); whole answers bounded by the deadline, streams by `stream_timeout`
 //!    for the first event, then by `stream_idle_timeout` between events and the deadline
@@ -22,13 +22,14 @@ pub mod after_response;
 mod backoff;
 mod context;
 mod guard;
+mod limits;
 mod route;
 mod stream;
 
 use std::future::Future;
 use std::time::Duration;
 
-pub use after_response::{AfterResponse, QueueStats};
+pub use after_response::{AfterResponse, QueueStats, SettleJob};
 pub use context::{new_request_id, RequestContext};
 pub use guard::STREAM_WINDOW_MAX_BYTES;
 pub use route::{estimate, DEFAULT_OUTPUT_ESTIMATE};
@@ -71,6 +72,18 @@ impl Gateway {
         self.auth.authenticate(key).await
     }
 
+    /// Step 1 for an in-process caller without a key (the Lex function): its team's limits and
+    /// guardrails looked up (cached like keys).
+    pub async fn service_principal(
+        &self,
+        name: &str,
+        team: Option<String>,
+    ) -> Result<Principal, GatewayError> {
+        let mut principal = Principal::service(name, team);
+        self.auth.load_team(&mut principal).await?;
+        Ok(principal)
+    }
+
     /// Steps 2 to 6 for an authenticated request: `request.stream` picks the answer's shape.
     pub async fn chat(
         &self,
@@ -83,6 +96,11 @@ impl Gateway {
             Ok(group) => group,
             Err(err) => return Err(failed(account, err)),
         };
+        match self.reserve(ctx, group, &request).await {
+            Ok(Some(plan)) => account.reserved(plan, std::sync::Arc::clone(self.auth.store())),
+            Ok(None) => {}
+            Err(err) => return Err(failed(account, err)),
+        }
         if let Err(err) = guard::input(&self.input_guardrails, &mut request, &mut account).await {
             return Err(failed(account, err));
         }
