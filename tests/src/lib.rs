@@ -3,4 +3,5 @@
 
 pub mod fake_bedrock;
 pub mod harness;
+pub mod keys;
 pub mod moto;
