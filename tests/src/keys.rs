@@ -4,7 +4,7 @@
 // Test support: failing loudly is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -17,6 +17,13 @@ use serde_json::Value;
 use crate::fake_bedrock::FakeBedrock;
 use crate::harness::{TestGateway, TestResponse, HAIKU, MASTER_KEY, SONNET};
 use crate::moto::MotoServer;
+
+/// The moto server the keys tests share: one per test process, serialized
+/// ([`MotoServer::spawn_serialized`]) so races between requests see DynamoDB's atomicity.
+pub fn moto() -> &'static MotoServer {
+    static SERVER: OnceLock<MotoServer> = OnceLock::new();
+    SERVER.get_or_init(MotoServer::spawn_serialized)
+}
 
 /// USD per token, input and output alike, in the keys tests' config.
 pub const PRICE_PER_TOKEN: f64 = 0.01;
@@ -121,8 +128,7 @@ impl Instance {
         settings: KeySettings,
         master: Option<MasterKey>,
     ) -> Instance {
-        let moto = MotoServer::shared();
-        let (store, dynamo) = counted_store(moto, table).await;
+        let (store, dynamo) = counted_store(moto(), table).await;
         let fake = FakeBedrock::start().await.expect("fake bedrock");
         let yaml = priced_yaml(&fake.endpoint(), extra_yaml);
         let gw = TestGateway::customized(fake, &yaml, move |b| {

@@ -1,12 +1,11 @@
 //! LiteLLM's key and team admin endpoints against the DynamoDB store in moto: bodies as LiteLLM
 //! returns them, the key stored only as its hash, and only the master key admitted.
 
-use gateway_tests::keys::{scan_text, settings, Instance};
-use gateway_tests::moto::MotoServer;
+use gateway_tests::keys::{moto, scan_text, settings, Instance};
 use serde_json::json;
 
 async fn instance(prefix: &str) -> (Instance, String) {
-    let table = MotoServer::shared().new_table(prefix).await;
+    let table = moto().new_table(prefix).await;
     (
         Instance::start(&table, "", settings(10.0, 900.0)).await,
         table,
@@ -163,7 +162,7 @@ async fn keys_generate_info_update_delete_and_the_plain_key_is_never_stored() {
     let answer = gw.ask(&key).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     gw.gw.gateway.after_response().flush().await;
-    let stored = scan_text(MotoServer::shared(), &table).await;
+    let stored = scan_text(moto(), &table).await;
     assert!(stored.contains(&token), "stored by its hash");
     assert!(!stored.contains(&key), "the plain key must not be stored");
 

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use super::dynamodb::{store_error, DynamoKeyStore};
 use super::dynamodb_items::{float, n, number, s, text, Item};
 use super::limits::{
-    reservation_sort_key, rpm_sort_key, tpm_sort_key, LimitKind, ReserveError, ScopePlan,
+    reservation_sort_key, rpm_sort_key, tpm_sort_key, LimitKind, Refusal, ReserveError, ScopePlan,
 };
 use super::{KeyStoreError, ReservationPlan, Settlement};
 
@@ -81,7 +81,10 @@ pub(crate) async fn reserve(
             Some(Part::Other) | None if codes.contains(&"TransactionConflict") => {
                 if attempt >= CONFLICT_ATTEMPTS {
                     tracing::warn!(request_id = %plan.request_id, "limit counters stayed contended");
-                    return Err(ReserveError::Refused(plan.refusal(0, LimitKind::Rpm)));
+                    return Err(ReserveError::Refused(Refusal::RateLimited {
+                        limit: "limit counters busy".to_owned(),
+                        retry_after: Duration::from_secs(1),
+                    }));
                 }
                 tokio::time::sleep(conflict_backoff(attempt)).await;
             }
@@ -307,7 +310,7 @@ pub(crate) async fn settle(
             );
         }
         let Some(budget) = &scope.budget else {
-            send(store, items).await?;
+            transact(store, items).await?;
             continue;
         };
         let spend = |delta: f64| {
@@ -337,44 +340,55 @@ pub(crate) async fn settle(
                 .update(build(spend(settlement.budget_delta()))?)
                 .build(),
         );
-        let sent = store
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(with_reservation))
-            .send()
-            .await;
-        match sent {
-            Ok(_) => {}
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(TransactWriteItemsError::TransactionCanceledException(c))
-                        if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
-                ) =>
-            {
-                items.push(
-                    TransactWriteItem::builder()
-                        .update(build(spend(settlement.cost))?)
-                        .build(),
-                );
-                send(store, items).await?;
-            }
-            Err(err) => return Err(store_error(err)),
+        if !transact(store, with_reservation).await? {
+            // Released meanwhile: its amount no longer counts, the whole cost does.
+            items.push(
+                TransactWriteItem::builder()
+                    .update(build(spend(settlement.cost))?)
+                    .build(),
+            );
+            transact(store, items).await?;
         }
     }
     Ok(())
 }
 
-async fn send(store: &DynamoKeyStore, items: Vec<TransactWriteItem>) -> Result<(), KeyStoreError> {
+/// Sends a transaction, again after a conflict with a concurrent one; `false` when a condition
+/// refused it.
+async fn transact(
+    store: &DynamoKeyStore,
+    items: Vec<TransactWriteItem>,
+) -> Result<bool, KeyStoreError> {
     if items.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
-    store
-        .client
-        .transact_write_items()
-        .set_transact_items(Some(items))
-        .send()
-        .await
-        .map_err(store_error)?;
-    Ok(())
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let sent = store
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items.clone()))
+            .send()
+            .await;
+        let err = match sent {
+            Ok(_) => return Ok(true),
+            Err(err) => err,
+        };
+        let codes: Vec<String> = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect(),
+            _ => return Err(store_error(err)),
+        };
+        if codes.iter().any(|c| c == "ConditionalCheckFailed") {
+            return Ok(false);
+        }
+        if !codes.iter().any(|c| c == "TransactionConflict") || attempt >= CONFLICT_ATTEMPTS * 2 {
+            return Err(store_error(err));
+        }
+        tokio::time::sleep(conflict_backoff(attempt)).await;
+    }
 }
