@@ -1,5 +1,7 @@
 //! LiteLLM's key and team admin endpoints against the DynamoDB store in moto: bodies as LiteLLM
 //! returns them, the key stored only as its hash, and only the master key admitted.
+// Test helpers: failing loudly is the point.
+#![allow(clippy::unwrap_used)]
 
 use gateway_tests::keys::{moto, scan_text, settings, Instance};
 use serde_json::json;

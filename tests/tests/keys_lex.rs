@@ -1,5 +1,7 @@
 //! Lex conversations are billed to a team (`lex.teams`) and held to its budget and limits, like
 //! API keys: keys and teams in DynamoDB (moto, real SDK).
+// Test helpers: failing loudly is the point.
+#![allow(clippy::unwrap_used)]
 
 use gateway::lex::{LexFulfillment, ASSISTANT_BUSY, LIMIT_REACHED};
 use gateway_tests::harness::{load_config, sample_event};

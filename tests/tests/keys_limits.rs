@@ -1,6 +1,8 @@
 //! Enforcement on every request with keys and teams in DynamoDB (moto, real SDK): model, expiry,
 //! budgets and RPM/TPM of keys and teams, their errors, the 50-request race, crashed
 //! reservations, one DynamoDB call before the model call, and two instances sharing limits.
+// Test helpers: failing loudly is the point.
+#![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

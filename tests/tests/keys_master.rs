@@ -1,6 +1,8 @@
 //! The master key from Secrets Manager (moto, real SDK): plain or JSON secrets, rotation without
 //! a restart, the previous key accepted for the grace period and refused after it, and the
 //! wiring from the environment (`GATEWAY_MASTER_KEY_SECRET_ID`, `GATEWAY_TABLE_NAME`).
+// Test helpers: failing loudly is the point.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -25,7 +25,7 @@ pub(crate) struct Accounting {
     started: std::time::Instant,
     price: Option<Price>,
     /// The budget reservation to settle when the request finishes.
-    reservation: Option<(ReservationPlan, Arc<dyn KeyStore>)>,
+    reservation: Option<Box<(ReservationPlan, Arc<dyn KeyStore>)>>,
 }
 
 impl Accounting {
@@ -100,7 +100,7 @@ impl Accounting {
     /// request finishes, however it finishes.
     pub(crate) fn reserved(&mut self, plan: ReservationPlan, store: Arc<dyn KeyStore>) {
         if plan.needs_settlement() {
-            self.reservation = Some((plan, store));
+            self.reservation = Some(Box::new((plan, store)));
         }
     }
 
@@ -178,7 +178,8 @@ impl Accounting {
             record.total_tokens = usage.total_tokens;
             record.cost_usd = self.cost(&usage);
         }
-        if let Some((plan, store)) = self.reservation.take() {
+        if let Some(held) = self.reservation.take() {
+            let (plan, store) = *held;
             let settlement = Settlement {
                 plan,
                 cost: record.cost_usd.unwrap_or(0.0),
