@@ -297,3 +297,63 @@ impl Counters {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::keys::limits::Refusal;
+    use crate::keys::Limits;
+
+    fn plan(id: &str, now: u64, cost: f64, limits: &Limits) -> ReservationPlan {
+        ReservationPlan::new(
+            id,
+            now,
+            cost,
+            5,
+            Duration::from_secs(10),
+            &[(Scope::Team("t".into()), limits)],
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn budgets_reserve_settle_and_release_like_the_dynamodb_store() {
+        let store = MemoryKeyStore::new();
+        let limits = Limits::new(Some(1.0), None, 0, None, None);
+        let first = plan("a", 100, 0.6, &limits);
+        store.reserve(&first).await.unwrap();
+        // The reservation counts until settled: a second one does not fit.
+        let refused = store.reserve(&plan("b", 100, 0.6, &limits)).await;
+        assert!(matches!(
+            refused,
+            Err(ReserveError::Refused(Refusal::Budget { .. }))
+        ));
+        let settlement = Settlement {
+            plan: first,
+            cost: 0.1,
+            tokens: 5,
+        };
+        store.settle(&settlement).await.unwrap();
+        let scope = Scope::Team("t".into());
+        assert!((store.spend(&scope, "BUDGET#all").await.unwrap() - 0.1).abs() < 1e-12);
+        store.reserve(&plan("b", 100, 0.6, &limits)).await.unwrap();
+        // "b" never settles; after its expiry its amount is given back.
+        assert!(store.reserve(&plan("c", 105, 0.6, &limits)).await.is_err());
+        store.reserve(&plan("c", 111, 0.6, &limits)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn rpm_counts_per_minute() {
+        let store = MemoryKeyStore::new();
+        let limits = Limits::new(None, None, 0, Some(1), None);
+        store.reserve(&plan("a", 120, 0.0, &limits)).await.unwrap();
+        let refused = store.reserve(&plan("b", 150, 0.0, &limits)).await;
+        assert!(matches!(
+            refused,
+            Err(ReserveError::Refused(Refusal::RateLimited { .. }))
+        ));
+        store.reserve(&plan("c", 180, 0.0, &limits)).await.unwrap();
+    }
+}
