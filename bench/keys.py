@@ -2,7 +2,7 @@
 """What virtual keys with budgets and rate limits cost per request: `bench/run.sh --keys`.
 
 One gateway (release `chat`, bench/config/gateway-keys.yaml) keeps its keys in DynamoDB
-(moto_server from .venv, on the driver CPU like the fake Bedrock). In the same interleaved rounds
+(moto_server from .venv, serialized as in the tests, on the driver CPU like the fake Bedrock). In the same interleaved rounds
 oha sends the same request directly to the fake Bedrock, through the gateway with the master key
 (no DynamoDB call), with a virtual key that has a budget, RPM and TPM limits, and with a virtual
 key whose team has them too. Added latency is each target minus direct in the same round.
@@ -82,8 +82,11 @@ def main() -> int:
     try:
         fake_url = start_fake(env, driver_cpus, workdir)
         moto_port = b.free_port()
-        moto = b.Proc("moto", [str(b.ROOT / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1",
-                               "-p", str(moto_port)], env, driver_cpus, workdir)
+        # moto_server serialized (tests/python/moto_serialized.py): moto's own threads break
+        # under concurrent writes to one item (500s), which DynamoDB applies atomically.
+        moto = b.Proc("moto", [str(b.ROOT / ".venv" / "bin" / "python"),
+                               str(b.ROOT / "tests" / "python" / "moto_serialized.py"),
+                               str(moto_port)], env, driver_cpus, workdir)
         moto_url = f"http://127.0.0.1:{moto_port}"
         b.wait_http(f"{moto_url}/moto-api/", moto, 60)
         port = b.free_port()
