@@ -9,6 +9,8 @@
 #   bench/run.sh --no-pin        do not pin processes to CPUs
 #   bench/run.sh --no-cargo-lambda   skip the `cargo lambda` cross-check of Lambda init
 #   bench/run.sh --guardrails    only the guardrail rows (about 2 minutes; with --quick: seconds)
+#   bench/run.sh --keys [--quick]    only the keys benchmark (bench/keys.py): virtual keys with
+#                                    budgets and limits in DynamoDB (moto) vs the master key
 #
 # Prints one table and writes bench/results/latest.json (bench/results/quick.json for --quick).
 # Only 127.0.0.1 is contacted; every load run is bounded; every process started is ended on exit.
@@ -23,21 +25,25 @@ export BENCH_TOOLS_DIR="${BENCH_TOOLS_DIR:-$BENCH/.tools}"
 TOOLS="$BENCH_TOOLS_DIR"
 
 QUICK=0
+KEYS=0
+KEYS_PASS=()
 LITELLM=auto
 CARGO_LAMBDA=1
 PASS=()
 for arg in "$@"; do
   case "$arg" in
-    --quick) QUICK=1; PASS+=(--quick) ;;
+    --quick) QUICK=1; PASS+=(--quick); KEYS_PASS+=(--quick) ;;
+    --keys) KEYS=1; LITELLM=0; CARGO_LAMBDA=0 ;;
     --no-litellm) LITELLM=0; PASS+=(--no-litellm) ;;
     --litellm) LITELLM=1; PASS+=(--litellm) ;;
-    --no-pin) PASS+=(--no-pin) ;;
+    --no-pin) PASS+=(--no-pin); KEYS_PASS+=(--no-pin) ;;
     --no-cargo-lambda) CARGO_LAMBDA=0 ;;
     --guardrails) LITELLM=0; CARGO_LAMBDA=0; PASS+=(--guardrails --no-litellm) ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
+if [ "$KEYS" = 1 ]; then LITELLM=0; CARGO_LAMBDA=0; fi
 if [ "$LITELLM" = auto ]; then
   if [ "$QUICK" = 1 ]; then LITELLM=0; else LITELLM=1; fi
 fi
@@ -68,7 +74,7 @@ trap 'exit 130' INT TERM
 # 1. Release binaries: the gateway and the fake Bedrock; and the benchmark's own client.
 say "building release binaries"
 cargo build --release --quiet -p chat -p gateway-tests --bin chat --bin fake-bedrock
-if cargo metadata --no-deps --format-version 1 2>/dev/null | grep -q '"name":"lex"'; then
+if [ "$KEYS" = 0 ] && cargo metadata --no-deps --format-version 1 2>/dev/null | grep -q '"name":"lex"'; then
   cargo build --release --quiet --bin lex || say "lex did not build: its size is left out"
 fi
 cargo build --release --quiet --manifest-path "$BENCH/client/Cargo.toml" \
@@ -107,6 +113,14 @@ if [ "$CARGO_LAMBDA" = 1 ]; then
 fi
 
 # 5. Measure.
+if [ "$KEYS" = 1 ]; then
+  [ -x "$ROOT/.venv/bin/moto_server" ] || "$ROOT/scripts/bootstrap-python.sh"
+  say "measuring virtual keys (bench/keys.py)"
+  python3 "$BENCH/keys.py" "${KEYS_PASS[@]}" &
+  BENCH_PID=$!
+  wait "$BENCH_PID"
+  exit $?
+fi
 say "measuring"
 python3 "$BENCH/bench.py" "${PASS[@]}" "${CL_ARGS[@]}" &
 BENCH_PID=$!

@@ -11,7 +11,9 @@ use crate::config::GuardrailMode;
 use crate::config::{GatewayConfig, RouterSettings};
 use crate::env::Environment;
 use crate::guardrails::{Attached, Guardrail, GuardrailPolicy, GuardrailSet, MissingGuardrail};
-use crate::keys::{Authenticator, KeyStore, MemoryKeyStore};
+use crate::keys::{
+    self, Authenticator, KeyParts, KeySettings, KeyStore, MasterKey, MemoryKeyStore,
+};
 use crate::observability::{Telemetry, TelemetryInitError};
 use crate::pipeline::AfterResponse;
 use crate::providers::bedrock::{self, ClientInitError};
@@ -25,6 +27,7 @@ pub struct Gateway {
     pub(crate) settings: RouterSettings,
     pub(crate) auth: Authenticator,
     pub(crate) guardrails: GuardrailSet,
+    pub(crate) key_settings: KeySettings,
     pub(crate) after: AfterResponse,
     pub(crate) usage_sink: Arc<dyn UsageSink>,
 }
@@ -41,6 +44,8 @@ pub enum GatewayInitError {
     Store(#[from] crate::store::TableError),
     #[error(transparent)]
     Telemetry(#[from] TelemetryInitError),
+    #[error(transparent)]
+    Keys(#[from] keys::KeysInitError),
 }
 
 impl Gateway {
@@ -50,6 +55,8 @@ impl Gateway {
             config,
             providers,
             key_store: None,
+            master_key: None,
+            key_settings: KeySettings::default(),
             usage_sink: None,
             always: Vec::new(),
             configured: HashMap::new(),
@@ -57,22 +64,30 @@ impl Gateway {
         }
     }
 
-    /// Bedrock providers and guardrails from the config (sharing SDK clients), keys in memory,
-    /// usage to DynamoDB when `GATEWAY_TABLE_NAME` is set, else to the configured sink, traces
-    /// and metrics as the config and environment say (`observability`).
+    /// Bedrock providers and guardrails from the config (sharing SDK clients), keys as the
+    /// environment says (`keys::from_environment`), usage to DynamoDB when `GATEWAY_TABLE_NAME`
+    /// is set, else to the configured sink, traces and metrics as the config and environment
+    /// say (`observability`).
     pub async fn from_config(
         config: &GatewayConfig,
         env: &Environment,
     ) -> Result<Self, GatewayInitError> {
         let (providers, guardrails) = bedrock::providers_and_guardrails(config, env).await?;
+        let keys = keys::from_environment(config, env).await?;
         let usage = usage::sink_from_environment(&config.usage, env).await?;
         let telemetry = Telemetry::from_config(config, env)?;
         Gateway::builder(config, providers)
             .configured_guardrails(guardrails)
+            .keys(keys)
             .usage_sink(usage)
             .telemetry(telemetry)
             .build()
             .await
+    }
+
+    /// The authenticator (master key, key store, lookup caches): what the admin endpoints use.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
     }
 
     pub fn model_names(&self) -> impl Iterator<Item = &str> {
@@ -94,6 +109,8 @@ pub struct GatewayBuilder<'a> {
     config: &'a GatewayConfig,
     providers: Providers,
     key_store: Option<Arc<dyn KeyStore>>,
+    master_key: Option<MasterKey>,
+    key_settings: KeySettings,
     usage_sink: Option<Arc<dyn UsageSink>>,
     always: Vec<Arc<Attached>>,
     configured: HashMap<String, Arc<dyn Guardrail>>,
@@ -110,6 +127,24 @@ impl GatewayBuilder<'_> {
     pub fn key_store(mut self, store: Arc<dyn KeyStore>) -> Self {
         self.key_store = Some(store);
         self
+    }
+
+    /// The master key's source; without it, the config's `master_key`.
+    pub fn master_key(mut self, master: MasterKey) -> Self {
+        self.master_key = Some(master);
+        self
+    }
+
+    pub fn key_settings(mut self, settings: KeySettings) -> Self {
+        self.key_settings = settings;
+        self
+    }
+
+    /// Store, master key and settings together (`keys::from_environment`).
+    pub fn keys(self, parts: KeyParts) -> Self {
+        self.key_store(parts.store)
+            .master_key(parts.master)
+            .key_settings(parts.settings)
     }
 
     pub fn usage_sink(mut self, sink: Arc<dyn UsageSink>) -> Self {
@@ -153,7 +188,13 @@ impl GatewayBuilder<'_> {
         Ok(Gateway {
             router,
             settings: config.router.clone(),
-            auth: Authenticator::new(config.master_key.clone(), store),
+            auth: Authenticator::new(
+                self.master_key
+                    .unwrap_or_else(|| MasterKey::from_config(config.master_key.clone())),
+                store,
+                self.key_settings.cache_ttl,
+            ),
+            key_settings: self.key_settings,
             guardrails: GuardrailSet::new(config, &self.configured, self.always)?,
             after: AfterResponse::start_with_telemetry(
                 config.usage.queue_capacity,

@@ -4,6 +4,7 @@
 pub mod collector;
 pub mod fake_bedrock;
 pub mod harness;
+pub mod keys;
 pub mod moto;
 pub mod phoenix;
 pub mod usage_table;

@@ -24,6 +24,8 @@ pub struct MotoServer {
     endpoint: String,
     port: u16,
     child: Option<(Child, ChildStdin)>,
+    /// Runs `tests/python/moto_serialized.py` (one request at a time, DynamoDB's atomicity).
+    serialized: bool,
 }
 
 impl MotoServer {
@@ -35,6 +37,7 @@ impl MotoServer {
                 port: 0,
                 endpoint,
                 child: None,
+                serialized: false,
             },
             None => MotoServer::spawn(),
         })
@@ -42,11 +45,22 @@ impl MotoServer {
 
     /// A server of this test's own, on a free port; stopped when dropped.
     pub fn spawn() -> MotoServer {
+        Self::spawn_as(false)
+    }
+
+    /// A server of this test's own that handles one request at a time, as atomic as DynamoDB's
+    /// conditional writes (moto's own threads are not): for tests that race writes on one item.
+    pub fn spawn_serialized() -> MotoServer {
+        Self::spawn_as(true)
+    }
+
+    fn spawn_as(serialized: bool) -> MotoServer {
         let port = free_port();
         let mut server = MotoServer {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
             child: None,
+            serialized,
         };
         server.start();
         server
@@ -73,9 +87,21 @@ impl MotoServer {
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "moto_server is already running");
         let bin = moto_binary();
+        let script = if self.serialized {
+            let python = bin.with_file_name("python");
+            let wrapper =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/moto_serialized.py");
+            format!(
+                r#""{}" "{}" "$1" >/dev/null 2>&1 & pid=$!; read _; kill $pid"#,
+                python.display(),
+                wrapper.display()
+            )
+        } else {
+            r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & pid=$!; read _; kill $pid"#.to_owned()
+        };
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & pid=$!; read _; kill $pid"#)
+            .arg(script)
             .arg(&bin)
             .arg(self.port.to_string())
             .stdin(Stdio::piped())

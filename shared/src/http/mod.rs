@@ -1,5 +1,6 @@
 //! The OpenAI-compatible HTTP API: routes, handlers, and the three ways to serve them.
 
+pub mod admin;
 mod body;
 pub mod credentials;
 mod done_signal;
@@ -40,6 +41,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/spend/logs", get(spend::logs))
         .route("/spend/report", get(spend::report))
         .route("/global/spend/report", get(spend::global_report))
+        .merge(admin::routes())
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

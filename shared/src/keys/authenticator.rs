@@ -1,75 +1,187 @@
 //! Step 1 of the pipeline: the presented key becomes a [`Principal`], or an error.
 //!
-//! The master key is compared in constant time; any other key is hashed and looked up in the
-//! key store, so a key's plain text is never stored or sent anywhere.
+//! The master key is compared in constant time ([`MasterKey`]); any other key is hashed and
+//! looked up in the key store, so a key's plain text is never stored or sent anywhere. Keys and
+//! teams found (or not found) are cached for the key cache TTL (`GATEWAY_KEY_CACHE_TTL_SECS`,
+//! default 10 s): a warm instance authenticates a known key without a store call, and sees
+//! another instance's change to a key or team within that time (its own changes at once).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use subtle::ConstantTimeEq;
-
-use super::{KeyHash, KeyStore, Principal};
+use super::cache::TtlCache;
+use super::{KeyHash, KeyStore, Limits, MasterKey, Principal, Team, VirtualKey};
 use crate::error::{AuthFailure, GatewayError};
-use crate::secret::Secret;
 
 pub struct Authenticator {
-    master_key: Option<Secret<String>>,
+    master: MasterKey,
     store: Arc<dyn KeyStore>,
+    keys: TtlCache<KeyHash, Option<VirtualKey>>,
+    teams: TtlCache<String, Option<Team>>,
 }
 
 impl Authenticator {
-    pub fn new(master_key: Option<Secret<String>>, store: Arc<dyn KeyStore>) -> Self {
-        Authenticator { master_key, store }
+    pub fn new(master: MasterKey, store: Arc<dyn KeyStore>, cache_ttl: Duration) -> Self {
+        Authenticator {
+            master,
+            store,
+            keys: TtlCache::new(cache_ttl),
+            teams: TtlCache::new(cache_ttl),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn KeyStore> {
+        &self.store
+    }
+
+    pub fn master(&self) -> &MasterKey {
+        &self.master
     }
 
     pub async fn authenticate(&self, key: Option<&str>) -> Result<Principal, GatewayError> {
         let Some(key) = key else {
             return Err(GatewayError::Unauthenticated(AuthFailure::NoKey));
         };
-        if let Some(master) = &self.master_key {
-            if bool::from(key.as_bytes().ct_eq(master.expose().as_bytes())) {
-                return Ok(Principal::master());
-            }
+        if self.master.matches(key).await {
+            return Ok(Principal::master());
         }
         let hash = KeyHash::of(key);
-        let found = self.store.find(&hash).await.map_err(|err| {
-            tracing::error!(error = %err, "key lookup failed");
-            GatewayError::DependencyUnavailable("key store".into())
-        })?;
-        let Some(virtual_key) = found else {
-            return Err(GatewayError::Unauthenticated(match self.master_key {
-                Some(_) => AuthFailure::UnknownKey,
-                None => AuthFailure::NoKeysConfigured,
-            }));
+        let Some(virtual_key) = self.key(&hash).await? else {
+            return Err(GatewayError::Unauthenticated(
+                if self.master.is_configured() {
+                    AuthFailure::UnknownKey
+                } else {
+                    AuthFailure::NoKeysConfigured
+                },
+            ));
         };
         if virtual_key.blocked {
             return Err(GatewayError::Unauthenticated(AuthFailure::Blocked));
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if virtual_key.expires_at.is_some_and(|at| at <= now) {
+        if virtual_key.expires_at.is_some_and(|at| at <= unix_now()) {
             return Err(GatewayError::Unauthenticated(AuthFailure::Expired));
         }
+        let team = match &virtual_key.team {
+            Some(id) => self.team(id).await?,
+            None => None,
+        };
+        if team.as_ref().is_some_and(|t| t.blocked) {
+            return Err(GatewayError::Unauthenticated(AuthFailure::Blocked));
+        }
+        let models = if virtual_key.models.is_empty() {
+            team.as_ref().map(|t| t.models.clone()).unwrap_or_default()
+        } else {
+            virtual_key.models.clone()
+        };
+        let mut guardrails = virtual_key.guardrails.clone();
+        extend_unique(
+            &mut guardrails,
+            team.iter().flat_map(|t| t.guardrails.iter()),
+        );
         Ok(Principal {
             key_id: hash.prefix().to_owned(),
-            key_alias: virtual_key.alias,
-            team: virtual_key.team,
-            user: virtual_key.user,
-            models: (!virtual_key.models.is_empty()).then(|| virtual_key.models.into()),
-            guardrails: virtual_key.guardrails,
+            key_alias: virtual_key.alias.clone(),
+            team: virtual_key.team.clone(),
+            user: virtual_key.user.clone(),
+            models: (!models.is_empty()).then(|| models.into()),
+            limits: virtual_key.limits(),
+            team_limits: Some(team.as_ref().map(Team::limits).unwrap_or_default()),
+            guardrails,
+            key_hash: Some(hash),
         })
     }
+
+    /// Fills in the team's limits and guardrails of a principal that has a team but has not
+    /// had it looked up (a service such as the Lex function).
+    pub async fn load_team(&self, principal: &mut Principal) -> Result<(), GatewayError> {
+        let Some(id) = principal
+            .team
+            .as_deref()
+            .filter(|_| principal.team_limits.is_none())
+        else {
+            return Ok(());
+        };
+        let team = self.team(id).await?;
+        principal.team_limits = Some(team.as_ref().map(Team::limits).unwrap_or_default());
+        if let Some(team) = team {
+            extend_unique(&mut principal.guardrails, team.guardrails.iter());
+        }
+        Ok(())
+    }
+
+    /// A team's limits (none for an unknown team).
+    pub async fn team_limits(&self, team_id: &str) -> Result<Limits, GatewayError> {
+        Ok(self
+            .team(team_id)
+            .await?
+            .as_ref()
+            .map(Team::limits)
+            .unwrap_or_default())
+    }
+
+    /// Drops a cached key after this instance changed it.
+    pub fn forget_key(&self, hash: &KeyHash) {
+        self.keys.forget(hash);
+    }
+
+    /// Drops a cached team after this instance changed it.
+    pub fn forget_team(&self, team_id: &str) {
+        self.teams.forget(&team_id.to_owned());
+    }
+
+    async fn key(&self, hash: &KeyHash) -> Result<Option<VirtualKey>, GatewayError> {
+        if let Some(cached) = self.keys.get(hash) {
+            return Ok(cached);
+        }
+        let found = self.store.find(hash).await.map_err(|err| {
+            tracing::error!(error = %err, "key lookup failed");
+            GatewayError::DependencyUnavailable("key store".into())
+        })?;
+        self.keys.put(hash.clone(), found.clone());
+        Ok(found)
+    }
+
+    async fn team(&self, id: &str) -> Result<Option<Team>, GatewayError> {
+        let id = id.to_owned();
+        if let Some(cached) = self.teams.get(&id) {
+            return Ok(cached);
+        }
+        let found = self.store.find_team(&id).await.map_err(|err| {
+            tracing::error!(error = %err, "team lookup failed");
+            GatewayError::DependencyUnavailable("key store".into())
+        })?;
+        self.teams.put(id, found.clone());
+        Ok(found)
+    }
+}
+
+fn extend_unique<'a>(list: &mut Vec<String>, more: impl Iterator<Item = &'a String>) {
+    for item in more {
+        if !list.contains(item) {
+            list.push(item.clone());
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{MemoryKeyStore, VirtualKey};
+    use crate::keys::MemoryKeyStore;
+    use crate::secret::Secret;
 
     fn auth(master: Option<&str>) -> (Authenticator, Arc<MemoryKeyStore>) {
         let store = Arc::new(MemoryKeyStore::new());
-        let auth = Authenticator::new(master.map(|m| Secret::new(m.to_owned())), store.clone());
+        let auth = Authenticator::new(
+            MasterKey::from_config(master.map(|m| Secret::new(m.to_owned()))),
+            store.clone(),
+            Duration::from_secs(10),
+        );
         (auth, store)
     }
 
@@ -83,10 +195,9 @@ mod tests {
     #[tokio::test]
     async fn master_key_and_unknown_keys() {
         let (auth, _) = auth(Some("sk-master"));
-        assert_eq!(
-            auth.authenticate(Some("sk-master")).await.unwrap(),
-            Principal::master()
-        );
+        let master = auth.authenticate(Some("sk-master")).await.unwrap();
+        assert_eq!(master, Principal::master());
+        assert!(master.is_master());
         assert_eq!(
             failure(auth.authenticate(Some("sk-other")).await),
             AuthFailure::UnknownKey

@@ -1,19 +1,40 @@
-//! Who is calling: keys, the store that knows them, and the principal a request runs for.
+//! Who is calling: keys, teams, the store that knows them, and the principal a request runs for.
 //!
 //! A key is never kept or looked up in plain text: the store is asked for its SHA-256 hash.
-//! [`MemoryKeyStore`] serves the local server and the tests; the DynamoDB store comes with the
-//! keys-and-budgets issue behind the same [`KeyStore`] trait.
+//! [`MemoryKeyStore`] serves the local server and the tests; [`DynamoKeyStore`] is the same
+//! [`KeyStore`] over the one DynamoDB table (`GATEWAY_TABLE_NAME`). The master key comes from
+//! the config or from Secrets Manager ([`MasterKey`]); budgets and rate limits are reserved
+//! before the model call and settled after it ([`limits`]).
 
+pub mod admin;
 mod authenticator;
+mod cache;
+mod duration;
+mod dynamodb;
+mod dynamodb_items;
+mod dynamodb_limits;
+mod environment;
+pub mod limits;
+mod master;
 mod memory;
 mod principal;
+mod records;
 
 use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
 pub use authenticator::Authenticator;
+pub use duration::parse_duration;
+pub use dynamodb::DynamoKeyStore;
+pub use environment::{
+    from_environment, KeyParts, KeySettings, KeysInitError, KEY_CACHE_TTL_VAR,
+    MASTER_KEY_GRACE_VAR, MASTER_KEY_REFRESH_VAR, MASTER_KEY_SECRET_ID_VAR, RESERVATION_TTL_VAR,
+};
+pub use limits::{Limits, ReservationPlan, Settlement};
+pub use master::{parse_master_secret, MasterKey, SecretsManagerMasterKey};
 pub use memory::MemoryKeyStore;
 pub use principal::{Caller, Principal};
+pub use records::{Team, VirtualKey};
 
 /// The SHA-256 of a key, in lower-case hex: what stores keep and index.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -22,6 +43,15 @@ pub struct KeyHash(String);
 impl KeyHash {
     pub fn of(key: &str) -> KeyHash {
         KeyHash(format!("{:x}", Sha256::digest(key.as_bytes())))
+    }
+
+    /// A hash given as text (an admin call naming a key by its `token`): 64 hex digits.
+    pub fn parse(hex: &str) -> Option<KeyHash> {
+        (hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| KeyHash(hex.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -40,32 +70,84 @@ impl std::fmt::Debug for KeyHash {
     }
 }
 
-/// What a store knows about a virtual key.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct VirtualKey {
-    pub alias: Option<String>,
-    pub team: Option<String>,
-    pub user: Option<String>,
-    /// Model groups the key may use; empty means all.
-    pub models: Vec<String>,
-    /// Unix seconds after which the key is refused.
-    pub expires_at: Option<u64>,
-    pub blocked: bool,
-    /// Guardrail names every request with this key runs; the request cannot remove them.
-    pub guardrails: Vec<String>,
-}
-
 /// The key store could not answer (not "no such key", which is `Ok(None)`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("key store unavailable: {0}")]
 pub struct KeyStoreError(pub String);
 
-/// Looks keys up by hash. Async because the real one is DynamoDB.
+/// A conditional write the store refused, or a failure to answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// Create: the key or team exists already.
+    #[error("already exists")]
+    Exists,
+    /// Update: there is no such key or team.
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] KeyStoreError),
+}
+
+/// Keys and teams by id, and the budget and rate-limit counters of both. Async because the
+/// real one is DynamoDB.
 pub trait KeyStore: Send + Sync {
     fn find<'a>(
         &'a self,
         hash: &'a KeyHash,
     ) -> BoxFuture<'a, Result<Option<VirtualKey>, KeyStoreError>>;
+
+    /// Stores a new key; [`WriteError::Exists`] if its hash is known.
+    fn create_key<'a>(
+        &'a self,
+        hash: &'a KeyHash,
+        key: &'a VirtualKey,
+    ) -> BoxFuture<'a, Result<(), WriteError>>;
+
+    /// Replaces a key's fields; [`WriteError::NotFound`] if it does not exist.
+    fn update_key<'a>(
+        &'a self,
+        hash: &'a KeyHash,
+        key: &'a VirtualKey,
+    ) -> BoxFuture<'a, Result<(), WriteError>>;
+
+    /// Deletes keys (the counters expire on their own).
+    fn delete_keys<'a>(&'a self, hashes: &'a [KeyHash])
+        -> BoxFuture<'a, Result<(), KeyStoreError>>;
+
+    fn find_team<'a>(
+        &'a self,
+        team_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Team>, KeyStoreError>>;
+
+    fn create_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>>;
+
+    fn update_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>>;
+
+    /// Every team, by id.
+    fn list_teams(&self) -> BoxFuture<'_, Result<Vec<Team>, KeyStoreError>>;
+
+    /// The keys of a team.
+    fn team_keys<'a>(
+        &'a self,
+        team_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>>;
+
+    /// Takes the plan's budget reservations and rate-limit counts at once, or none of them.
+    fn reserve<'a>(
+        &'a self,
+        plan: &'a ReservationPlan,
+    ) -> BoxFuture<'a, Result<(), limits::ReserveError>>;
+
+    /// Replaces a reservation by what the request actually cost and used.
+    fn settle<'a>(&'a self, settlement: &'a Settlement)
+        -> BoxFuture<'a, Result<(), KeyStoreError>>;
+
+    /// The spend (settled, USD) of a scope's budget period `period` (`limits::budget_sort_key`).
+    fn spend<'a>(
+        &'a self,
+        scope: &'a limits::Scope,
+        period: &'a str,
+    ) -> BoxFuture<'a, Result<f64, KeyStoreError>>;
 }
 
 #[cfg(test)]
@@ -84,5 +166,7 @@ mod tests {
         let shown = format!("{hash:?}");
         assert!(!shown.contains(hash.as_str()));
         assert_ne!(KeyHash::of("sk-abd"), hash);
+        assert_eq!(KeyHash::parse(hash.as_str()), Some(hash));
+        assert_eq!(KeyHash::parse("sk-abc"), None);
     }
 }

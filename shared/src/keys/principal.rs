@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use super::limits::Limits;
+use super::KeyHash;
+
 /// Which edge a request came in through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
@@ -20,7 +23,7 @@ impl Caller {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     /// A stable, non-secret name of the key: `master`, a virtual key's hash prefix, or
     /// `service:<name>` for an in-process caller.
@@ -30,8 +33,14 @@ pub struct Principal {
     pub user: Option<String>,
     /// Model groups this caller may use; `None` means all.
     pub models: Option<Arc<[String]>>,
-    /// Guardrail names every request of this caller runs (the key's and its team's); the
-    /// request cannot remove them.
+    /// A virtual key's full hash: the partition of its budget and rate-limit counters.
+    pub key_hash: Option<KeyHash>,
+    /// The key's budget and rate limits (empty for the master key and services).
+    pub limits: Limits,
+    /// The team's budget and rate limits; `None` until looked up (the pipeline looks a
+    /// service's team up before the model call).
+    pub team_limits: Option<Limits>,
+    /// Guardrails for this caller: the key's and its team's, without repeats.
     pub guardrails: Vec<String>,
 }
 
@@ -43,13 +52,16 @@ impl Principal {
             team: None,
             user: None,
             models: None,
+            key_hash: None,
+            limits: Limits::default(),
+            team_limits: None,
             guardrails: Vec::new(),
         }
     }
 
-    /// Whether this is the master key (admin endpoints: spend, keys, teams).
+    /// Whether this is the master key (admin endpoints accept only it).
     pub fn is_master(&self) -> bool {
-        self.key_id == "master"
+        self.key_id == "master" && self.key_hash.is_none()
     }
 
     /// An in-process caller such as the Lex function, which has no bearer key.

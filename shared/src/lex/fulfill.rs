@@ -8,7 +8,7 @@ use tracing::Instrument;
 use crate::chat::FinishReason;
 use crate::config::{GatewayConfig, LexSettings};
 use crate::gateway::{Answer, Gateway, RequestContext};
-use crate::keys::{Caller, Principal};
+use crate::keys::Caller;
 
 use super::event::{LexBot, LexEvent};
 use super::failure::reply_for;
@@ -89,7 +89,14 @@ impl LexFulfillment {
             .bounded(max_turns, max_bytes);
         let request = build_request(self.model(), &history, question, event.is_speech());
         let team = team_for(&self.settings, &event.bot);
-        let ctx = RequestContext::new(Caller::Lex, Principal::service("lex", team))
+        let principal = match self.gateway.service_principal("lex", team).await {
+            Ok(principal) => principal,
+            Err(error) => {
+                tracing::warn!(error = %error, kind = error.kind(), "lex team lookup failed");
+                return LexResponse::close_failed(event, reply_for(&error));
+            }
+        };
+        let ctx = RequestContext::new(Caller::Lex, principal)
             .with_session(Some(event.session_id.clone()))
             .with_deadline(deadline);
         let span = tracing::info_span!(

@@ -19,12 +19,13 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::after_response::{AfterResponse, Job};
+use super::after_response::{AfterResponse, Job, SettleJob};
 use super::context::RequestContext;
 use crate::chat::ChatRequest;
 use crate::chat::{FinishReason, Usage};
 use crate::error::GatewayError;
 use crate::guardrails::GuardrailCheck;
+use crate::keys::{KeyStore, ReservationPlan, Settlement};
 use crate::observability::{
     AttemptCapture, GuardrailCapture, OutputCapture, RequestTrace, TraceCapture,
 };
@@ -41,6 +42,8 @@ pub(crate) struct Accounting {
     guardrails: GuardrailLog,
     /// `Some` when tracing is on.
     trace: Option<Box<TraceCapture>>,
+    /// The budget reservation to settle when the request finishes.
+    reservation: Option<Box<(ReservationPlan, Arc<dyn KeyStore>)>>,
 }
 
 /// The guardrail checks of one request, appended by whichever stage runs them.
@@ -94,6 +97,7 @@ impl Accounting {
             price: None,
             guardrails: GuardrailLog::default(),
             trace,
+            reservation: None,
         }
     }
 
@@ -190,6 +194,14 @@ impl Accounting {
         self.guardrails.snapshot()
     }
 
+    /// The request holds a reservation in `store`: it is settled with the actual cost when the
+    /// request finishes, however it finishes.
+    pub(crate) fn reserved(&mut self, plan: ReservationPlan, store: Arc<dyn KeyStore>) {
+        if plan.needs_settlement() {
+            self.reservation = Some(Box::new((plan, store)));
+        }
+    }
+
     pub(crate) fn user(&mut self, user: Option<&str>) {
         if let Some(record) = self.record.as_mut().filter(|r| r.user.is_none()) {
             record.user = user.map(str::to_owned);
@@ -268,6 +280,16 @@ impl Accounting {
             record.completion_tokens = usage.completion_tokens;
             record.total_tokens = usage.total_tokens;
             record.cost_usd = self.cost(&usage);
+        }
+        if let Some(held) = self.reservation.take() {
+            let (plan, store) = *held;
+            let settlement = Settlement {
+                plan,
+                cost: record.cost_usd.unwrap_or(0.0),
+                tokens: u64::from(record.total_tokens),
+            };
+            self.after
+                .submit(Job::Settle(Box::new(SettleJob { store, settlement })));
         }
         let trace = self.trace.take().map(|mut capture| {
             capture.guardrails = checks

@@ -20,6 +20,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{Notify, Semaphore};
 
+use crate::keys::{KeyStore, Settlement};
 use crate::observability::{RequestTrace, Telemetry};
 use crate::usage::{UsageRecord, UsageSink};
 
@@ -29,12 +30,19 @@ pub const CONCURRENT_WRITES: usize = 128;
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// One piece of after-response work.
-#[derive(Debug)]
 pub enum Job {
     Usage(Box<UsageRecord>),
     /// A finished request's spans-to-be (only when tracing is on); the drain task exports the
     /// traces it finds together, in one request per project.
     Trace(Box<RequestTrace>),
+    /// A request's budget reservation replaced by its actual cost (`pipeline::limits`).
+    Settle(Box<SettleJob>),
+}
+
+/// A settlement and the store that holds its reservation.
+pub struct SettleJob {
+    pub store: Arc<dyn KeyStore>,
+    pub settlement: Settlement,
 }
 
 impl Job {
@@ -42,6 +50,7 @@ impl Job {
         match self {
             Job::Usage(record) => &record.request_id,
             Job::Trace(trace) => &trace.record.request_id,
+            Job::Settle(job) => &job.settlement.plan.request_id,
         }
     }
 }
@@ -259,6 +268,26 @@ async fn drain(shared: Arc<Shared>, sink: Arc<dyn UsageSink>, telemetry: Telemet
                     );
                 }
                 Job::Trace(trace) => traces.push(*trace),
+                Job::Settle(job) => writes.push(
+                    async move {
+                        let request_id = job.settlement.plan.request_id.clone();
+                        let result = AssertUnwindSafe(job.store.settle(&job.settlement))
+                            .catch_unwind()
+                            .await
+                            .map(|r| {
+                                r.map_err(|e| {
+                                    format!("{e} (the reservation is released after its TTL)")
+                                })
+                            });
+                        Written {
+                            what: "budget settlement",
+                            request_id,
+                            jobs: 1,
+                            result,
+                        }
+                    }
+                    .boxed(),
+                ),
             }
         }
         if !traces.is_empty() {

@@ -3,8 +3,9 @@
 //! 1. **authenticate**: the presented key becomes a principal ([`Gateway::authenticate`],
 //!    `keys::Authenticator`; async, as keys will live in DynamoDB).
 //! 2. **resolve**: the model group, and whether the principal may use it.
-//! 3. **pre-call checks**: rate limits and budgets (keys-and-budgets issue), the request's
-//!    guardrails (`GuardrailSet::select`) and `pre_call` ones on its text (`guard::input`).
+//! 3. **pre-call checks**: the request's guardrails (`GuardrailSet::select`); budgets and rate
+//!    limits of the key and its team, reserved in one store call (`limits`; settled after the
+//!    response); then `pre_call` guardrails on its text (`guard::input`).
 //! 4. **route and call**: a deployment by the group's strategy, retries and fallbacks
 //!    (`route`, `backoff`); whole answers bounded by the deadline, streams by `stream_timeout`
 //!    for the first event, then by `stream_idle_timeout` between events and the deadline
@@ -25,13 +26,14 @@ mod backoff;
 mod context;
 mod guard;
 mod guard_stream;
+mod limits;
 mod route;
 mod stream;
 
 use std::future::Future;
 use std::time::Duration;
 
-pub use after_response::{AfterResponse, QueueStats};
+pub use after_response::{AfterResponse, QueueStats, SettleJob};
 pub use context::{new_request_id, RequestContext};
 pub use guard_stream::{STREAM_WINDOW_HARD_MAX_BYTES, STREAM_WINDOW_MAX_BYTES};
 pub use route::{estimate, DEFAULT_OUTPUT_ESTIMATE};
@@ -76,6 +78,18 @@ impl Gateway {
         self.auth.authenticate(key).await
     }
 
+    /// Step 1 for an in-process caller without a key (the Lex function): its team's limits and
+    /// guardrails looked up (cached like keys).
+    pub async fn service_principal(
+        &self,
+        name: &str,
+        team: Option<String>,
+    ) -> Result<Principal, GatewayError> {
+        let mut principal = Principal::service(name, team);
+        self.auth.load_team(&mut principal).await?;
+        Ok(principal)
+    }
+
     /// Steps 2 to 6 for an authenticated request: `request.stream` picks the answer's shape.
     pub async fn chat(
         &self,
@@ -95,6 +109,11 @@ impl Gateway {
             Ok(guards) => guards,
             Err(err) => return Err(failed(account, err)),
         };
+        match self.reserve(ctx, group, &request).await {
+            Ok(Some(plan)) => account.reserved(plan, std::sync::Arc::clone(self.auth.store())),
+            Ok(None) => {}
+            Err(err) => return Err(failed(account, err)),
+        }
         let log = account.guardrail_log();
         if let Err(err) = guard::input(&guards.pre_call, &mut request, &log).await {
             return Err(failed(account, err));

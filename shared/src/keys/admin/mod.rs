@@ -1,0 +1,398 @@
+//! What the admin endpoints do (LiteLLM's `/key/*` and `/team/*`), apart from HTTP: requests are
+//! JSON objects, answers are LiteLLM's JSON shapes. Only the master key reaches this (the guard
+//! is in `http::admin`).
+
+mod fields;
+mod views;
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+
+use super::limits::Scope;
+use super::{Authenticator, KeyHash, KeyStore, KeyStoreError, Team, VirtualKey, WriteError};
+use fields::{set, set_or_default, Fields};
+
+/// Why an admin call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AdminError {
+    #[error("{message}")]
+    BadRequest {
+        message: Cow<'static, str>,
+        param: Option<&'static str>,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] KeyStoreError),
+}
+
+impl AdminError {
+    fn bad(message: impl Into<Cow<'static, str>>, param: &'static str) -> Self {
+        AdminError::BadRequest {
+            message: message.into(),
+            param: Some(param),
+        }
+    }
+
+    pub fn param(&self) -> Option<&'static str> {
+        match self {
+            AdminError::BadRequest { param, .. } => *param,
+            _ => None,
+        }
+    }
+}
+
+/// The admin operations over a store; changes made here drop this instance's cached copies.
+pub struct KeyAdmin<'a> {
+    store: &'a dyn KeyStore,
+    auth: &'a Authenticator,
+    now: u64,
+}
+
+impl<'a> KeyAdmin<'a> {
+    pub fn new(auth: &'a Authenticator) -> Self {
+        KeyAdmin {
+            store: auth.store().as_ref(),
+            auth,
+            now: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
+
+    /// `POST /key/generate`: the new key in plain text, shown this once.
+    pub async fn generate_key(&self, body: &Map<String, Value>) -> Result<Value, AdminError> {
+        let fields = Fields(body);
+        let plain = match fields.string("key")? {
+            Some(Some(key)) if key.trim().len() >= 8 => key.trim().to_owned(),
+            Some(Some(_)) => {
+                return Err(AdminError::bad(
+                    "`key` must have at least 8 characters",
+                    "key",
+                ))
+            }
+            _ => format!("sk-{}", uuid::Uuid::new_v4().simple()),
+        };
+        let mut key = VirtualKey {
+            key_name: short_name(&plain),
+            created_at: self.now,
+            ..VirtualKey::default()
+        };
+        self.apply_key(&mut key, &fields).await?;
+        let hash = KeyHash::of(&plain);
+        match self.store.create_key(&hash, &key).await {
+            Ok(()) => {}
+            Err(WriteError::Exists) => {
+                return Err(AdminError::bad("this key exists already", "key"))
+            }
+            Err(WriteError::NotFound) => return Err(AdminError::NotFound("key".into())),
+            Err(WriteError::Store(err)) => return Err(err.into()),
+        }
+        self.auth.forget_key(&hash);
+        let mut view = views::key_info(&hash, &key, 0.0, self.now);
+        if let Some(object) = view.as_object_mut() {
+            object.insert("key".into(), Value::String(plain));
+        }
+        Ok(view)
+    }
+
+    /// `GET /key/info?key=`: `{"key": ..., "info": {...}}`.
+    pub async fn key_info(&self, key: &str) -> Result<Value, AdminError> {
+        let (hash, stored) = self.find_key(key).await?;
+        let spend = self.key_spend(&hash, &stored).await?;
+        Ok(json!({"key": key, "info": views::key_info(&hash, &stored, spend, self.now)}))
+    }
+
+    /// `POST /key/update`: the key's fields after the change, with `key` as given.
+    pub async fn update_key(&self, body: &Map<String, Value>) -> Result<Value, AdminError> {
+        let fields = Fields(body);
+        let Some(Some(given)) = fields.string("key")? else {
+            return Err(AdminError::bad("`key` is required", "key"));
+        };
+        let (hash, mut stored) = self.find_key(&given).await?;
+        self.apply_key(&mut stored, &fields).await?;
+        match self.store.update_key(&hash, &stored).await {
+            Ok(()) => {}
+            Err(WriteError::Store(err)) => return Err(err.into()),
+            Err(_) => {
+                return Err(AdminError::NotFound(format!(
+                    "key `{}` not found",
+                    hash.prefix()
+                )))
+            }
+        }
+        self.auth.forget_key(&hash);
+        let spend = self.key_spend(&hash, &stored).await?;
+        let mut view = views::key_info(&hash, &stored, spend, self.now);
+        if let Some(object) = view.as_object_mut() {
+            object.insert("key".into(), Value::String(given));
+        }
+        Ok(view)
+    }
+
+    /// `POST /key/delete` with `{"keys": [...]}`: every key must exist, else nothing is deleted.
+    pub async fn delete_keys(&self, body: &Map<String, Value>) -> Result<Value, AdminError> {
+        let Some(Some(keys)) = Fields(body).strings("keys")? else {
+            return Err(AdminError::bad(
+                "`keys` (a list of keys) is required",
+                "keys",
+            ));
+        };
+        let mut hashes = Vec::new();
+        for key in &keys {
+            hashes.push(self.find_key(key).await?.0);
+        }
+        self.store.delete_keys(&hashes).await?;
+        for hash in &hashes {
+            self.auth.forget_key(hash);
+        }
+        Ok(json!({"deleted_keys": keys}))
+    }
+
+    /// `POST /team/new`: the team as stored.
+    pub async fn new_team(&self, body: &Map<String, Value>) -> Result<Value, AdminError> {
+        let fields = Fields(body);
+        let team_id = match fields.string("team_id")? {
+            Some(Some(id)) if valid_team_id(&id) => id,
+            Some(Some(_)) => {
+                return Err(AdminError::bad(
+                    "`team_id` must be 1 to 128 letters, digits, `-`, `_`, `.` or `@`",
+                    "team_id",
+                ))
+            }
+            _ => uuid::Uuid::new_v4().to_string(),
+        };
+        let mut team = Team {
+            team_id,
+            created_at: self.now,
+            ..Team::default()
+        };
+        apply_team(&mut team, &fields)?;
+        match self.store.create_team(&team).await {
+            Ok(()) => {}
+            Err(WriteError::Store(err)) => return Err(err.into()),
+            Err(_) => {
+                return Err(AdminError::bad(
+                    format!("team `{}` exists already", team.team_id),
+                    "team_id",
+                ))
+            }
+        }
+        self.auth.forget_team(&team.team_id);
+        Ok(views::team_info(&team, 0.0, self.now))
+    }
+
+    /// `GET /team/info?team_id=`: the team, its keys and (empty) memberships.
+    pub async fn team_info(&self, team_id: &str) -> Result<Value, AdminError> {
+        let team = self.find_team(team_id).await?;
+        let spend = self.team_spend(&team).await?;
+        let mut keys = Vec::new();
+        for (hash, key) in self.store.team_keys(team_id).await? {
+            let spend = self.key_spend(&hash, &key).await?;
+            keys.push(views::key_info(&hash, &key, spend, self.now));
+        }
+        Ok(json!({
+            "team_id": team.team_id,
+            "team_info": views::team_info(&team, spend, self.now),
+            "keys": keys,
+            "team_memberships": [],
+        }))
+    }
+
+    /// `POST /team/update`: `{"team_id": ..., "data": team}`.
+    pub async fn update_team(&self, body: &Map<String, Value>) -> Result<Value, AdminError> {
+        let fields = Fields(body);
+        let Some(Some(team_id)) = fields.string("team_id")? else {
+            return Err(AdminError::bad("`team_id` is required", "team_id"));
+        };
+        let mut team = self.find_team(&team_id).await?;
+        apply_team(&mut team, &fields)?;
+        match self.store.update_team(&team).await {
+            Ok(()) => {}
+            Err(WriteError::Store(err)) => return Err(err.into()),
+            Err(_) => return Err(AdminError::NotFound(format!("team `{team_id}` not found"))),
+        }
+        self.auth.forget_team(&team_id);
+        let spend = self.team_spend(&team).await?;
+        Ok(json!({"team_id": team_id, "data": views::team_info(&team, spend, self.now)}))
+    }
+
+    /// `GET /team/list`: every team.
+    pub async fn list_teams(&self) -> Result<Value, AdminError> {
+        let mut list = Vec::new();
+        for team in self.store.list_teams().await? {
+            let spend = self.team_spend(&team).await?;
+            list.push(views::team_info(&team, spend, self.now));
+        }
+        Ok(Value::Array(list))
+    }
+
+    /// A key named by its plain text or by its hash (`token`).
+    async fn find_key(&self, given: &str) -> Result<(KeyHash, VirtualKey), AdminError> {
+        if let Some(hash) = KeyHash::parse(given) {
+            if let Some(key) = self.store.find(&hash).await? {
+                return Ok((hash, key));
+            }
+        }
+        let hash = KeyHash::of(given);
+        match self.store.find(&hash).await? {
+            Some(key) => Ok((hash, key)),
+            None => Err(AdminError::NotFound("key not found".into())),
+        }
+    }
+
+    async fn find_team(&self, team_id: &str) -> Result<Team, AdminError> {
+        self.store
+            .find_team(team_id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("team `{team_id}` not found")))
+    }
+
+    async fn key_spend(&self, hash: &KeyHash, key: &VirtualKey) -> Result<f64, AdminError> {
+        let period = key.limits().budget_sort_key(self.now);
+        Ok(self
+            .store
+            .spend(&Scope::Key(hash.as_str().to_owned()), &period)
+            .await?)
+    }
+
+    async fn team_spend(&self, team: &Team) -> Result<f64, AdminError> {
+        let period = team.limits().budget_sort_key(self.now);
+        Ok(self
+            .store
+            .spend(&Scope::Team(team.team_id.clone()), &period)
+            .await?)
+    }
+
+    async fn apply_key(&self, key: &mut VirtualKey, fields: &Fields<'_>) -> Result<(), AdminError> {
+        let team = fields.string("team_id")?;
+        if let Some(Some(id)) = &team {
+            if self.store.find_team(id).await?.is_none() {
+                return Err(AdminError::bad(
+                    format!("team `{id}` does not exist"),
+                    "team_id",
+                ));
+            }
+        }
+        set(&mut key.team, team);
+        set(&mut key.alias, fields.string("key_alias")?);
+        set(&mut key.user, fields.string("user_id")?);
+        set_or_default(&mut key.models, fields.strings("models")?);
+        set(&mut key.max_budget, fields.amount("max_budget")?);
+        set(
+            &mut key.budget_duration,
+            fields.duration("budget_duration")?,
+        );
+        set(&mut key.rpm_limit, fields.count("rpm_limit")?);
+        set(&mut key.tpm_limit, fields.count("tpm_limit")?);
+        set_or_default(&mut key.metadata, fields.object("metadata")?);
+        set_or_default(&mut key.guardrails, fields.strings("guardrails")?);
+        set_or_default(&mut key.blocked, fields.flag("blocked")?);
+        if let Some(duration) = fields.duration("duration")? {
+            key.expires_at = duration
+                .as_deref()
+                .and_then(super::parse_duration)
+                .map(|d| self.now + d.as_secs());
+        }
+        Ok(())
+    }
+}
+
+fn apply_team(team: &mut Team, fields: &Fields<'_>) -> Result<(), AdminError> {
+    set(&mut team.team_alias, fields.string("team_alias")?);
+    set_or_default(&mut team.models, fields.strings("models")?);
+    set(&mut team.max_budget, fields.amount("max_budget")?);
+    set(
+        &mut team.budget_duration,
+        fields.duration("budget_duration")?,
+    );
+    set(&mut team.rpm_limit, fields.count("rpm_limit")?);
+    set(&mut team.tpm_limit, fields.count("tpm_limit")?);
+    set_or_default(&mut team.metadata, fields.object("metadata")?);
+    set_or_default(&mut team.guardrails, fields.strings("guardrails")?);
+    set_or_default(&mut team.blocked, fields.flag("blocked")?);
+    set_or_default(
+        &mut team.members_with_roles,
+        fields.list("members_with_roles")?,
+    );
+    Ok(())
+}
+
+/// LiteLLM's abbreviation: `sk-...` and the last four characters.
+fn short_name(key: &str) -> String {
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("sk-...{tail}")
+}
+
+fn valid_team_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{MasterKey, MemoryKeyStore};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[tokio::test]
+    async fn keys_and_teams_in_memory() {
+        let store = Arc::new(MemoryKeyStore::new());
+        let auth = Authenticator::new(MasterKey::None, store.clone(), Duration::from_secs(10));
+        let admin = KeyAdmin::new(&auth);
+        let team = admin
+            .new_team(&obj(
+                json!({"team_id": "t1", "max_budget": 2.0, "rpm_limit": 5}),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(team["team_id"], "t1");
+        assert_eq!(team["max_budget"], 2.0);
+        let made = admin
+            .generate_key(&obj(
+                json!({"team_id": "t1", "models": ["m"], "duration": "1d"}),
+            ))
+            .await
+            .unwrap();
+        let plain = made["key"].as_str().unwrap().to_owned();
+        assert!(plain.starts_with("sk-"));
+        assert_eq!(made["token"], KeyHash::of(&plain).as_str());
+        assert!(made["expires"].is_string());
+        let info = admin.key_info(&plain).await.unwrap();
+        assert_eq!(info["info"]["team_id"], "t1");
+        assert_eq!(info["info"].get("key"), None);
+        let missing_team = admin
+            .generate_key(&obj(json!({"team_id": "nope"})))
+            .await
+            .unwrap_err();
+        assert_eq!(missing_team.param(), Some("team_id"));
+        let listed = admin.team_info("t1").await.unwrap();
+        assert_eq!(listed["keys"].as_array().unwrap().len(), 1);
+        let deleted = admin
+            .delete_keys(&obj(json!({"keys": [plain.clone()]})))
+            .await
+            .unwrap();
+        assert_eq!(deleted, json!({"deleted_keys": [plain]}));
+        assert!(matches!(
+            admin.key_info(&plain).await,
+            Err(AdminError::NotFound(_))
+        ));
+        assert_eq!(short_name("sk-abcdef"), "sk-...cdef");
+    }
+}

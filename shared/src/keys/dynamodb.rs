@@ -1,0 +1,230 @@
+//! The key store in the one DynamoDB table (`GATEWAY_TABLE_NAME`): keys and teams
+//! (`dynamodb_items` has their layout), and the budget and rate-limit counters
+//! (`dynamodb_limits`; the layout is in [`super::limits`]).
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::Client;
+use futures_util::future::BoxFuture;
+
+use super::dynamodb_items::{
+    key_from_item, key_item, key_pk, s, team_from_item, team_item, team_pk, Item,
+};
+use super::limits::{ReserveError, Scope};
+use super::{
+    KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, VirtualKey, WriteError,
+};
+
+/// Keys, teams and counters in DynamoDB. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct DynamoKeyStore {
+    pub(crate) client: Client,
+    pub(crate) table: String,
+}
+
+impl DynamoKeyStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoKeyStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, KeyStoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item)
+    }
+
+    /// A put that must (or must not) find the item there already.
+    async fn put(&self, item: Item, exists: bool) -> Result<(), WriteError> {
+        let condition = if exists {
+            "attribute_exists(pk)"
+        } else {
+            "attribute_not_exists(pk)"
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failed(&err) => Err(if exists {
+                WriteError::NotFound
+            } else {
+                WriteError::Exists
+            }),
+            Err(err) => Err(WriteError::Store(store_error(err))),
+        }
+    }
+
+    /// Every item of an index partition, page by page.
+    async fn query_index(
+        &self,
+        index: &str,
+        partition: String,
+    ) -> Result<Vec<Item>, KeyStoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#p = :p")
+                .expression_attribute_names("#p", format!("{index}pk"))
+                .expression_attribute_values(":p", s(partition.clone()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+}
+
+pub(crate) fn store_error<E, R>(err: SdkError<E, R>) -> KeyStoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    KeyStoreError(DisplayErrorContext(&err).to_string())
+}
+
+pub(crate) fn is_condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+impl KeyStore for DynamoKeyStore {
+    fn find<'a>(
+        &'a self,
+        hash: &'a KeyHash,
+    ) -> BoxFuture<'a, Result<Option<VirtualKey>, KeyStoreError>> {
+        Box::pin(async move {
+            let item = self.get(key_pk(hash), "KEY").await?;
+            Ok(item.map(|item| key_from_item(&item).1))
+        })
+    }
+
+    fn create_key<'a>(
+        &'a self,
+        hash: &'a KeyHash,
+        key: &'a VirtualKey,
+    ) -> BoxFuture<'a, Result<(), WriteError>> {
+        Box::pin(self.put(key_item(hash, key), false))
+    }
+
+    fn update_key<'a>(
+        &'a self,
+        hash: &'a KeyHash,
+        key: &'a VirtualKey,
+    ) -> BoxFuture<'a, Result<(), WriteError>> {
+        Box::pin(self.put(key_item(hash, key), true))
+    }
+
+    fn delete_keys<'a>(
+        &'a self,
+        hashes: &'a [KeyHash],
+    ) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        Box::pin(async move {
+            for hash in hashes {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", s(key_pk(hash)))
+                    .key("sk", s("KEY"))
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn find_team<'a>(
+        &'a self,
+        team_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Team>, KeyStoreError>> {
+        Box::pin(async move {
+            let item = self.get(team_pk(team_id), "TEAM").await?;
+            Ok(item.map(|item| team_from_item(&item)))
+        })
+    }
+
+    fn create_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>> {
+        Box::pin(self.put(team_item(team), false))
+    }
+
+    fn update_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>> {
+        Box::pin(self.put(team_item(team), true))
+    }
+
+    fn list_teams(&self) -> BoxFuture<'_, Result<Vec<Team>, KeyStoreError>> {
+        Box::pin(async move {
+            let items = self.query_index("gsi1", "TEAMS".to_owned()).await?;
+            Ok(items.iter().map(team_from_item).collect())
+        })
+    }
+
+    fn team_keys<'a>(
+        &'a self,
+        team_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>> {
+        Box::pin(async move {
+            let items = self
+                .query_index("gsi2", format!("TEAMKEYS#{team_id}"))
+                .await?;
+            let mut keys: Vec<(KeyHash, VirtualKey)> = items
+                .iter()
+                .filter_map(|item| match key_from_item(item) {
+                    (Some(hash), key) => Some((hash, key)),
+                    (None, _) => None,
+                })
+                .collect();
+            keys.sort_by_key(|(_, k)| k.created_at);
+            Ok(keys)
+        })
+    }
+
+    fn reserve<'a>(&'a self, plan: &'a ReservationPlan) -> BoxFuture<'a, Result<(), ReserveError>> {
+        Box::pin(super::dynamodb_limits::reserve(self, plan))
+    }
+
+    fn settle<'a>(
+        &'a self,
+        settlement: &'a Settlement,
+    ) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        Box::pin(super::dynamodb_limits::settle(self, settlement))
+    }
+
+    fn spend<'a>(
+        &'a self,
+        scope: &'a Scope,
+        period: &'a str,
+    ) -> BoxFuture<'a, Result<f64, KeyStoreError>> {
+        Box::pin(async move {
+            let item = self.get(scope.partition_key(), period).await?;
+            Ok(item
+                .as_ref()
+                .and_then(|i| super::dynamodb_items::float(i, "spend"))
+                .unwrap_or(0.0))
+        })
+    }
+}
