@@ -29,7 +29,9 @@ pub fn moto() -> &'static MotoServer {
 pub const PRICE_PER_TOKEN: f64 = 0.01;
 
 /// The test config with a price on every deployment, a fallback-free Lex model, and `extra`.
+/// `extra` may name the fake's address as `{endpoint}` (a guardrail entry, say).
 pub fn priced_yaml(endpoint: &str, extra: &str) -> String {
+    let extra = extra.replace("{endpoint}", endpoint);
     format!(
         r#"
 model_list:

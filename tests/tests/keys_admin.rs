@@ -122,7 +122,13 @@ async fn teams_new_info_update_list() {
 
 #[tokio::test]
 async fn keys_generate_info_update_delete_and_the_plain_key_is_never_stored() {
-    let (gw, table) = instance("admin-keys").await;
+    // The key names the `pii` guardrail: configured here, so the key's requests run it.
+    let table = moto().new_table("admin-keys").await;
+    let pii = "guardrails:\n  - guardrail_name: pii\n    litellm_params:\n      guardrail: bedrock\n      \
+               mode: pre_call\n      guardrailIdentifier: gpii\n      guardrailVersion: '1'\n      \
+               aws_region_name: us-east-1\n      aws_bedrock_runtime_endpoint: {endpoint}\n      \
+               aws_access_key_id: test-access-key\n      aws_secret_access_key: test-secret-key\n";
+    let gw = Instance::start(&table, pii, settings(10.0, 900.0)).await;
     gw.admin("/team/new", Some(json!({"team_id": "t1"}))).await;
     let made = gw
         .admin(
@@ -163,6 +169,11 @@ async fn keys_generate_info_update_delete_and_the_plain_key_is_never_stored() {
     // The key works, and its plain text is nowhere in the table.
     let answer = gw.ask(&key).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(
+        gw.gw.fake.guardrail_calls_from("gpii", "1", "INPUT"),
+        1,
+        "the key's guardrail ran"
+    );
     gw.gw.gateway.after_response().flush().await;
     let stored = scan_text(moto(), &table).await;
     assert!(stored.contains(&token), "stored by its hash");
