@@ -57,6 +57,36 @@ const OPTIONAL: &[(&str, &str)] = &[
         "GATEWAY_CREATE_TABLES",
         "local runs only: the template creates the table",
     ),
+    ("GATEWAY_KEY_CACHE_TTL_SECS", "default 10 s (README: keys)"),
+    (
+        "GATEWAY_MASTER_KEY_REFRESH_SECS",
+        "default 300 s (README: keys)",
+    ),
+    (
+        "GATEWAY_MASTER_KEY_GRACE_SECS",
+        "default 3600 s (README: keys)",
+    ),
+    (
+        "GATEWAY_RESERVATION_TTL_SECS",
+        "default 900 s (README: keys)",
+    ),
+    (
+        "GATEWAY_METRICS",
+        "EMF is on in Lambda by default; `off` disables it",
+    ),
+    (
+        "PHOENIX_COLLECTOR_ENDPOINT",
+        "alternative to PHOENIX_COLLECTOR_HTTP_ENDPOINT",
+    ),
+    ("PHOENIX_EXPORT_TIMEOUT_MS", "default 5000 ms"),
+    (
+        "OPENINFERENCE_HIDE_INPUTS",
+        "OpenInference switch, off by default",
+    ),
+    (
+        "OPENINFERENCE_HIDE_OUTPUTS",
+        "OpenInference switch, off by default",
+    ),
 ];
 
 /// Variables the contract between the branches names; the template sets them all, for both
@@ -189,8 +219,13 @@ fn variables_read_by_code() -> BTreeSet<String> {
         // Inline test modules sit at the end of a file.
         let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
         let mut found = Vec::new();
+        let reads_env = code.contains("Environment");
         for line in code.lines().map(str::trim) {
-            if line.contains("const ") && line.contains("_VAR: &str") {
+            // `const X_VAR: &str = "NAME"`, and any `&str` constant in a file that reads an
+            // Environment (`const PHOENIX_API_KEY: &str = "PHOENIX_API_KEY"`).
+            if line.contains("const ")
+                && (line.contains("_VAR: &str") || (reads_env && line.contains(": &str =")))
+            {
                 found.extend(quoted_after(line, "="));
             }
         }
@@ -220,6 +255,10 @@ fn the_scan_finds_the_variables_known_to_be_read() {
         "AWS_DEFAULT_REGION",
         "LITELLM_MASTER_KEY",
         "GATEWAY_ORIGIN_VERIFY_SECRET",
+        "GATEWAY_TABLE_NAME",
+        "GATEWAY_MASTER_KEY_SECRET_ID",
+        "PHOENIX_API_KEY",
+        "GATEWAY_METRICS_NAMESPACE",
     ] {
         assert!(read.contains(name), "scan missed {name}: {read:?}");
     }

@@ -1,5 +1,6 @@
 //! CloudWatch Embedded Metric Format: one JSON line per request on stdout (Lambda ships it to
-//! CloudWatch Logs, which extracts the metrics). Dimensions: model and team.
+//! CloudWatch Logs, which extracts the metrics). Dimension sets: none (totals, for the error-rate
+//! alarm), `Model`, and `Team` — the names `template.yaml`'s dashboard and alarms query.
 
 use std::io::Write;
 use std::sync::{Mutex, PoisonError};
@@ -55,8 +56,8 @@ pub fn line(namespace: &str, r: &UsageRecord) -> Value {
         json!({"Name": "Fallbacks", "Unit": "Count"}),
     ];
     let mut doc = json!({
-        "model": r.model,
-        "team": r.team.as_deref().unwrap_or("none"),
+        "Model": r.model,
+        "Team": r.team.as_deref().unwrap_or("none"),
         "request_id": r.request_id,
         "Requests": 1,
         "Latency": r.latency_ms,
@@ -78,7 +79,7 @@ pub fn line(namespace: &str, r: &UsageRecord) -> Value {
         "Timestamp": r.started_at_ms,
         "CloudWatchMetrics": [{
             "Namespace": namespace,
-            "Dimensions": [["model", "team"]],
+            "Dimensions": [[], ["Model"], ["Team"]],
             "Metrics": metrics,
         }]
     });
@@ -108,7 +109,7 @@ mod tests {
         let doc = line("NS", &record);
         let cw = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], "NS");
-        assert_eq!(cw["Dimensions"], json!([["model", "team"]]));
+        assert_eq!(cw["Dimensions"], json!([[], ["Model"], ["Team"]]));
         for metric in cw["Metrics"].as_array().unwrap() {
             let name = metric["Name"].as_str().unwrap();
             assert!(doc[name].is_number(), "{name} missing");
@@ -117,6 +118,7 @@ mod tests {
         assert_eq!(doc["Errors"], 1);
         assert_eq!(doc["Fallbacks"], 1);
         assert_eq!(doc["TimeToFirstToken"], 5);
-        assert_eq!(doc["team"], "t");
+        assert_eq!(doc["Team"], "t");
+        assert_eq!(doc["Model"], "m");
     }
 }
