@@ -6,17 +6,17 @@
 #   3. the deployed config (deploy/config/gateway.yaml, the layer's file) with the variables the
 #      template sets, under cargo-lambda's Runtime API emulator on the fake Bedrock: the events in
 #      events/ get answers from both functions;
-#   4. with --build (or SAM_BUILD=1): `sam build` for x86_64, and the built artifacts (two
-#      bootstraps, the config layer's file). arm64 needs the aarch64 Rust target, see README.
-#      Off by default: cargo-lambda builds with its own --target and flags, so nothing is shared
-#      with the other builds (a release build took 35-40 min on the busy 2-core CI host;
-#      SAM_BUILD_MODE=debug builds faster, unoptimized).
+#   4. `sam build` for x86_64, and the built artifacts (two bootstraps, the config layer's file).
+#      arm64 needs the aarch64 Rust target, see README. cargo-lambda builds with its own --target
+#      and flags, so nothing is shared with the test build; its target directory is cached
+#      outside the clone (~/.cache/llm-gateway/sam-target): the first run on a machine compiles
+#      everything (~13 CPU-minutes), later runs the workspace crates only. SAM_BUILD=0 skips it.
 # The wiring test that reads the template against the code is Rust: tests/tests/sam_template.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-build=${SAM_BUILD:-0}
+build=${SAM_BUILD:-1}
 [ "${1:-}" = --build ] && build=1
 
 venv=$(scripts/bootstrap-sam.sh)
@@ -129,7 +129,11 @@ if [ "$build" = 1 ]; then
   step "sam build (x86_64)"
   out="$root/.aws-sam/build"
   started=$SECONDS
-  sam build --beta-features --parameter-overrides Architecture=x86_64 --build-dir "$out" >"$work/build.log" 2>&1 ||
+  # cargo-lambda builds with its own target and flags, so nothing of the test build is reused; its
+  # target directory is kept outside the clone (like the other heavy tools), so only the first
+  # run on a machine compiles the dependencies (~13 CPU-minutes), later ones the workspace only.
+  CARGO_TARGET_DIR="${SAM_TARGET_DIR:-$HOME/.cache/llm-gateway/sam-target}" \
+    sam build --beta-features --parameter-overrides Architecture=x86_64 --build-dir "$out" >"$work/build.log" 2>&1 ||
     { tail -n 40 "$work/build.log"; exit 1; }
   # The built template names each function's artifact folder (functions with the same code share
   # one, e.g. ChatFunction-Shared) and the layer's folder (SAM packages it as it is).
