@@ -4,8 +4,9 @@
 #   2. the transformed template (SAM's own translator) grants both lambda:InvokeFunctionUrl and
 #      lambda:InvokeFunction for the Function URL in each URL mode (deploy/check_transformed.py);
 #   3. the deployed config (deploy/config/gateway.yaml, the layer's file) with the variables the
-#      template sets, under cargo-lambda's Runtime API emulator on the fake Bedrock: the events in
-#      events/ get answers from both functions;
+#      template sets, under cargo-lambda's Runtime API emulator on the fake Bedrock and a local
+#      moto_server for the table: the events in events/ get answers from both functions, and
+#      both answers' usage records reach the table;
 #   4. `sam build` for x86_64, and the built artifacts (two bootstraps, the config layer's file).
 #      arm64 needs the aarch64 Rust target, see README. cargo-lambda builds with its own --target
 #      and flags, so nothing is shared with the test build; its target directory is cached
@@ -61,6 +62,16 @@ free_port() {
 start_bg "$work/fake.log" target/debug/fake-bedrock --port 0
 wait_for_log "$work/fake.log" "listening on" 10
 fake_url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/fake.log" | head -n 1)
+# The template's table and its DynamoDB calls (keys, limits, usage records) go to a local
+# moto_server, where the gateway creates the table at start (GATEWAY_CREATE_TABLES=1).
+[ -x .venv/bin/moto_server ] || scripts/bootstrap-python.sh
+moto_port=$(free_port)
+start_bg "$work/moto.log" .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port"
+for _ in $(seq 300); do
+  (echo >"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null && break
+  sleep 0.1
+done
+moto_url="http://127.0.0.1:$moto_port"
 
 # What the template sets (stack values replaced by local ones; GATEWAY_CONFIG is the layer's
 # file as it sits in the repository), plus what only a local run needs: the fake's endpoint,
@@ -94,6 +105,8 @@ set -a
 . "$env_file"
 set +a
 export LITELLM_MASTER_KEY=sk-local-dev-key AWS_ENDPOINT_URL_BEDROCK_RUNTIME="$fake_url" \
+  AWS_ENDPOINT_URL_DYNAMODB="$moto_url" AWS_ENDPOINT_URL_SECRETS_MANAGER="$moto_url" \
+  GATEWAY_CREATE_TABLES=1 \
   AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
   AWS_EC2_METADATA_DISABLED=true GATEWAY_LAMBDA_MODE=buffered
 unset AWS_SESSION_TOKEN AWS_PROFILE
@@ -119,6 +132,24 @@ done
 invoke chat chat-alb.json 'import json,sys; r=json.load(open(sys.argv[1])); b=json.loads(r["body"]); assert r["statusCode"]==200 and b["choices"][0]["message"]["content"]=="Fake answer to: What is the capital of France?", r'
 invoke chat chat-alb-health.json 'import json,sys; r=json.load(open(sys.argv[1])); assert r["statusCode"]==200, r'
 invoke lex lex-first-turn.json 'import json,sys; r=json.load(open(sys.argv[1])); assert r["sessionState"]["intent"]["state"]=="Fulfilled" and r["messages"][0]["content"].startswith("Fake answer to:"), r'
+# Both answers' usage records reached the template's table (written after the responses).
+if .venv/bin/python - "$moto_url" "$GATEWAY_TABLE_NAME" <<'PY'; then
+import sys, time, boto3
+table = boto3.client("dynamodb", endpoint_url=sys.argv[1], region_name="us-east-1",
+                     aws_access_key_id="local", aws_secret_access_key="local")
+for _ in range(100):
+    items = table.scan(TableName=sys.argv[2])["Items"]
+    callers = sorted(i["caller"]["S"] for i in items if i["pk"]["S"].startswith("REQ#"))
+    if "api" in callers and "lex" in callers:
+        print(f"ok    usage records in {sys.argv[2]}: {callers}")
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit(f"FAIL  usage records in {sys.argv[2]}: {callers}")
+PY
+  :
+else
+  failed=$((failed + 1))
+fi
 echo "emulator checks done at ${SECONDS}s"
 if [ "$failed" -gt 0 ]; then
   echo "--- emulator log"; tail -n 40 "$work/watch.log"
