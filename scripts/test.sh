@@ -40,7 +40,7 @@ step "OpenAI Python SDK against the local server"
 .venv/bin/python -m pytest tests/python -q
 step "Lambda emulator: cargo lambda invoke"
 scripts/lambda-smoke.sh
-step "SAM template: cfn-lint, sam validate --lint, URL permissions, deployed config (SAM_BUILD=1: sam build)"
+step "SAM template: cfn-lint, sam validate --lint, URL permissions, deployed config on moto, sam build (SAM_BUILD=0 skips)"
 scripts/check-template.sh
 step "Lambda emulator: traces into Phoenix"
 scripts/lambda-tracing.sh
