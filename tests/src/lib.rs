@@ -1,6 +1,7 @@
 //! Test support for the gateway: a fake Amazon Bedrock Runtime that speaks the real wire protocol,
 //! and a harness that runs the whole gateway in-process against it.
 
+pub mod captured;
 pub mod collector;
 pub mod fake_bedrock;
 pub mod harness;

@@ -4,8 +4,7 @@
 //! Alone in its test binary: it installs a scoped log subscriber (see request_logs.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -14,6 +13,7 @@ use gateway::keys::{MemoryKeyStore, VirtualKey};
 use gateway::observability::{
     EmfMetrics, MetricsSettings, PhoenixExporter, Telemetry, TraceSettings,
 };
+use gateway_tests::captured::Captured;
 use gateway_tests::collector::Collector;
 use gateway_tests::fake_bedrock::FakeBedrock;
 use gateway_tests::harness::{config_yaml, TestGateway, MASTER_KEY};
@@ -23,26 +23,6 @@ use serde_json::json;
 const TEAM_KEY: &str = "sk-team-support-7f3a9c";
 const USER_KEY: &str = "sk-user-alice-2b8e41";
 const UNKNOWN_KEY: &str = "sk-not-a-key-d00d";
-
-/// Output captured in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 fn request(key: &str, header: &str, body: serde_json::Value) -> Request<Body> {
     let value = if header == "authorization" {

@@ -3,29 +3,13 @@
 //! running beside this one without a subscriber would race with its scoped subscriber.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use gateway_tests::captured::Captured;
 use gateway_tests::fake_bedrock::Fault;
 use gateway_tests::harness::{TestGateway, MASTER_KEY, SONNET};
 use serde_json::json;
 
 fn ask(text: &str, stream: bool) -> serde_json::Value {
     json!({"model":"claude-3-sonnet","stream":stream,"messages":[{"role":"user","content":text}]})
-}
-
-/// Log output captured in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -43,7 +27,7 @@ async fn every_log_line_of_a_request_carries_its_id_key_and_model() {
     let res = gw.chat(ask("hello", false)).await;
     res.assert_error(503, "api_error");
     gw.usage_records().await;
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let failed = text
         .lines()
         .find(|l| l.contains("model call failed"))

@@ -5,29 +5,16 @@
 //! `request_logs.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use gateway::store::create_table;
 use gateway::usage::{fallback, replay_lines, ReplaySummary};
+use gateway_tests::captured::Captured;
 use gateway_tests::fake_bedrock::FakeBedrock;
 use gateway_tests::harness::{config_yaml, load_config, TestGateway, MASTER_KEY};
 use gateway_tests::moto::MotoServer;
 use gateway_tests::usage_table::{get, must_get, number, store};
 use serde_json::json;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn ask(stream: bool) -> serde_json::Value {
     json!({"model":"claude-3-sonnet","stream":stream,"stream_options":{"include_usage":true},
@@ -78,7 +65,7 @@ async fn records_survive_an_outage_through_the_fallback_log_and_replay_once() {
     let stats = gw.gateway.after_response().stats();
     assert_eq!((stats.written, stats.failed), (1, 3), "{stats:?}");
 
-    let captured = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let captured = logs.text();
     let lines: Vec<&str> = captured
         .lines()
         .filter(|l| l.contains(fallback::MARKER))
