@@ -98,12 +98,17 @@ fn assert_blocked(res: &TestResponse) {
     assert_eq!(body["error"]["code"], "content_policy_violation", "{body}");
 }
 
+/// Whether `text` holds any part of the test's email or phone number. The parts have letters
+/// or spaces in them, so request ids (hex) and timestamps (digits) never match by chance.
+fn leaks_pii(text: &str) -> bool {
+    ["alice", "example.com", "555 123", "123 4567"]
+        .iter()
+        .any(|part| text.contains(part))
+}
+
 fn no_pii(records: &[UsageRecord]) {
     let stored = serde_json::to_string(records).unwrap();
-    assert!(
-        !stored.contains(EMAIL) && !stored.contains("4567"),
-        "{stored}"
-    );
+    assert!(!leaks_pii(&stored), "{stored}");
 }
 
 #[tokio::test]
@@ -144,7 +149,7 @@ async fn pre_call_masking_lets_the_request_continue_masked_or_as_sent() {
         );
     }
     let sent = gw.fake.last_request(SONNET).unwrap().to_string();
-    assert!(!sent.contains(EMAIL) && !sent.contains("4567"), "{sent}");
+    assert!(!leaks_pii(&sent), "{sent}");
     let records = gw.usage_records().await;
     for r in &records {
         assert_eq!(r.guardrails, ["masking:masked"]);
@@ -179,7 +184,7 @@ async fn post_call_masks_whole_and_streamed_answers() {
             answer(&res, stream),
             "Fake answer to: write to {EMAIL}. Or phone {PHONE} today"
         );
-        assert!(!res.text().contains(EMAIL) && !res.text().contains("4567"));
+        assert!(!leaks_pii(&res.text()), "{}", res.text());
     }
     // Whole: one check; streamed: one per window (two sentences).
     assert_eq!(gw.fake.guardrail_calls_from("gout", "1", "OUTPUT"), 3);
@@ -216,7 +221,7 @@ async fn an_email_and_a_phone_number_split_across_chunks_and_windows_are_masked(
             ),
             "filler {filler}"
         );
-        assert!(!res.text().contains("4567") && !res.text().contains("example"));
+        assert!(!leaks_pii(&res.text()), "{}", res.text());
     }
     // More than one window per answer: the answer was not held whole.
     let answers = fillers.len();
