@@ -10,7 +10,7 @@ use axum::body::Body;
 use gateway::keys::{MemoryKeyStore, VirtualKey};
 use gateway::lex::{LexFulfillment, ANSWER_WITHHELD};
 use gateway::usage::{MemoryUsageSink, UsageRecord};
-use gateway_tests::fake_bedrock::FakeBedrock;
+use gateway_tests::fake_bedrock::{FakeBedrock, Fault};
 use gateway_tests::harness::{
     build_gateway, load_config, sample_event, TestGateway, TestResponse, HAIKU, MASTER_KEY, SONNET,
 };
@@ -421,6 +421,57 @@ async fn a_blocked_answer_falls_back_along_content_policy_fallbacks() {
     let records = gw.usage_records().await;
     assert_eq!(records[0].fallbacks, ["claude-3-haiku"]);
     assert_eq!(records[0].guardrails, ["out:blocked"]);
+}
+
+#[tokio::test]
+async fn a_fallback_groups_own_pre_call_guardrails_check_the_text_it_gets() {
+    let fake = FakeBedrock::start().await.unwrap();
+    let endpoint = fake.endpoint();
+    let rest = format!(
+        "router_settings:\n  num_retries: 0\n  fallbacks: [{{claude-3-sonnet: [claude-3-haiku]}}]\n\
+         guardrails:\n{}",
+        guardrail(&endpoint, "pii", "gpii", "pre_call", &["mask_request_content: true"]),
+    );
+    // Only the fallback group (haiku) carries the guardrail.
+    let yaml = yaml(&endpoint, "", &rest).replacen(
+        "general_settings:",
+        "      guardrails: [pii]\ngeneral_settings:",
+        1,
+    );
+    let gw = TestGateway::with_yaml(fake, &yaml).await;
+    let question = format!("mail {EMAIL} please");
+
+    // The first group answers: the fallback's guardrail does not run.
+    let res = gw.chat(ask(&question, false)).await;
+    assert_eq!(answer(&res, false), format!("Fake answer to: {question}"));
+    assert_eq!(gw.fake.guardrail_calls("gpii", "1"), 0);
+
+    // It fails: haiku gets the text masked by its own guardrail, whole and streamed.
+    gw.fake.set_fault(SONNET, Fault::Unavailable);
+    for stream in [false, true] {
+        let res = gw.chat(ask(&question, stream)).await;
+        assert_eq!(answer(&res, stream), "Fake answer to: mail {EMAIL} please");
+        let sent = gw.fake.last_request(HAIKU).unwrap().to_string();
+        assert!(!leaks_pii(&sent), "{sent}");
+    }
+    assert_eq!(gw.fake.guardrail_calls_from("gpii", "1", "INPUT"), 2);
+    assert_eq!(gw.fake.calls(HAIKU), 2);
+    let records = gw.usage_records().await;
+    assert_eq!(records.len(), 3);
+    assert!(records[0].guardrails.is_empty(), "{:?}", records[0]);
+    for r in &records[1..] {
+        assert_eq!(r.fallbacks, ["claude-3-haiku"]);
+        assert_eq!(r.guardrails, ["pii:masked"]);
+        assert_eq!(r.guardrail_entities, ["EMAIL"]);
+    }
+    no_pii(&records);
+
+    // A block by the fallback's guardrail refuses the request: its model is never called.
+    gw.fake.add_blocked_word("forbidden");
+    for stream in [false, true] {
+        assert_blocked(&gw.chat(ask("a forbidden thing", stream)).await);
+    }
+    assert_eq!(gw.fake.calls(HAIKU), 2);
 }
 
 #[tokio::test]

@@ -153,6 +153,22 @@ pub(crate) async fn input(
     Ok(())
 }
 
+/// `pre_call` guardrails a fallback group adds: `None` when there are none (the request goes
+/// on as it is), else the request as they let it through. A block is a 400 unless a later
+/// fallback takes the request.
+pub(crate) async fn fallback_input(
+    guardrails: &[Arc<Attached>],
+    request: &ChatRequest,
+    log: &GuardrailLog,
+) -> Result<Option<ChatRequest>, GatewayError> {
+    if guardrails.is_empty() {
+        return Ok(None);
+    }
+    let mut checked = request.clone();
+    input(guardrails, &mut checked, log).await?;
+    Ok(Some(checked))
+}
+
 /// `during_call`: checks the caller's text while the model answers; a block discards the
 /// answer (the caller awaits both).
 pub(crate) async fn during(

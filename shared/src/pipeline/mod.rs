@@ -7,7 +7,8 @@
 //!    limits of the key and its team, reserved in one store call (`limits`; settled after the
 //!    response); then `pre_call` guardrails on its text (`guard::input`).
 //! 4. **route and call**: a deployment by the group's strategy, retries and fallbacks
-//!    (`route`, `backoff`); whole answers bounded by the deadline, streams by `stream_timeout`
+//!    (`route`, `backoff`; a fallback group's own `pre_call` guardrails check the text before
+//!    its model sees it); whole answers bounded by the deadline, streams by `stream_timeout`
 //!    for the first event, then by `stream_idle_timeout` between events and the deadline
 //!    (`stream::Timed`).
 //!    `during_call` guardrails run beside the call (`guard::during`); a block discards the answer.
@@ -167,6 +168,36 @@ impl Gateway {
             .map_or_else(|_| selected.post_call.clone(), |s| s.post_call)
     }
 
+    /// The `pre_call` guardrails a fallback `group` adds to those already run on `request`
+    /// (its deployments' own): they check the text before that group's model sees it.
+    fn fallback_pre_call(
+        &self,
+        group: &str,
+        ctx: &RequestContext,
+        request: &ChatRequest,
+        selected: &Selected,
+    ) -> Vec<std::sync::Arc<crate::guardrails::Attached>> {
+        if group == request.model {
+            return Vec::new();
+        }
+        let Ok(theirs) =
+            self.guardrails
+                .select(group, &ctx.principal.guardrails, &request.guardrails)
+        else {
+            return Vec::new();
+        };
+        theirs
+            .pre_call
+            .into_iter()
+            .filter(|g| {
+                !selected
+                    .pre_call
+                    .iter()
+                    .any(|run| std::sync::Arc::ptr_eq(g, run))
+            })
+            .collect()
+    }
+
     /// Step 4's routing context for `request`: its deadline is the invocation's, or sooner
     /// by the request's own `timeout`.
     fn route(&self, ctx: &RequestContext, request: &ChatRequest) -> Route<'_> {
@@ -199,13 +230,15 @@ impl Gateway {
         let settings = &self.settings;
         let log = account.guardrail_log();
         let routed = route.call(group, request, &mut account, |d| {
-            let call = d.provider.chat(request);
+            let extra_pre_call = self.fallback_pre_call(&d.config.model_name, ctx, request, guards);
             let filtered_falls_back = !request.routing.disable_fallbacks
                 && has_fallbacks(&settings.content_policy_fallbacks, &d.config.model_name);
             let post_call = self.post_call(&d.config.model_name, ctx, request, guards);
             let log = log.clone();
             within(deadline, TimeoutKind::Deadline, async move {
-                let mut response = call.await.map_err(GatewayError::from)?;
+                let checked = guard::fallback_input(&extra_pre_call, request, &log).await?;
+                let asked = checked.as_ref().unwrap_or(request);
+                let mut response = d.provider.chat(asked).await.map_err(GatewayError::from)?;
                 let filtered = ProviderError::ContentFiltered(
                     "the model's content filter or a guardrail stopped the answer".into(),
                 );
@@ -274,7 +307,12 @@ impl Gateway {
         let deadline = route.deadline;
         let log = account.guardrail_log();
         let routed = route.call(group, request, &mut account, |d| {
-            start_stream(deadline, d, request)
+            let extra_pre_call = self.fallback_pre_call(&d.config.model_name, ctx, request, guards);
+            let log = log.clone();
+            async move {
+                let checked = guard::fallback_input(&extra_pre_call, request, &log).await?;
+                start_stream(deadline, d, checked.as_ref().unwrap_or(request)).await
+            }
         });
         let during = guard::during(&guards.during_call, request, &log);
         let (routed, during) = tokio::join!(routed, during);
