@@ -196,6 +196,52 @@ async fn post_call_masks_whole_and_streamed_answers() {
 }
 
 #[tokio::test]
+async fn post_call_masks_tool_call_arguments_whole_and_streamed() {
+    let gw = gateway_with(&[(
+        "out",
+        "gout",
+        "post_call",
+        &["default_on: true", "mask_response_content: true"],
+    )])
+    .await;
+    // The fake fills a required property with its schema's first `enum` value.
+    let tool = json!({"type":"function","function":{"name":"send_mail","parameters":{
+        "type":"object","required":["to"],"properties":{"to":{"type":"string","enum":[EMAIL]}}}}});
+    for stream in [false, true] {
+        let mut body = ask("mail the team", stream);
+        body["tools"] = json!([tool]);
+        body["tool_choice"] = json!("required");
+        let res = gw.chat(body).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        let arguments: String = if stream {
+            res.sse_events()
+                .iter()
+                .filter_map(|e| {
+                    e["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str()
+                })
+                .collect()
+        } else {
+            res.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            serde_json::from_str::<Value>(&arguments).unwrap(),
+            json!({"to": "{EMAIL}"}),
+            "stream {stream}"
+        );
+        assert!(!leaks_pii(&res.text()), "{}", res.text());
+    }
+    let records = gw.usage_records().await;
+    for r in &records {
+        assert_eq!(r.guardrails, ["out:masked"]);
+        assert_eq!(r.guardrail_entities, ["EMAIL"]);
+    }
+    no_pii(&records);
+}
+
+#[tokio::test]
 async fn an_email_and_a_phone_number_split_across_chunks_and_windows_are_masked() {
     let gw = gateway_with(&[(
         "out",

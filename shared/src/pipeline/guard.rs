@@ -185,20 +185,33 @@ pub(crate) async fn during(
         .into_error(GuardrailStage::Input)
 }
 
-/// `post_call` on a whole answer's text, masking it in place. A block is an error, or with
-/// `disable_exception_on_block` an answer without content that ends with `content_filter`.
+/// `post_call` on a whole answer's text and its tool calls' arguments, masking them in place.
+/// A block is an error, or with `disable_exception_on_block` an answer without content that
+/// ends with `content_filter`.
 pub(crate) async fn output(
     guardrails: &[Arc<Attached>],
     response: &mut ChatResponse,
     log: &GuardrailLog,
 ) -> Result<(), GatewayError> {
-    let Some(content) = response.content.as_mut().filter(|_| !guardrails.is_empty()) else {
+    if guardrails.is_empty() || (response.content.is_none() && response.tool_calls.is_empty()) {
         return Ok(());
-    };
-    let mut texts = vec![std::mem::take(content)];
+    }
+    let mut texts: Vec<String> = response.content.iter().cloned().collect();
+    texts.extend(
+        response
+            .tool_calls
+            .iter()
+            .map(|call| call.arguments.clone()),
+    );
     match run(guardrails, GuardrailMode::PostCall, &mut texts, log).await? {
         Outcome::Passed => {
-            *content = texts.pop().unwrap_or_default();
+            let mut checked = texts.into_iter();
+            if let Some(content) = response.content.as_mut() {
+                *content = checked.next().unwrap_or_default();
+            }
+            for call in &mut response.tool_calls {
+                call.arguments = checked.next().unwrap_or_default();
+            }
             Ok(())
         }
         Outcome::Blocked { quietly: true, .. } => {

@@ -8,6 +8,9 @@
 //! hold no spaces, so neither is ever cut in two. The rest is carried over into the next
 //! window. Only a run of [`STREAM_WINDOW_HARD_MAX_BYTES`] without such a space is cut blind.
 //!
+//! A tool call's arguments are held until the call's last delta (a client cannot act on part of
+//! them) and checked as one text, then sent as one delta, masked.
+//!
 //! A block ends the text: with `disable_exception_on_block` the stream finishes with
 //! `content_filter` (the provider's later text is dropped, its usage still passes), otherwise
 //! with the blocked error. Checks fail closed as in `guard`.
@@ -44,6 +47,7 @@ pub(crate) fn output_stream(
         guardrails,
         log,
         buffer: String::new(),
+        tool_args: None,
         ready: VecDeque::new(),
         blocked: false,
         done: false,
@@ -65,6 +69,17 @@ pub(crate) fn output_stream(
                         s.release(window).await;
                     }
                 }
+                Some(Ok(StreamEvent::ToolCallDelta { index, arguments })) if !s.blocked => {
+                    let window = std::mem::take(&mut s.buffer);
+                    s.release(window).await;
+                    match &mut s.tool_args {
+                        Some((held, args)) if *held == index => args.push_str(&arguments),
+                        _ => {
+                            s.release_tool_args().await;
+                            s.tool_args = Some((index, arguments));
+                        }
+                    }
+                }
                 Some(Ok(event)) if s.blocked => {
                     // After a quiet block only the usage goes on.
                     if let StreamEvent::Usage(_) = event {
@@ -74,6 +89,7 @@ pub(crate) fn output_stream(
                 Some(Ok(event)) => {
                     let window = std::mem::take(&mut s.buffer);
                     s.release(window).await;
+                    s.release_tool_args().await;
                     if !s.done && !s.blocked {
                         s.ready.push_back(Ok(event));
                     }
@@ -86,6 +102,7 @@ pub(crate) fn output_stream(
                 None => {
                     let window = std::mem::take(&mut s.buffer);
                     s.release(window).await;
+                    s.release_tool_args().await;
                     s.done = true;
                 }
             }
@@ -98,6 +115,8 @@ struct Windows {
     guardrails: Arc<[Arc<Attached>]>,
     log: GuardrailLog,
     buffer: String,
+    /// The arguments of the tool call being streamed: its index and the deltas so far.
+    tool_args: Option<(u32, String)>,
     ready: VecDeque<Result<StreamEvent, GatewayError>>,
     /// Quietly blocked: the stream finished with `content_filter`; later text is dropped.
     blocked: bool,
@@ -107,10 +126,27 @@ struct Windows {
 impl Windows {
     /// Checks `window` and queues it (masked), or queues how the block ends the stream.
     async fn release(&mut self, window: String) {
-        if window.is_empty() || self.blocked {
+        self.release_as(window, StreamEvent::TextDelta).await;
+    }
+
+    /// Checks the held tool call's arguments and queues them as one delta (masked).
+    async fn release_tool_args(&mut self) {
+        if let Some((index, arguments)) = self.tool_args.take() {
+            self.release_as(arguments, |arguments| StreamEvent::ToolCallDelta {
+                index,
+                arguments,
+            })
+            .await;
+        }
+    }
+
+    /// Checks `text` and queues it (masked) as the event `make` builds, or queues how the
+    /// block ends the stream.
+    async fn release_as(&mut self, text: String, make: impl FnOnce(String) -> StreamEvent) {
+        if text.is_empty() || self.blocked || self.done {
             return;
         }
-        let mut texts = vec![window];
+        let mut texts = vec![text];
         let outcome = run(
             &self.guardrails,
             GuardrailMode::PostCall,
@@ -121,7 +157,7 @@ impl Windows {
         match outcome {
             Ok(Outcome::Passed) => {
                 let text = texts.pop().unwrap_or_default();
-                self.ready.push_back(Ok(StreamEvent::TextDelta(text)));
+                self.ready.push_back(Ok(make(text)));
             }
             Ok(Outcome::Blocked { quietly: true, .. }) => {
                 self.ready
@@ -262,6 +298,45 @@ mod tests {
                 Some(&Ok(StreamEvent::Finish(FinishReason::Stop)))
             );
         }
+    }
+
+    #[tokio::test]
+    async fn tool_call_arguments_are_checked_whole_and_masked() {
+        let start = |index: u32| StreamEvent::ToolCallStart {
+            index,
+            id: format!("t{index}"),
+            name: "send".into(),
+        };
+        let delta = |index: u32, arguments: &str| StreamEvent::ToolCallDelta {
+            index,
+            arguments: arguments.into(),
+        };
+        let items = vec![
+            StreamEvent::Start,
+            StreamEvent::TextDelta("Sending.".into()),
+            start(0),
+            delta(0, r#"{"to":"sec"#),
+            delta(0, r#"ret"}"#),
+            start(1),
+            delta(1, r#"{"to":"ok"}"#),
+            StreamEvent::Finish(FinishReason::ToolCalls),
+        ];
+        let out = collect(items, guardrails(&[], &["secret"], false)).await;
+        let expected = vec![
+            StreamEvent::Start,
+            StreamEvent::TextDelta("Sending.".into()),
+            start(0),
+            delta(0, r#"{"to":"{MASKED}"}"#),
+            start(1),
+            delta(1, r#"{"to":"ok"}"#),
+            StreamEvent::Finish(FinishReason::ToolCalls),
+        ];
+        assert_eq!(out, expected.into_iter().map(Ok).collect::<Vec<_>>());
+
+        let items = vec![start(0), delta(0, r#"{"x":"forbid"#), delta(0, r#"den"}"#)];
+        let out = collect(items, guardrails(&["forbidden"], &[], false)).await;
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(matches!(out[1], Err(GatewayError::GuardrailBlocked { .. })));
     }
 
     #[tokio::test]
