@@ -37,27 +37,7 @@ step "deployed config under the Lambda emulator (cargo lambda), on the fake Bedr
 cargo build --quiet -p gateway-tests --bin fake-bedrock
 cargo build --quiet --bin chat
 cargo build --quiet --bin lex
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-start_bg() { local log=$1; shift; setsid "$@" >"$log" 2>&1 </dev/null & pids+=("$!"); }
-wait_for_log() { # log pattern seconds
-  for ((i = 0; i < $3 * 10; i++)); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "not started; log:" >&2; tail -n 30 "$1" >&2; exit 1
-}
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. scripts/lib/services.sh
 
 start_bg "$work/fake.log" target/debug/fake-bedrock --port 0
 wait_for_log "$work/fake.log" "listening on" 10

@@ -37,47 +37,7 @@ cargo build --quiet --bin chat
 if $have_lex; then cargo build --quiet --bin lex; fi
 
 started=$SECONDS
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do
-    # Each background service leads its own process group (setsid): end the whole group, which
-    # includes the `cargo run` and function processes `cargo lambda watch` spawns.
-    kill -TERM -- "-$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-  [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Starts "$@" in its own session/process group; its pid (= the group id) goes into `pids`.
-start_bg() {
-  local log=$1
-  shift
-  setsid "$@" >"$log" 2>&1 </dev/null &
-  pids+=("$!")
-}
-
-wait_for_log() { # log pattern seconds what
-  local i
-  for ((i = 0; i < $3 * 10; i++)); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "$4 did not start; its log:" >&2
-  tail -n 30 "$1" >&2
-  exit 1
-}
+. scripts/lib/services.sh
 
 # --- The checker: python3, no jq -----------------------------------------------------------------
 cat >"$work/check.py" <<'PY'
