@@ -71,7 +71,7 @@ local = {
     "GATEWAY_METRICS_NAMESPACE": "LlmGateway",
     "PHOENIX_COLLECTOR_HTTP_ENDPOINT": "",
     "PHOENIX_PROJECT_NAME": "llm-gateway",
-    "PHOENIX_API_KEY": "",
+    "PHOENIX_API_KEY_SECRET_ID": "",
     "RUST_LOG": "info",
 }
 missing = [n for n in names if n not in local]

@@ -75,7 +75,7 @@ impl Gateway {
         let (providers, guardrails) = bedrock::providers_and_guardrails(config, env).await?;
         let keys = keys::from_environment(config, env).await?;
         let usage = usage::sink_from_environment(&config.usage, env).await?;
-        let telemetry = Telemetry::from_config(config, env)?;
+        let telemetry = Telemetry::from_config(config, env).await?;
         Gateway::builder(config, providers)
             .configured_guardrails(guardrails)
             .keys(keys)

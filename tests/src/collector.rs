@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
@@ -18,6 +18,8 @@ use axum::Router;
 #[derive(Default)]
 struct Received {
     bodies: Mutex<Vec<Bytes>>,
+    /// Each export's `authorization` header, if any.
+    authorizations: Mutex<Vec<Option<String>>>,
 }
 
 pub struct Collector {
@@ -33,8 +35,12 @@ impl Collector {
             .route(
                 "/v1/traces",
                 post(
-                    move |State(r): State<Arc<Received>>, body: Bytes| async move {
+                    move |State(r): State<Arc<Received>>, headers: HeaderMap, body: Bytes| async move {
                         tokio::time::sleep(delay).await;
+                        let authorization = headers
+                            .get(header::AUTHORIZATION)
+                            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                        r.authorizations.lock().unwrap().push(authorization);
                         r.bodies.lock().unwrap().push(body);
                         (
                             StatusCode::OK,
@@ -59,6 +65,11 @@ impl Collector {
     /// Export requests received so far.
     pub fn exports(&self) -> usize {
         self.received.bodies.lock().unwrap().len()
+    }
+
+    /// Each export's `authorization` header, in order (`None` where there was none).
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        self.received.authorizations.lock().unwrap().clone()
     }
 
     /// Every body received, lossily as text.

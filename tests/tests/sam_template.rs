@@ -80,6 +80,14 @@ const OPTIONAL: &[(&str, &str)] = &[
     ),
     ("PHOENIX_EXPORT_TIMEOUT_MS", "default 5000 ms"),
     (
+        "PHOENIX_API_KEY",
+        "the key itself, for local runs; the template sets PHOENIX_API_KEY_SECRET_ID",
+    ),
+    (
+        "GATEWAY_ORIGIN_VERIFY_SECRET",
+        "the value itself, for local runs; the template sets GATEWAY_ORIGIN_VERIFY_SECRET_ID",
+    ),
+    (
         "OPENINFERENCE_HIDE_INPUTS",
         "OpenInference switch, off by default",
     ),
@@ -100,7 +108,7 @@ const CONTRACT: &[&str] = &[
     "GATEWAY_METRICS_NAMESPACE",
     "PHOENIX_COLLECTOR_HTTP_ENDPOINT",
     "PHOENIX_PROJECT_NAME",
-    "PHOENIX_API_KEY",
+    "PHOENIX_API_KEY_SECRET_ID",
     "RUST_LOG",
 ];
 
@@ -255,9 +263,11 @@ fn the_scan_finds_the_variables_known_to_be_read() {
         "AWS_DEFAULT_REGION",
         "LITELLM_MASTER_KEY",
         "GATEWAY_ORIGIN_VERIFY_SECRET",
+        "GATEWAY_ORIGIN_VERIFY_SECRET_ID",
         "GATEWAY_TABLE_NAME",
         "GATEWAY_MASTER_KEY_SECRET_ID",
         "PHOENIX_API_KEY",
+        "PHOENIX_API_KEY_SECRET_ID",
         "GATEWAY_METRICS_NAMESPACE",
     ] {
         assert!(read.contains(name), "scan missed {name}: {read:?}");
@@ -275,7 +285,7 @@ fn every_variable_the_code_reads_is_set_or_optional() {
             assert!(
                 set.contains_key(name) || optional.contains_key(name.as_str())
                     // chat-only settings, set where they matter (checked below)
-                    || ["GATEWAY_LAMBDA_MODE", "GATEWAY_ORIGIN_VERIFY_SECRET"].contains(&name.as_str()),
+                    || ["GATEWAY_LAMBDA_MODE", "GATEWAY_ORIGIN_VERIFY_SECRET_ID"].contains(&name.as_str()),
                 "{function}: the code reads {name}, which the template does not set \
                  (set it, or add it to OPTIONAL with the reason)"
             );
@@ -309,8 +319,8 @@ fn chat_functions_run_in_the_mode_their_caller_needs() {
     }
     let url = get(resource(&t, "ChatFunction"), "Properties.FunctionUrlConfig");
     assert_eq!(untag(&url["InvokeMode"]), "RESPONSE_STREAM");
-    assert!(variables(&t, "ChatFunction").contains_key("GATEWAY_ORIGIN_VERIFY_SECRET"));
-    assert!(!variables(&t, "ChatAlbFunction").contains_key("GATEWAY_ORIGIN_VERIFY_SECRET"));
+    assert!(variables(&t, "ChatFunction").contains_key("GATEWAY_ORIGIN_VERIFY_SECRET_ID"));
+    assert!(!variables(&t, "ChatAlbFunction").contains_key("GATEWAY_ORIGIN_VERIFY_SECRET_ID"));
 }
 
 #[test]
@@ -401,6 +411,11 @@ fn statement<'a>(t: &'a Value, sid: &str) -> &'a Value {
         .unwrap()
         .iter()
         .flat_map(|p| p["PolicyDocument"]["Statement"].as_sequence().unwrap())
+        // A conditional statement is `!If [condition, statement, !Ref AWS::NoValue]`.
+        .map(|s| match (tag(s).as_deref(), untag(s)) {
+            (Some("!If"), Value::Sequence(parts)) => &parts[1],
+            _ => s,
+        })
         .find(|s| s["Sid"] == sid)
         .unwrap_or_else(|| panic!("no statement {sid}"))
 }
@@ -464,6 +479,18 @@ fn bedrock_permissions_name_exactly_the_configured_models() {
         ["secretsmanager:GetSecretValue"]
     );
     assert_eq!(strings(&secret["Resource"]), ["MasterKeySecret"]);
+    // Secrets read at start-up: each its own statement on its own secret, only when configured.
+    for (sid, resource) in [
+        ("PhoenixApiKey", "PhoenixApiKeySecretArn"),
+        ("OriginVerify", "OriginVerifySecret"),
+    ] {
+        let secret = statement(&t, sid);
+        assert_eq!(
+            strings(&secret["Action"]),
+            ["secretsmanager:GetSecretValue"]
+        );
+        assert_eq!(strings(&secret["Resource"]), [resource]);
+    }
     let table = statement(&t, "Table");
     assert_eq!(
         strings(&table["Resource"]),

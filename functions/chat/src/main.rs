@@ -36,6 +36,7 @@ async fn run(env: Environment) -> Result<(), Box<dyn std::error::Error + Send + 
     let gateway = Arc::new(Gateway::from_config(&config, &env).await?);
     let after = gateway.after_response().clone();
     // Behind CloudFront with an origin-verify secret, requests that skip CloudFront get a 403.
-    let router = http::origin_verify::require(http::router(gateway), OriginVerify::from_env(&env));
+    let verify = OriginVerify::load(&env).await?;
+    let router = http::origin_verify::require(http::router(gateway), verify);
     http::serve::run(router, mode, after).await
 }

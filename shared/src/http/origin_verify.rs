@@ -22,6 +22,12 @@ pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 /// The variable holding the secret; absent or empty means no check.
 pub const ORIGIN_VERIFY_SECRET_VAR: &str = "GATEWAY_ORIGIN_VERIFY_SECRET";
 
+/// The Secrets Manager secret holding it, read once at start-up when
+/// [`ORIGIN_VERIFY_SECRET_VAR`] is unset (what the SAM template sets, so the value is not in the
+/// function's environment). A secret that cannot be read stops the function: the check is
+/// never skipped.
+pub const ORIGIN_VERIFY_SECRET_ID_VAR: &str = "GATEWAY_ORIGIN_VERIFY_SECRET_ID";
+
 /// The secret a request must present, kept only as its digest.
 #[derive(Clone)]
 pub struct OriginVerify {
@@ -46,6 +52,23 @@ impl OriginVerify {
         env.get(ORIGIN_VERIFY_SECRET_VAR)
             .filter(|secret| !secret.is_empty())
             .map(Self::new)
+    }
+
+    /// From [`ORIGIN_VERIFY_SECRET_VAR`], else from the secret [`ORIGIN_VERIFY_SECRET_ID_VAR`]
+    /// names (plain, or JSON `secret`); `None` when neither is set.
+    pub async fn load(env: &Environment) -> Result<Option<Self>, crate::store::SecretReadError> {
+        if let Some(verify) = Self::from_env(env) {
+            return Ok(Some(verify));
+        }
+        let Some(id) = env
+            .get(ORIGIN_VERIFY_SECRET_ID_VAR)
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+        else {
+            return Ok(None);
+        };
+        let secret = crate::store::read_secret(env, id, &["secret"]).await?;
+        Ok(Some(Self::new(secret.expose())))
     }
 
     /// Whether `headers` carry the secret (one header value, compared in constant time).

@@ -66,23 +66,7 @@ fn same(key: &str, secret: &Secret<String>) -> bool {
 /// The secret's value: the string itself, or a JSON object's `master_key` (or
 /// `LITELLM_MASTER_KEY`) field. Surrounding white space is ignored.
 pub fn parse_master_secret(text: &str) -> Result<Secret<String>, &'static str> {
-    let text = text.trim();
-    let key = if text.starts_with('{') {
-        let object: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(text).map_err(|_| "the secret is not a valid JSON object")?;
-        ["master_key", "LITELLM_MASTER_KEY"]
-            .iter()
-            .find_map(|field| object.get(*field).and_then(|v| v.as_str()))
-            .ok_or("the secret's JSON has no `master_key` or `LITELLM_MASTER_KEY` string")?
-            .trim()
-            .to_owned()
-    } else {
-        text.to_owned()
-    };
-    if key.is_empty() {
-        return Err("the secret is empty");
-    }
-    Ok(Secret::new(key))
+    crate::store::parse_secret(text, &["master_key", "LITELLM_MASTER_KEY"])
 }
 
 struct State {

@@ -45,12 +45,23 @@ impl Telemetry {
     }
 
     /// Traces when `litellm_settings.callbacks` names `arize_phoenix`; metrics in Lambda (or
-    /// when `GATEWAY_METRICS=emf`).
-    pub fn from_config(
+    /// when `GATEWAY_METRICS=emf`). An API key secret that cannot be read switches traces off
+    /// (logged as an error): the gateway still answers.
+    pub async fn from_config(
         config: &GatewayConfig,
         env: &Environment,
     ) -> Result<Telemetry, TelemetryInitError> {
-        let phoenix = match TraceSettings::from_config(config, env)? {
+        let settings = match TraceSettings::from_config(config, env)? {
+            Some(settings) => match settings.with_secret_api_key(env).await {
+                Ok(settings) => Some(settings),
+                Err(err) => {
+                    tracing::error!(error = %err, "traces off: the Phoenix API key could not be read");
+                    None
+                }
+            },
+            None => None,
+        };
+        let phoenix = match settings {
             Some(settings) => {
                 tracing::info!(
                     endpoint = %settings.endpoint,

@@ -14,6 +14,10 @@ pub const PHOENIX_COLLECTOR_HTTP_ENDPOINT: &str = "PHOENIX_COLLECTOR_HTTP_ENDPOI
 pub const PHOENIX_COLLECTOR_ENDPOINT: &str = "PHOENIX_COLLECTOR_ENDPOINT";
 /// Sent as `authorization: Bearer` and `api_key` headers (Phoenix Cloud, secured Phoenix).
 pub const PHOENIX_API_KEY: &str = "PHOENIX_API_KEY";
+/// A Secrets Manager secret holding the API key (plain, or JSON `api_key`/`PHOENIX_API_KEY`),
+/// read once at start-up when [`PHOENIX_API_KEY`] is unset: what the SAM template sets, so the
+/// key is not in the function's environment.
+pub const PHOENIX_API_KEY_SECRET_ID: &str = "PHOENIX_API_KEY_SECRET_ID";
 /// The default project (`openinference.project.name`); `metadata.project_name` overrides it.
 pub const PHOENIX_PROJECT_NAME: &str = "PHOENIX_PROJECT_NAME";
 /// OpenInference's switches: no input (or output) content on any span.
@@ -63,6 +67,22 @@ impl std::fmt::Debug for TraceSettings {
 }
 
 impl TraceSettings {
+    /// The API key from [`PHOENIX_API_KEY_SECRET_ID`] when none was given directly.
+    pub async fn with_secret_api_key(
+        mut self,
+        env: &Environment,
+    ) -> Result<TraceSettings, crate::store::SecretReadError> {
+        let id = env
+            .get(PHOENIX_API_KEY_SECRET_ID)
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        if let (None, Some(id)) = (&self.api_key, id) {
+            let key = crate::store::read_secret(env, id, &["api_key", PHOENIX_API_KEY]).await?;
+            self.api_key = Some(key);
+        }
+        Ok(self)
+    }
+
     /// `None` unless the config's callbacks name [`PHOENIX_CALLBACK`].
     pub fn from_config(
         config: &GatewayConfig,

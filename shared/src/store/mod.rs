@@ -8,7 +8,9 @@
 //! `expires_at`, Unix seconds) is documented by each store that writes items.
 
 mod clients;
+mod secrets;
 mod table;
 
 pub use clients::{AwsClients, ENDPOINT_DYNAMODB_VAR, ENDPOINT_SECRETS_MANAGER_VAR};
+pub use secrets::{parse_secret, read_secret, SecretReadError};
 pub use table::{create_table, TableDefinition, TableError, CREATE_TABLES_VAR, TABLE_NAME_VAR};
