@@ -521,6 +521,53 @@ async fn a_fallback_groups_own_pre_call_guardrails_check_the_text_it_gets() {
 }
 
 #[tokio::test]
+async fn a_fallback_groups_own_during_call_guardrails_run_beside_its_call() {
+    let fake = FakeBedrock::start().await.unwrap();
+    fake.add_blocked_word("forbidden");
+    let endpoint = fake.endpoint();
+    let rest = format!(
+        "router_settings:\n  num_retries: 0\n  fallbacks: [{{claude-3-sonnet: [claude-3-haiku]}}]\n\
+         guardrails:\n{}",
+        guardrail(&endpoint, "watch", "gwatch", "during_call", &[]),
+    );
+    let yaml = yaml(&endpoint, "", &rest).replacen(
+        "general_settings:",
+        "      guardrails: [watch]\ngeneral_settings:",
+        1,
+    );
+    let gw = TestGateway::with_yaml(fake, &yaml).await;
+    gw.fake.set_fault(SONNET, Fault::Unavailable);
+    for stream in [false, true] {
+        // Haiku is called (the check runs beside it) and its answer is discarded.
+        assert_blocked(&gw.chat(ask("a forbidden thing", stream)).await);
+        let res = gw.chat(ask("a fine thing", stream)).await;
+        assert_eq!(answer(&res, stream), "Fake answer to: a fine thing");
+    }
+    assert_eq!(gw.fake.calls(HAIKU), 4);
+    assert_eq!(gw.fake.guardrail_calls_from("gwatch", "1", "INPUT"), 4);
+    let records = gw.usage_records().await;
+    let blocked: Vec<_> = records
+        .iter()
+        .map(|r| (r.error_type, r.guardrails.clone()))
+        .collect();
+    assert_eq!(
+        blocked,
+        [
+            (
+                Some("guardrail_blocked.input"),
+                vec!["watch:blocked".to_owned()]
+            ),
+            (None, vec!["watch:none".to_owned()]),
+            (
+                Some("guardrail_blocked.input"),
+                vec!["watch:blocked".to_owned()]
+            ),
+            (None, vec!["watch:none".to_owned()]),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn lex_gets_the_same_guardrails_and_the_withheld_reply() {
     for (mode, model_calls) in [("pre_call", 0), ("post_call", 1)] {
         let fake = FakeBedrock::start().await.unwrap();

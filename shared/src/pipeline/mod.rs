@@ -8,7 +8,7 @@
 //!    response); then `pre_call` guardrails on its text (`guard::input`).
 //! 4. **route and call**: a deployment by the group's strategy, retries and fallbacks
 //!    (`route`, `backoff`; a fallback group's own `pre_call` guardrails check the text before
-//!    its model sees it); whole answers bounded by the deadline, streams by `stream_timeout`
+//!    its model sees it, its `during_call` ones beside its call); whole answers bounded by the deadline, streams by `stream_timeout`
 //!    for the first event, then by `stream_idle_timeout` between events and the deadline
 //!    (`stream::Timed`).
 //!    `during_call` guardrails run beside the call (`guard::during`); a block discards the answer.
@@ -168,34 +168,36 @@ impl Gateway {
             .map_or_else(|_| selected.post_call.clone(), |s| s.post_call)
     }
 
-    /// The `pre_call` guardrails a fallback `group` adds to those already run on `request`
-    /// (its deployments' own): they check the text before that group's model sees it.
-    fn fallback_pre_call(
+    /// The `pre_call` and `during_call` guardrails a fallback `group` adds to those already
+    /// run on `request` (its deployments' own): they check the text its model is sent.
+    fn fallback_guards(
         &self,
         group: &str,
         ctx: &RequestContext,
         request: &ChatRequest,
         selected: &Selected,
-    ) -> Vec<std::sync::Arc<crate::guardrails::Attached>> {
+    ) -> Selected {
         if group == request.model {
-            return Vec::new();
+            return Selected::default();
         }
         let Ok(theirs) =
             self.guardrails
                 .select(group, &ctx.principal.guardrails, &request.guardrails)
         else {
-            return Vec::new();
+            return Selected::default();
         };
-        theirs
-            .pre_call
-            .into_iter()
-            .filter(|g| {
-                !selected
-                    .pre_call
-                    .iter()
-                    .any(|run| std::sync::Arc::ptr_eq(g, run))
-            })
-            .collect()
+        let new = |theirs: Vec<std::sync::Arc<crate::guardrails::Attached>>,
+                   ran: &[std::sync::Arc<crate::guardrails::Attached>]| {
+            theirs
+                .into_iter()
+                .filter(|g| !ran.iter().any(|r| std::sync::Arc::ptr_eq(g, r)))
+                .collect()
+        };
+        Selected {
+            pre_call: new(theirs.pre_call, &selected.pre_call),
+            during_call: new(theirs.during_call, &selected.during_call),
+            post_call: std::sync::Arc::from(Vec::new()),
+        }
     }
 
     /// Step 4's routing context for `request`: its deadline is the invocation's, or sooner
@@ -230,15 +232,20 @@ impl Gateway {
         let settings = &self.settings;
         let log = account.guardrail_log();
         let routed = route.call(group, request, &mut account, |d| {
-            let extra_pre_call = self.fallback_pre_call(&d.config.model_name, ctx, request, guards);
+            let extra = self.fallback_guards(&d.config.model_name, ctx, request, guards);
             let filtered_falls_back = !request.routing.disable_fallbacks
                 && has_fallbacks(&settings.content_policy_fallbacks, &d.config.model_name);
             let post_call = self.post_call(&d.config.model_name, ctx, request, guards);
             let log = log.clone();
             within(deadline, TimeoutKind::Deadline, async move {
-                let checked = guard::fallback_input(&extra_pre_call, request, &log).await?;
+                let checked = guard::fallback_input(&extra.pre_call, request, &log).await?;
                 let asked = checked.as_ref().unwrap_or(request);
-                let mut response = d.provider.chat(asked).await.map_err(GatewayError::from)?;
+                let (called, during) = tokio::join!(
+                    d.provider.chat(asked),
+                    guard::during(&extra.during_call, asked, &log)
+                );
+                during?;
+                let mut response = called.map_err(GatewayError::from)?;
                 let filtered = ProviderError::ContentFiltered(
                     "the model's content filter or a guardrail stopped the answer".into(),
                 );
@@ -307,11 +314,17 @@ impl Gateway {
         let deadline = route.deadline;
         let log = account.guardrail_log();
         let routed = route.call(group, request, &mut account, |d| {
-            let extra_pre_call = self.fallback_pre_call(&d.config.model_name, ctx, request, guards);
+            let extra = self.fallback_guards(&d.config.model_name, ctx, request, guards);
             let log = log.clone();
             async move {
-                let checked = guard::fallback_input(&extra_pre_call, request, &log).await?;
-                start_stream(deadline, d, checked.as_ref().unwrap_or(request)).await
+                let checked = guard::fallback_input(&extra.pre_call, request, &log).await?;
+                let asked = checked.as_ref().unwrap_or(request);
+                let (started, during) = tokio::join!(
+                    start_stream(deadline, d, asked),
+                    guard::during(&extra.during_call, asked, &log)
+                );
+                during?;
+                started
             }
         });
         let during = guard::during(&guards.during_call, request, &log);
