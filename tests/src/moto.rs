@@ -144,6 +144,21 @@ impl MotoServer {
             .unwrap_or_else(|e| panic!("create table {name}: {e}"));
         name
     }
+
+    /// A new secret holding `value`, named `prefix` plus a unique suffix; its id.
+    pub async fn new_secret(&self, prefix: &str, value: &str) -> String {
+        let id = format!("{prefix}-{}", uuid_like());
+        self.clients()
+            .await
+            .secrets_manager
+            .create_secret()
+            .name(&id)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create secret {id}: {e}"));
+        id
+    }
 }
 
 impl Drop for MotoServer {

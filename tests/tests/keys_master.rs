@@ -16,17 +16,7 @@ const OLD: &str = "sk-old-master-key-0001";
 const NEW: &str = "sk-new-master-key-0002";
 
 async fn secret(name: &str, value: &str) -> String {
-    let clients = moto().clients().await;
-    let id = format!("{name}-{}", std::process::id());
-    clients
-        .secrets_manager
-        .create_secret()
-        .name(&id)
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap();
-    id
+    moto().new_secret(name, value).await
 }
 
 async fn rotate(id: &str, value: &str) {

@@ -18,18 +18,7 @@ use http::HeaderMap;
 use serde_json::json;
 
 async fn secret(name: &str, value: &str) -> String {
-    let id = format!("{name}-{}", std::process::id());
-    MotoServer::shared()
-        .clients()
-        .await
-        .secrets_manager
-        .create_secret()
-        .name(&id)
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap();
-    id
+    MotoServer::shared().new_secret(name, value).await
 }
 
 /// moto's endpoints and credentials plus `extra`.
