@@ -60,6 +60,17 @@ async fn gateway_with(entries: &[(&str, &str, &str, &[&str])]) -> TestGateway {
     TestGateway::with_yaml(fake, &yaml(&endpoint, "", &rest)).await
 }
 
+/// A gateway whose one guardrail, `out` (`gout`), masks every answer (`post_call`).
+async fn masking_answers() -> TestGateway {
+    gateway_with(&[(
+        "out",
+        "gout",
+        "post_call",
+        &["default_on: true", "mask_response_content: true"],
+    )])
+    .await
+}
+
 fn ask(text: &str, stream: bool) -> Value {
     json!({"model":"claude-3-sonnet","stream":stream,"messages":[{"role":"user","content":text}]})
 }
@@ -170,13 +181,7 @@ async fn pre_call_masking_lets_the_request_continue_masked_or_as_sent() {
 
 #[tokio::test]
 async fn post_call_masks_whole_and_streamed_answers() {
-    let gw = gateway_with(&[(
-        "out",
-        "gout",
-        "post_call",
-        &["default_on: true", "mask_response_content: true"],
-    )])
-    .await;
+    let gw = masking_answers().await;
     let question = format!("write to {EMAIL}. Or phone {PHONE} today");
     for stream in [false, true] {
         let res = gw.chat(ask(&question, stream)).await;
@@ -197,13 +202,7 @@ async fn post_call_masks_whole_and_streamed_answers() {
 
 #[tokio::test]
 async fn post_call_masks_tool_call_arguments_whole_and_streamed() {
-    let gw = gateway_with(&[(
-        "out",
-        "gout",
-        "post_call",
-        &["default_on: true", "mask_response_content: true"],
-    )])
-    .await;
+    let gw = masking_answers().await;
     // The fake fills a required property with its schema's first `enum` value.
     let tool = json!({"type":"function","function":{"name":"send_mail","parameters":{
         "type":"object","required":["to"],"properties":{"to":{"type":"string","enum":[EMAIL]}}}}});
@@ -243,13 +242,7 @@ async fn post_call_masks_tool_call_arguments_whole_and_streamed() {
 
 #[tokio::test]
 async fn an_email_and_a_phone_number_split_across_chunks_and_windows_are_masked() {
-    let gw = gateway_with(&[(
-        "out",
-        "gout",
-        "post_call",
-        &["default_on: true", "mask_response_content: true"],
-    )])
-    .await;
+    let gw = masking_answers().await;
     gw.fake.set_stream_chunk_bytes(3);
     // The first window is cut by size (no sentence ends): wherever the 400-byte mark falls in
     // the email or the number, neither may leak.
@@ -598,13 +591,7 @@ async fn lex_gets_the_same_guardrails_and_the_withheld_reply() {
 
 #[tokio::test]
 async fn the_first_token_waits_for_one_window_not_for_the_whole_answer() {
-    let gw = gateway_with(&[(
-        "out",
-        "gout",
-        "post_call",
-        &["default_on: true", "mask_response_content: true"],
-    )])
-    .await;
+    let gw = masking_answers().await;
     // The long answer's first 600 words (66 sentences), one event per word, 1 ms apart.
     gw.fake.set_latency(
         std::time::Duration::ZERO,
