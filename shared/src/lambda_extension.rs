@@ -63,7 +63,8 @@ where
     }
 
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
-        self.after.invocation_started();
+        self.after
+            .invocation_started(&invocation.context.request_id);
         InvocationFuture {
             call: Box::pin(self.inner.call(invocation)),
             finished: Some(self.after.clone()),
@@ -100,16 +101,39 @@ impl<F> Drop for InvocationFuture<F> {
 /// The name Lambda lists the extension under.
 pub const NAME: &str = "gateway-after-response";
 
+/// Set by Lambda (and its emulators) to the function's name.
+pub const FUNCTION_NAME_VAR: &str = "AWS_LAMBDA_FUNCTION_NAME";
+
+/// Whether an INVOKE event's function ARN names a function other than `ours`. Lambda sends an
+/// extension only its own function's events; an emulator running several functions (`cargo
+/// lambda watch`) sends every event to every extension.
+fn for_another_function(arn: &str, ours: Option<&str>) -> bool {
+    let Some(ours) = ours else { return false };
+    let mut parts = arn
+        .split(':')
+        .skip_while(|part| *part != "function")
+        .skip(1);
+    parts.next().is_some_and(|name| name != ours)
+}
+
 /// Registers the extension and runs its event loop in the background. Without it (an
 /// emulator that has no Extensions API), the queue still drains in the background, but a
 /// frozen sandbox may hold records until its next invocation; that is logged.
 pub async fn register(after: &AfterResponse) -> bool {
     let queue = after.clone();
+    let function: Option<std::sync::Arc<str>> = crate::env::Environment::from_process()
+        .get(FUNCTION_NAME_VAR)
+        .map(Into::into);
     let events = service_fn(move |event: LambdaEvent| {
         let queue = queue.clone();
+        let function = function.clone();
         async move {
             if let NextEvent::Invoke(invoke) = event.next {
-                hold_until_written(&queue, invoke.deadline_ms).await;
+                if for_another_function(&invoke.invoked_function_arn, function.as_deref()) {
+                    tracing::debug!(arn = %invoke.invoked_function_arn, "INVOKE event for another function; not held");
+                } else {
+                    hold_until_written(&queue, &invoke.request_id, invoke.deadline_ms).await;
+                }
             }
             Ok::<(), lambda_extension::Error>(())
         }
@@ -134,11 +158,11 @@ pub async fn register(after: &AfterResponse) -> bool {
     }
 }
 
-/// Waits for the invocation's response to finish and its jobs to be written, at most until the
-/// invocation's deadline.
-async fn hold_until_written(after: &AfterResponse, deadline_ms: u64) {
+/// Waits for the invocation `request_id`'s response to finish and its jobs to be written, at
+/// most until the invocation's deadline.
+async fn hold_until_written(after: &AfterResponse, request_id: &str, deadline_ms: u64) {
     let work = async {
-        after.next_invocation_done().await;
+        after.invocation_done_for(request_id).await;
         after.flush().await;
     };
     let now_ms = SystemTime::now()
@@ -155,4 +179,19 @@ async fn hold_until_written(after: &AfterResponse, deadline_ms: u64) {
         }
     }
     tracing::debug!(stats = ?after.stats(), "after-response work written; the sandbox may freeze");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_another_function;
+
+    #[test]
+    fn events_for_other_functions_are_told_apart_by_their_arn() {
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:lex";
+        assert!(for_another_function(arn, Some("chat")));
+        assert!(!for_another_function(arn, Some("lex")));
+        assert!(!for_another_function(&format!("{arn}:live"), Some("lex")));
+        assert!(!for_another_function(arn, None));
+        assert!(!for_another_function("not-an-arn", Some("chat")));
+    }
 }

@@ -19,6 +19,7 @@ use serde_yaml_ng::Value;
 /// Variables the code reads that the template leaves alone on purpose.
 const OPTIONAL: &[(&str, &str)] = &[
     ("AWS_LAMBDA_RUNTIME_API", "set by Lambda itself"),
+    ("AWS_LAMBDA_FUNCTION_NAME", "set by Lambda itself"),
     ("AWS_REGION", "set by Lambda itself"),
     ("AWS_DEFAULT_REGION", "set by Lambda itself"),
     ("PORT", "local server only"),

@@ -22,10 +22,11 @@ pub fn signal_when_sent(router: Router, after: AfterResponse) -> Router {
             // The body signals the invocation's end, so the runtime's end must not too: two
             // signals for one invocation would release the sandbox of the next one early.
             after.response_body_will_signal();
+            let invocation = after.current_invocation();
             response.map(|body| {
                 Body::new(SignalOnDrop {
                     inner: body,
-                    after: Some(after),
+                    after: Some((after, invocation)),
                 })
             })
         },
@@ -34,7 +35,8 @@ pub fn signal_when_sent(router: Router, after: AfterResponse) -> Router {
 
 struct SignalOnDrop {
     inner: Body,
-    after: Option<AfterResponse>,
+    /// The queue, and the invocation this body answers (a stream may outlive it).
+    after: Option<(AfterResponse, Option<String>)>,
 }
 
 impl HttpBody for SignalOnDrop {
@@ -59,8 +61,8 @@ impl HttpBody for SignalOnDrop {
 
 impl Drop for SignalOnDrop {
     fn drop(&mut self) {
-        if let Some(after) = self.after.take() {
-            after.invocation_done();
+        if let Some((after, invocation)) = self.after.take() {
+            after.invocation_done(invocation);
         }
     }
 }

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
+
+use super::invocations::Invocations;
 
 use crate::keys::{KeyStore, Settlement};
 use crate::observability::{RequestTrace, Telemetry};
@@ -78,8 +80,8 @@ struct Shared {
     written: AtomicU64,
     dropped: AtomicU64,
     failed: AtomicU64,
-    /// One permit per finished Lambda invocation, taken by the extension.
-    invocations_done: Semaphore,
+    /// Lambda: finished invocations by request id, waited for by the extension.
+    invocations: Invocations,
     /// Lambda: the current invocation produced a response whose body signals its own end.
     body_will_signal: AtomicBool,
     traces_enabled: bool,
@@ -113,7 +115,7 @@ impl AfterResponse {
             written: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             failed: AtomicU64::new(0),
-            invocations_done: Semaphore::new(0),
+            invocations: Invocations::default(),
             body_will_signal: AtomicBool::new(false),
             traces_enabled: telemetry.traces_enabled(),
         });
@@ -180,14 +182,21 @@ impl AfterResponse {
         }
     }
 
-    /// Lambda: an invocation's response has gone and its jobs are submitted.
-    pub fn invocation_done(&self) {
-        self.shared.invocations_done.add_permits(1);
+    /// Lambda: an invocation's response has gone and its jobs are submitted; `request_id` as
+    /// [`AfterResponse::current_invocation`] gave it, or `None` for the current one.
+    pub fn invocation_done(&self, request_id: Option<String>) {
+        self.shared.invocations.finished(request_id);
     }
 
     /// Lambda: an invocation begins (the runtime received it).
-    pub fn invocation_started(&self) {
+    pub fn invocation_started(&self, request_id: &str) {
         self.shared.body_will_signal.store(false, Ordering::Release);
+        self.shared.invocations.started(request_id);
+    }
+
+    /// Lambda: the request id of the invocation the runtime is working on.
+    pub fn current_invocation(&self) -> Option<String> {
+        self.shared.invocations.current()
     }
 
     /// Lambda: the handler made a response whose body calls [`AfterResponse::invocation_done`]
@@ -200,15 +209,13 @@ impl AfterResponse {
     /// event did not parse, the handler panicked). Signals its end unless the body will.
     pub fn invocation_finished(&self) {
         if !self.shared.body_will_signal.swap(false, Ordering::AcqRel) {
-            self.invocation_done();
+            self.invocation_done(None);
         }
     }
 
-    /// Lambda: waits for the next [`AfterResponse::invocation_done`].
-    pub async fn next_invocation_done(&self) {
-        if let Ok(permit) = self.shared.invocations_done.acquire().await {
-            permit.forget();
-        }
+    /// Lambda: waits until the invocation `request_id` is done.
+    pub async fn invocation_done_for(&self, request_id: &str) {
+        self.shared.invocations.wait_for(request_id).await;
     }
 
     fn finish_one(&self) {
@@ -447,35 +454,64 @@ mod tests {
     #[tokio::test]
     async fn one_signal_per_invocation_whoever_finishes_last() {
         let queue = AfterResponse::start(1, Arc::new(MemoryUsageSink::default()));
-        let signals = || queue.shared.invocations_done.available_permits();
+        let signals = || queue.shared.invocations.finished_count();
         // An event the handler never saw (or a panic): the runtime's end signals.
-        queue.invocation_started();
+        queue.invocation_started("a");
         queue.invocation_finished();
         assert_eq!(signals(), 1);
-        // A response body that is dropped after the runtime's call returned.
-        queue.invocation_started();
+        // A response body that is dropped after the runtime's call returned (and after the
+        // next invocation began): it names its own invocation.
+        queue.invocation_started("b");
         queue.response_body_will_signal();
+        let body = queue.current_invocation();
         queue.invocation_finished();
         assert_eq!(signals(), 1);
-        queue.invocation_done();
+        queue.invocation_started("c");
+        queue.invocation_done(body);
         assert_eq!(signals(), 2);
+        queue.invocation_done_for("b").await;
         // A body dropped before the runtime's call returned.
-        queue.invocation_started();
         queue.response_body_will_signal();
-        queue.invocation_done();
+        queue.invocation_done(queue.current_invocation());
         queue.invocation_finished();
-        assert_eq!(signals(), 3);
+        assert_eq!(signals(), 2);
+        queue.invocation_done_for("c").await;
+        queue.invocation_done_for("a").await;
+        assert_eq!(signals(), 0);
     }
 
     #[tokio::test]
-    async fn invocation_done_signals_are_counted_one_to_one() {
+    async fn the_extension_waits_for_the_invocation_its_event_names() {
         let queue = AfterResponse::start(1, Arc::new(MemoryUsageSink::default()));
-        queue.invocation_done();
-        queue.next_invocation_done().await;
-        let waiting = tokio::time::timeout(
-            std::time::Duration::from_millis(20),
-            queue.next_invocation_done(),
+        let not_yet = |id: &'static str| {
+            let queue = queue.clone();
+            async move {
+                tokio::time::timeout(
+                    std::time::Duration::from_millis(20),
+                    queue.invocation_done_for(id),
+                )
+                .await
+                .is_err()
+            }
+        };
+        queue.invocation_started("1");
+        assert!(not_yet("1").await, "not finished yet");
+        queue.invocation_finished();
+        queue.invocation_done_for("1").await;
+        assert!(not_yet("1").await, "each finish is taken once");
+        // An INVOKE event the extension missed ("2") does not shift the next hold onto it.
+        queue.invocation_started("2");
+        queue.invocation_finished();
+        queue.invocation_started("3");
+        assert!(not_yet("3").await, "3 is still running");
+        queue.invocation_finished();
+        queue.invocation_done_for("3").await;
+        // An event for an invocation this process never starts (an emulator's event for another
+        // function) ends its hold after the grace, instead of holding forever.
+        let gave_up = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            queue.invocation_done_for("elsewhere"),
         );
-        assert!(waiting.await.is_err(), "a second signal was never sent");
+        assert!(gave_up.await.is_ok());
     }
 }

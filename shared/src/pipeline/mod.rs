@@ -27,6 +27,7 @@ mod backoff;
 mod context;
 mod guard;
 mod guard_stream;
+mod invocations;
 mod limits;
 mod route;
 mod stream;
