@@ -1,13 +1,9 @@
 //! The provider-neutral chat request, response and stream events that the request path uses.
 //!
-//! `validate` turns an OpenAI request into a [`ChatRequest`]; providers turn a `ChatRequest` into
-//! their own wire format and answer with a [`ChatResponse`] or a stream of [`StreamEvent`]s.
-
-pub mod validate;
+//! `openai::into_chat` turns an OpenAI request into a [`ChatRequest`]; providers turn a
+//! `ChatRequest` into their own wire format and answer with a [`ChatResponse`] or a stream of [`StreamEvent`]s.
 
 use serde_json::Value;
-
-pub use validate::from_openai;
 
 /// A validated chat request, in the shape every provider can take.
 #[derive(Debug, Clone, Default, PartialEq)]

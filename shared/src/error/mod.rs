@@ -7,7 +7,9 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-pub use crate::providers::{ProviderError, TimeoutKind};
+mod provider;
+
+pub use provider::{ProviderError, TimeoutKind};
 
 /// Why a key was not accepted. Never carries the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

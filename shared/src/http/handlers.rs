@@ -17,12 +17,11 @@ use super::credentials::{presented_key, session_id, traceparent};
 use super::error::ApiError;
 use super::litellm_headers::{apply_request_headers, AnswerHeaders};
 use super::sse;
-use crate::chat;
 use crate::deadline::invocation_deadline;
 use crate::gateway::{new_request_id, Answer, Gateway, RequestContext};
 use crate::keys::Caller;
 use crate::openai::response::unix_now;
-use crate::openai::{ChatCompletionRequest, ChatCompletionResponse};
+use crate::openai::{self, ChatCompletionRequest, ChatCompletionResponse};
 
 pub async fn chat_completions(
     State(gateway): State<Arc<Gateway>>,
@@ -72,7 +71,7 @@ async fn chat_completion(
         .inspect_err(|err| gateway.reject(&ctx, "", err))?;
     span.record("model", field::display(&wire.model));
     let model = wire.model.clone();
-    let request = chat::from_openai(wire)
+    let request = openai::from_openai(wire)
         .and_then(|mut request| {
             apply_request_headers(headers, &mut request.routing)?;
             Ok(request)

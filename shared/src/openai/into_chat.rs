@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use std::time::Duration;
 
-use super::{
+use crate::chat::{
     ChatRequest, ContentBlock, ImageFormat, InferenceParams, Message, Role, RouteOptions,
     ToolChoice, ToolSpec,
 };

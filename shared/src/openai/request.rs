@@ -5,7 +5,7 @@ use serde::Deserialize;
 use super::content::MessageContent;
 
 /// What a client sends. Every field beyond `model` and `messages` is optional; fields we do not
-/// know are ignored, and fields we know but cannot honour are rejected in `chat::validate`.
+/// know are ignored, and fields we know but cannot honour are rejected in `openai::into_chat`.
 #[derive(Debug, Deserialize)]
 pub struct ChatCompletionRequest {
     pub model: String,
@@ -46,7 +46,7 @@ pub struct ChatCompletionRequest {
     /// LiteLLM's: guardrail names to run on this request too.
     #[serde(default)]
     pub guardrails: Option<Vec<String>>,
-    // Known fields that Bedrock Converse cannot honour; `chat::validate` rejects non-defaults.
+    // Known fields that Bedrock Converse cannot honour; `openai::into_chat` rejects non-defaults.
     #[serde(default)]
     pub n: Option<u32>,
     #[serde(default)]

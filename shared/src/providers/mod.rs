@@ -1,7 +1,6 @@
 //! Model providers: a small trait the request path calls, and the Bedrock implementation.
 
 pub mod bedrock;
-mod error;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,7 +8,7 @@ use std::pin::Pin;
 use futures_util::Stream;
 
 pub use bedrock::BedrockProvider;
-pub use error::{ProviderError, TimeoutKind};
+pub use crate::error::{ProviderError, TimeoutKind};
 
 use crate::chat::{ChatRequest, ChatResponse, StreamEvent};
 
