@@ -1,8 +1,8 @@
 //! The gateway both functions share: its parts, wired once at cold start by [`GatewayBuilder`].
 //!
 //! The request path itself is in `pipeline`. `main` picks the real parts (Bedrock providers
-//! and guardrails, and, as they land, DynamoDB stores); tests and the local server use the
-//! in-memory ones.
+//! and guardrails, DynamoDB key and usage stores, Secrets Manager's master key); tests and the
+//! local server use the in-memory ones.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -221,7 +221,8 @@ pub(super) struct RawLex {
     pub max_history_bytes: Option<u32>,
 }
 
-/// Our own section (not LiteLLM's): where usage records go until the DynamoDB store lands.
+/// Our own section (not LiteLLM's): where usage records go when there is no DynamoDB table
+/// (`GATEWAY_TABLE_NAME`), and the DynamoDB store's own settings.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawUsage {

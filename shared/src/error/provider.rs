@@ -75,16 +75,6 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
-    /// Whether another attempt, on this deployment or another one of the group, may succeed.
-    pub fn is_retryable(&self) -> bool {
-        !matches!(
-            self,
-            ProviderError::Rejected(_)
-                | ProviderError::ContextWindowExceeded(_)
-                | ProviderError::ContentFiltered(_)
-        )
-    }
-
     /// A stable label for usage records, logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

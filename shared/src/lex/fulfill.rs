@@ -58,11 +58,6 @@ impl LexFulfillment {
         Ok(LexFulfillment { gateway, settings })
     }
 
-    /// The resolved settings (`model` is always `Some`).
-    pub fn settings(&self) -> &LexSettings {
-        &self.settings
-    }
-
     /// The model group questions go to.
     pub fn model(&self) -> &str {
         self.settings.model.as_deref().unwrap_or(DEFAULT_LEX_MODEL)

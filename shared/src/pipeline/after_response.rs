@@ -95,6 +95,7 @@ pub struct AfterResponse {
 
 impl AfterResponse {
     /// Starts the drain task on the current Tokio runtime, without traces or metrics.
+    #[cfg(test)]
     pub fn start(capacity: usize, sink: Arc<dyn UsageSink>) -> AfterResponse {
         Self::start_with_telemetry(capacity, sink, Telemetry::off())
     }

@@ -27,15 +27,6 @@ impl ModelGroup {
             strategy,
         }
     }
-
-    /// The first pick for a request, as the only attempt (the pipeline's until it retries
-    /// through [`ModelGroup::pick`]).
-    pub fn attempts(&self) -> impl Iterator<Item = &Deployment> {
-        self.pick(&Estimate::default(), &[])
-            .ok()
-            .map(|pick| pick.deployment)
-            .into_iter()
-    }
 }
 
 /// simple-shuffle's weights, as LiteLLM's: `weight` if any deployment of the group has one
