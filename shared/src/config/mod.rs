@@ -8,6 +8,7 @@
 mod callbacks;
 mod deployments;
 mod error;
+mod fallbacks;
 mod lenient;
 mod model;
 mod raw;
@@ -26,6 +27,7 @@ use std::path::Path;
 use serde_yaml_ng::Value;
 
 pub use error::ConfigError;
+pub use fallbacks::FallbackKind;
 pub use model::{
     GatewayConfig, GuardrailMode, GuardrailSettings, LexSettings, ModelDeployment, Provider,
     RetryPolicy, RouterSettings, RoutingStrategy, StaticCredentials, UsageSettings, UsageSinkKind,

@@ -15,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::context::RequestContext;
 use super::route::estimate;
 use crate::chat::ChatRequest;
+use crate::config::FallbackKind;
 use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::keys::limits::{ReserveError, Scope};
@@ -76,19 +77,11 @@ impl Gateway {
 
     /// The highest price among the deployments `request` may reach from `group`.
     fn max_price(&self, group: &ModelGroup, request: &ChatRequest) -> Option<Price> {
-        let settings = &self.settings;
-        let configured = |list: &[(String, Vec<String>)]| -> Vec<String> {
-            list.iter()
-                .filter(|(source, _)| *source == group.name || source == "*")
-                .flat_map(|(_, targets)| targets.iter().cloned())
-                .collect()
-        };
         let mut names = vec![group.name.clone()];
         names.extend(request.routing.fallbacks.iter().flatten().cloned());
-        names.extend(configured(&settings.fallbacks));
-        names.extend(configured(&settings.context_window_fallbacks));
-        names.extend(configured(&settings.content_policy_fallbacks));
-        names.extend(settings.default_fallbacks.iter().cloned());
+        for kind in FallbackKind::ALL {
+            names.extend(self.settings.fallbacks_for(kind, &group.name).iter().cloned());
+        }
         let estimate = estimate(request);
         names
             .iter()

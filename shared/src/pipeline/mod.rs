@@ -1,7 +1,7 @@
 //! The request path every caller takes, whole answers and streams alike. The steps, in order:
 //!
 //! 1. **authenticate**: the presented key becomes a principal ([`Gateway::authenticate`],
-//!    `keys::Authenticator`; async, as keys will live in DynamoDB).
+//!    `keys::Authenticator`; async, as keys live in DynamoDB).
 //! 2. **resolve**: the model group, and whether the principal may use it.
 //! 3. **pre-call checks**: the request's guardrails (`GuardrailSet::select`); budgets and rate
 //!    limits of the key and its team, reserved in one store call (`limits`; settled after the
@@ -46,6 +46,7 @@ use route::Route;
 use stream::Timed;
 
 use crate::chat::{ChatRequest, ChatResponse, FinishReason};
+use crate::config::FallbackKind;
 use crate::error::{GatewayError, ProviderError, TimeoutKind};
 use crate::gateway::Gateway;
 use crate::guardrails::Selected;
@@ -235,7 +236,9 @@ impl Gateway {
         let routed = route.call(group, request, &mut account, |d| {
             let extra = self.fallback_guards(&d.config.model_name, ctx, request, guards);
             let filtered_falls_back = !request.routing.disable_fallbacks
-                && has_fallbacks(&settings.content_policy_fallbacks, &d.config.model_name);
+                && !settings
+                    .fallbacks_for(FallbackKind::ContentPolicy, &d.config.model_name)
+                    .is_empty();
             let post_call = self.post_call(&d.config.model_name, ctx, request, guards);
             let log = log.clone();
             within(deadline, TimeoutKind::Deadline, async move {
@@ -353,12 +356,6 @@ impl Gateway {
             },
         ))
     }
-}
-
-/// Whether `group` (or `*`) has an entry in a fallback list.
-fn has_fallbacks(list: &[(String, Vec<String>)], group: &str) -> bool {
-    list.iter()
-        .any(|(source, targets)| (source == group || source == "*") && !targets.is_empty())
 }
 
 fn failed(account: Accounting, err: GatewayError) -> GatewayError {

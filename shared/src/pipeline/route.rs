@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::account::Accounting;
 use super::backoff::{backoff, retries_for};
 use crate::chat::{ChatRequest, ContentBlock};
-use crate::config::RouterSettings;
+use crate::config::{FallbackKind, RouterSettings};
 use crate::error::{GatewayError, ProviderError};
 use crate::router::{Deployment, Estimate, InFlight, ModelGroup, ModelRouter};
 
@@ -148,31 +148,22 @@ fn fallback_chain(
     if request.routing.disable_fallbacks {
         return Vec::new();
     }
-    let configured = |list: &[(String, Vec<String>)]| {
-        list.iter()
-            .find(|(source, _)| *source == group.name)
-            .or_else(|| list.iter().find(|(source, _)| source == "*"))
-            .map(|(_, targets)| targets.clone())
-    };
-    let chain = match err {
+    let configured = |kind| settings.fallbacks_for(kind, &group.name).to_vec();
+    let mut chain = match err {
         GatewayError::Provider(ProviderError::ContextWindowExceeded(_)) => {
-            configured(&settings.context_window_fallbacks)
+            configured(FallbackKind::ContextWindow)
         }
         GatewayError::Provider(ProviderError::ContentFiltered(_)) => {
-            configured(&settings.content_policy_fallbacks)
+            configured(FallbackKind::ContentPolicy)
         }
-        GatewayError::Provider(ProviderError::Rejected(_)) => None,
+        GatewayError::Provider(ProviderError::Rejected(_)) => Vec::new(),
         GatewayError::Provider(_) | GatewayError::RateLimited { .. } => request
             .routing
             .fallbacks
             .clone()
-            .or_else(|| configured(&settings.fallbacks))
-            .or_else(|| {
-                (!settings.default_fallbacks.is_empty()).then(|| settings.default_fallbacks.clone())
-            }),
-        _ => None,
+            .unwrap_or_else(|| configured(FallbackKind::General)),
+        _ => Vec::new(),
     };
-    let mut chain = chain.unwrap_or_default();
     chain.retain(|name| *name != group.name);
     chain
 }
