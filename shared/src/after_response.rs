@@ -20,9 +20,8 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::Notify;
 
-use super::invocations::Invocations;
-
 use crate::keys::{KeyStore, Settlement};
+use crate::lambda_extension::invocations::Invocations;
 use crate::observability::{RequestTrace, Telemetry};
 use crate::usage::{UsageRecord, UsageSink};
 

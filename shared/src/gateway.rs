@@ -8,29 +8,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::GuardrailMode;
-use crate::config::{GatewayConfig, RouterSettings};
+use crate::config::GatewayConfig;
 use crate::env::Environment;
 use crate::guardrails::{Attached, Guardrail, GuardrailPolicy, GuardrailSet, MissingGuardrail};
 use crate::keys::{
     self, Authenticator, KeyParts, KeySettings, KeyStore, MasterKey, MemoryKeyStore,
 };
 use crate::observability::{Telemetry, TelemetryInitError};
-use crate::pipeline::AfterResponse;
-use crate::providers::bedrock::{self, ClientInitError};
+use crate::after_response::AfterResponse;
+use crate::providers::bedrock::{self, BedrockClients, ClientInitError};
+use crate::store::{load_sdk_config, AwsClients};
 use crate::router::{MissingProvider, ModelRouter, Providers};
-use crate::usage::{self, sink_from_settings, SpendStore, UsageSink};
+use crate::usage::{self, sink_from_settings, UsageSink};
 
-pub use crate::pipeline::{new_request_id, Answer, Completion, RequestContext};
-
-pub struct Gateway {
-    pub(crate) router: ModelRouter,
-    pub(crate) settings: RouterSettings,
-    pub(crate) auth: Authenticator,
-    pub(crate) guardrails: GuardrailSet,
-    pub(crate) key_settings: KeySettings,
-    pub(crate) after: AfterResponse,
-    pub(crate) usage_sink: Arc<dyn UsageSink>,
-}
+pub use crate::pipeline::{new_request_id, Answer, Completion, Gateway, RequestContext};
+use crate::pipeline::GatewayParts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayInitError {
@@ -67,14 +59,19 @@ impl Gateway {
     /// Bedrock providers and guardrails from the config (sharing SDK clients), keys as the
     /// environment says (`keys::from_environment`), usage to DynamoDB when `GATEWAY_TABLE_NAME`
     /// is set, else to the configured sink, traces and metrics as the config and environment
-    /// say (`observability`).
+    /// say (`observability`). The AWS configuration is loaded once, here, and every client
+    /// (Bedrock, DynamoDB, Secrets Manager) is made from it.
     pub async fn from_config(
         config: &GatewayConfig,
         env: &Environment,
     ) -> Result<Self, GatewayInitError> {
-        let (providers, guardrails) = bedrock::providers_and_guardrails(config, env).await?;
-        let keys = keys::from_environment(config, env).await?;
-        let usage = usage::sink_from_environment(&config.usage, env).await?;
+        let sdk = load_sdk_config(env).await;
+        let aws = AwsClients::from_sdk(&sdk, env);
+        let bedrock = BedrockClients::from_sdk(sdk, env);
+        let (providers, guardrails) =
+            bedrock::providers_and_guardrails_from(bedrock, config, env).await?;
+        let keys = keys::from_environment_with(config, env, Some(&aws)).await?;
+        let usage = usage::sink_from_environment_with(&config.usage, env, Some(&aws)).await?;
         let telemetry = Telemetry::from_config(config, env).await?;
         Gateway::builder(config, providers)
             .configured_guardrails(guardrails)
@@ -83,25 +80,6 @@ impl Gateway {
             .telemetry(telemetry)
             .build()
             .await
-    }
-
-    /// The authenticator (master key, key store, lookup caches): what the admin endpoints use.
-    pub fn authenticator(&self) -> &Authenticator {
-        &self.auth
-    }
-
-    pub fn model_names(&self) -> impl Iterator<Item = &str> {
-        self.router.model_names()
-    }
-
-    /// The after-response queue (Lambda's extension waits on it).
-    pub fn after_response(&self) -> &AfterResponse {
-        &self.after
-    }
-
-    /// What the spend API reads (the usage sink's records), if the sink keeps any.
-    pub fn spend_store(&self) -> Option<&dyn SpendStore> {
-        self.usage_sink.spend_store()
     }
 }
 
@@ -185,7 +163,7 @@ impl GatewayBuilder<'_> {
         let sink = self
             .usage_sink
             .unwrap_or_else(|| sink_from_settings(&config.usage));
-        Ok(Gateway {
+        Ok(Gateway::from_parts(GatewayParts {
             router,
             settings: config.router.clone(),
             auth: Authenticator::new(
@@ -202,6 +180,6 @@ impl GatewayBuilder<'_> {
                 self.telemetry,
             ),
             usage_sink: sink,
-        })
+        }))
     }
 }

@@ -13,7 +13,7 @@ use axum::Router;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
-use crate::pipeline::AfterResponse;
+use crate::after_response::AfterResponse;
 
 pub fn signal_when_sent(router: Router, after: AfterResponse) -> Router {
     router.layer(tower::util::MapResponseLayer::new(

@@ -10,7 +10,7 @@ use axum::Router;
 use super::done_signal::signal_when_sent;
 use crate::env::Environment;
 use crate::lambda_extension::InvocationLayer;
-use crate::pipeline::AfterResponse;
+use crate::after_response::AfterResponse;
 
 /// How long a stopping local server waits for after-response work.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);

@@ -53,10 +53,20 @@ pub enum KeysInitError {
     Table(#[from] TableError),
 }
 
-/// The parts for `config` in `env`.
+/// The parts for `config` in `env`, loading AWS clients if the store or master key needs them.
 pub async fn from_environment(
     config: &GatewayConfig,
     env: &Environment,
+) -> Result<KeyParts, KeysInitError> {
+    from_environment_with(config, env, None).await
+}
+
+/// As [`from_environment`], with the AWS clients the wiring loaded once at cold start (`None`:
+/// load them here if needed).
+pub async fn from_environment_with(
+    config: &GatewayConfig,
+    env: &Environment,
+    loaded: Option<&AwsClients>,
 ) -> Result<KeyParts, KeysInitError> {
     let settings = KeySettings {
         cache_ttl: seconds(env, KEY_CACHE_TTL_VAR, 10.0)?,
@@ -64,8 +74,9 @@ pub async fn from_environment(
     };
     let table = env.get(TABLE_NAME_VAR).filter(|t| !t.is_empty());
     let secret_id = env.get(MASTER_KEY_SECRET_ID_VAR).filter(|t| !t.is_empty());
-    let clients = match (table, secret_id) {
-        (None, None) => None,
+    let clients = match (table, secret_id, loaded) {
+        (None, None, _) => None,
+        (_, _, Some(loaded)) => Some(loaded.clone()),
         _ => Some(AwsClients::load(env).await),
     };
     let store: Arc<dyn KeyStore> = match (table, &clients) {

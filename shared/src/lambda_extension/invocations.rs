@@ -27,24 +27,24 @@ struct State {
 }
 
 #[derive(Default)]
-pub(super) struct Invocations {
+pub(crate) struct Invocations {
     state: Mutex<State>,
     changed: Notify,
 }
 
 impl Invocations {
-    pub(super) fn started(&self, request_id: &str) {
+    pub(crate) fn started(&self, request_id: &str) {
         self.lock().current = Some(request_id.to_owned());
         self.changed.notify_waiters();
     }
 
     /// The invocation the runtime is working on, if any.
-    pub(super) fn current(&self) -> Option<String> {
+    pub(crate) fn current(&self) -> Option<String> {
         self.lock().current.clone()
     }
 
     /// `request_id` (or, without one, the current invocation) has finished.
-    pub(super) fn finished(&self, request_id: Option<String>) {
+    pub(crate) fn finished(&self, request_id: Option<String>) {
         let mut state = self.lock();
         let id = match request_id {
             Some(id) => {
@@ -67,7 +67,7 @@ impl Invocations {
 
     /// Waits until `request_id` has finished, or, while this process has not started it, at
     /// most [`UNKNOWN_GRACE`].
-    pub(super) async fn wait_for(&self, request_id: &str) {
+    pub(crate) async fn wait_for(&self, request_id: &str) {
         let unknown_until = tokio::time::Instant::now() + UNKNOWN_GRACE;
         loop {
             let changed = self.changed.notified();
@@ -98,7 +98,7 @@ impl Invocations {
 
     /// How many finished invocations wait to be taken (tests).
     #[cfg(test)]
-    pub(super) fn finished_count(&self) -> usize {
+    pub(crate) fn finished_count(&self) -> usize {
         self.lock().finished.len()
     }
 

@@ -7,6 +7,10 @@
 //! runtime, or the chat API's response body when it is dropped) and then for
 //! [`AfterResponse::flush`]: the answer has already gone, and the records leave before the
 //! freeze. It must be registered before the runtime first asks for an invocation.
+//!
+//! `invocations` keeps the bookkeeping of which invocations have finished, by request id.
+
+pub(crate) mod invocations;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +21,7 @@ use lambda_extension::{service_fn, Extension, LambdaEvent, NextEvent};
 use lambda_runtime::{LambdaInvocation, Service};
 use tower::Layer;
 
-use crate::pipeline::AfterResponse;
+use crate::after_response::AfterResponse;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -19,7 +19,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::after_response::{AfterResponse, Job, SettleJob};
+use crate::after_response::{AfterResponse, Job, SettleJob};
 use super::context::RequestContext;
 use crate::chat::ChatRequest;
 use crate::chat::{FinishReason, Usage};

@@ -17,7 +17,7 @@ use super::route::estimate;
 use crate::chat::ChatRequest;
 use crate::config::FallbackKind;
 use crate::error::GatewayError;
-use crate::gateway::Gateway;
+use super::Gateway;
 use crate::keys::limits::{ReserveError, Scope};
 use crate::keys::{Limits, ReservationPlan};
 use crate::pricing::{self, Price};

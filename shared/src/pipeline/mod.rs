@@ -16,18 +16,17 @@
 //!    `content_policy_fallbacks` where configured: `guard::output`), or on the stream in
 //!    bounded windows (`guard_stream::output_stream`).
 //! 6. **account**: one usage record per request (`account::Accounting`), on the after-response
-//!    queue (`after_response`); a stream is accounted when it ends, breaks or is dropped.
+//!    queue (`crate::after_response`); a stream is accounted when it ends, breaks or is dropped.
 //!
 //! The edges only translate: `http/` frames answers as JSON or SSE and maps errors to OpenAI's
 //! shape; `lex/` turns them into Lex replies.
 
 mod account;
-pub mod after_response;
 mod backoff;
 mod context;
+mod gateway;
 mod guard;
 mod guard_stream;
-mod invocations;
 mod limits;
 mod route;
 mod stream;
@@ -35,8 +34,9 @@ mod stream;
 use std::future::Future;
 use std::time::Duration;
 
-pub use after_response::{AfterResponse, QueueStats, SettleJob};
 pub use context::{new_request_id, RequestContext};
+pub use gateway::Gateway;
+pub(crate) use gateway::GatewayParts;
 pub use guard_stream::{STREAM_WINDOW_HARD_MAX_BYTES, STREAM_WINDOW_MAX_BYTES};
 pub use route::{estimate, DEFAULT_OUTPUT_ESTIMATE};
 pub use stream::{AnswerStream, Routing};
@@ -48,7 +48,6 @@ use stream::Timed;
 use crate::chat::{ChatRequest, ChatResponse, FinishReason};
 use crate::config::FallbackKind;
 use crate::error::{GatewayError, ProviderError, TimeoutKind};
-use crate::gateway::Gateway;
 use crate::guardrails::Selected;
 use crate::keys::Principal;
 use crate::observability::OutputCapture;

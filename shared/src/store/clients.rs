@@ -22,13 +22,19 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
+    /// Loads the AWS configuration and makes the clients (one-off commands, tests); the
+    /// gateway's wiring loads the configuration once and uses [`AwsClients::from_sdk`].
     pub async fn load(env: &Environment) -> AwsClients {
-        let base = base_config(env).await;
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&base);
+        Self::from_sdk(&load_sdk_config(env).await, env)
+    }
+
+    /// The clients from an already loaded configuration, with `env`'s endpoints.
+    pub fn from_sdk(base: &SdkConfig, env: &Environment) -> AwsClients {
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(base);
         if let Some(endpoint) = env.get(ENDPOINT_DYNAMODB_VAR) {
             dynamodb = dynamodb.endpoint_url(endpoint);
         }
-        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(&base);
+        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(base);
         if let Some(endpoint) = env.get(ENDPOINT_SECRETS_MANAGER_VAR) {
             secrets = secrets.endpoint_url(endpoint);
         }
@@ -39,7 +45,9 @@ impl AwsClients {
     }
 }
 
-async fn base_config(env: &Environment) -> SdkConfig {
+/// The AWS configuration for `env` (region, credentials chain): the slow part of making a
+/// client, done once at cold start and shared by every client made from it.
+pub async fn load_sdk_config(env: &Environment) -> SdkConfig {
     let region = env
         .get("AWS_REGION")
         .or_else(|| env.get("AWS_DEFAULT_REGION"))

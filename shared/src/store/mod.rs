@@ -11,6 +11,8 @@ mod clients;
 mod secrets;
 mod table;
 
-pub use clients::{AwsClients, ENDPOINT_DYNAMODB_VAR, ENDPOINT_SECRETS_MANAGER_VAR};
+pub use clients::{
+    load_sdk_config, AwsClients, ENDPOINT_DYNAMODB_VAR, ENDPOINT_SECRETS_MANAGER_VAR,
+};
 pub use secrets::{parse_secret, read_secret, SecretReadError};
 pub use table::{create_table, TableDefinition, TableError, CREATE_TABLES_VAR, TABLE_NAME_VAR};

@@ -87,10 +87,23 @@ pub async fn sink_from_environment(
     settings: &UsageSettings,
     env: &Environment,
 ) -> Result<Arc<dyn UsageSink>, TableError> {
+    sink_from_environment_with(settings, env, None).await
+}
+
+/// As [`sink_from_environment`], with the AWS clients the wiring loaded once at cold start
+/// (`None`: load them here if needed).
+pub async fn sink_from_environment_with(
+    settings: &UsageSettings,
+    env: &Environment,
+    loaded: Option<&AwsClients>,
+) -> Result<Arc<dyn UsageSink>, TableError> {
     let Some(table) = table_from_environment(env) else {
         return Ok(sink_from_settings(settings));
     };
-    let clients = AwsClients::load(env).await;
+    let clients = match loaded {
+        Some(loaded) => loaded.clone(),
+        None => AwsClients::load(env).await,
+    };
     if env.get(CREATE_TABLES_VAR) == Some("1") {
         create_table(&clients.dynamodb, table).await?;
     }

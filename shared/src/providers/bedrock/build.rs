@@ -37,7 +37,15 @@ pub async fn providers_and_guardrails(
     config: &GatewayConfig,
     env: &Environment,
 ) -> Result<(Providers, Guardrails), ClientInitError> {
-    let mut clients = BedrockClients::load(env).await;
+    providers_and_guardrails_from(BedrockClients::load(env).await, config, env).await
+}
+
+/// Both, from `clients` (made from the AWS configuration the wiring loaded once).
+pub async fn providers_and_guardrails_from(
+    mut clients: BedrockClients,
+    config: &GatewayConfig,
+    env: &Environment,
+) -> Result<(Providers, Guardrails), ClientInitError> {
     let providers = providers_with(&mut clients, config, env).await?;
     Ok((providers, guardrails_with(&mut clients, config)?))
 }

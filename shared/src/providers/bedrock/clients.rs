@@ -49,18 +49,19 @@ impl BedrockClients {
     /// Loads the AWS configuration once (credentials chain, `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`).
     /// The region is passed in, never looked up from instance metadata.
     pub async fn load(env: &Environment) -> Self {
-        let default_region = env
-            .get("AWS_REGION")
-            .or_else(|| env.get("AWS_DEFAULT_REGION"))
-            .map(str::to_owned);
         let base = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(
-                default_region
-                    .clone()
-                    .unwrap_or_else(|| "us-east-1".to_owned()),
+                default_region(env).unwrap_or_else(|| "us-east-1".to_owned()),
             ))
             .load()
             .await;
+        Self::from_sdk(base, env)
+    }
+
+    /// The clients from an AWS configuration already loaded (the wiring's, shared with the
+    /// stores' clients); `env`'s region is the default for deployments without their own.
+    pub fn from_sdk(base: SdkConfig, env: &Environment) -> Self {
+        let default_region = default_region(env);
         BedrockClients {
             base,
             default_region,
@@ -141,4 +142,11 @@ impl BedrockClients {
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
     }
+}
+
+/// `AWS_REGION`, else `AWS_DEFAULT_REGION`.
+fn default_region(env: &Environment) -> Option<String> {
+    env.get("AWS_REGION")
+        .or_else(|| env.get("AWS_DEFAULT_REGION"))
+        .map(str::to_owned)
 }

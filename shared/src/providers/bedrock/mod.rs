@@ -15,7 +15,9 @@ use std::pin::Pin;
 use aws_sdk_bedrockruntime::Client;
 use futures_util::StreamExt;
 
-pub use build::{guardrails, providers, providers_and_guardrails, Guardrails};
+pub use build::{
+    guardrails, providers, providers_and_guardrails, providers_and_guardrails_from, Guardrails,
+};
 pub use clients::{BedrockClients, ClientInitError, ClientPlace};
 pub use error::classify;
 

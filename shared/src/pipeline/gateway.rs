@@ -1,0 +1,75 @@
+//! The request path's state: the parts every step uses, built once at cold start by
+//! `crate::gateway` (the wiring) and private to the pipeline's steps.
+
+use std::sync::Arc;
+
+use crate::after_response::AfterResponse;
+use crate::config::RouterSettings;
+use crate::guardrails::GuardrailSet;
+use crate::keys::{Authenticator, KeySettings};
+use crate::router::ModelRouter;
+use crate::usage::{SpendStore, UsageSink};
+
+pub struct Gateway {
+    pub(super) router: ModelRouter,
+    pub(super) settings: RouterSettings,
+    pub(super) auth: Authenticator,
+    pub(super) guardrails: GuardrailSet,
+    pub(super) key_settings: KeySettings,
+    pub(super) after: AfterResponse,
+    pub(super) usage_sink: Arc<dyn UsageSink>,
+}
+
+/// Everything a [`Gateway`] holds, as the wiring built it.
+pub(crate) struct GatewayParts {
+    pub router: ModelRouter,
+    pub settings: RouterSettings,
+    pub auth: Authenticator,
+    pub guardrails: GuardrailSet,
+    pub key_settings: KeySettings,
+    pub after: AfterResponse,
+    pub usage_sink: Arc<dyn UsageSink>,
+}
+
+impl Gateway {
+    /// The request path over `parts` (see `crate::gateway::GatewayBuilder`).
+    pub(crate) fn from_parts(parts: GatewayParts) -> Self {
+        let GatewayParts {
+            router,
+            settings,
+            auth,
+            guardrails,
+            key_settings,
+            after,
+            usage_sink,
+        } = parts;
+        Gateway {
+            router,
+            settings,
+            auth,
+            guardrails,
+            key_settings,
+            after,
+            usage_sink,
+        }
+    }
+
+    /// The authenticator (master key, key store, lookup caches): what the admin endpoints use.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    pub fn model_names(&self) -> impl Iterator<Item = &str> {
+        self.router.model_names()
+    }
+
+    /// The after-response queue (Lambda's extension waits on it).
+    pub fn after_response(&self) -> &AfterResponse {
+        &self.after
+    }
+
+    /// What the spend API reads (the usage sink's records), if the sink keeps any.
+    pub fn spend_store(&self) -> Option<&dyn SpendStore> {
+        self.usage_sink.spend_store()
+    }
+}
