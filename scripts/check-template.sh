@@ -12,7 +12,7 @@
 #      and flags, so nothing is shared with the test build; its target directory is cached
 #      outside the clone (~/.cache/llm-gateway/sam-target): the first run on a machine compiles
 #      everything (~13 CPU-minutes), later runs the workspace crates only. SAM_BUILD=0 skips it.
-# The wiring test that reads the template against the code is Rust: tests/tests/sam_template.rs.
+# The wiring test that reads the template against the code is Rust: tests/tests/it/sam_template.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

@@ -77,7 +77,7 @@ def sse_ok(b):
     )
 
 
-# Same expectations as tests/tests/lambda_events.rs: status, body check.
+# Same expectations as tests/tests/it/lambda_events.rs: status, body check.
 EXPECT = {
     "chat-function-url.json": (200, lambda b: as_json(b)["choices"][0]["message"]["content"] == "Fake answer to: What is Amazon Bedrock?"),
     "chat-function-url-base64.json": (200, lambda b: as_json(b)["choices"][0]["message"]["content"] == "Fake answer to: What is Amazon Bedrock?"),
@@ -94,7 +94,7 @@ EXPECT = {
 
 def expectation(name):
     if name not in EXPECT:
-        fail(f"events/{name} has no expectation in scripts/lambda-smoke.sh (and tests/tests/lambda_events.rs): add one")
+        fail(f"events/{name} has no expectation in scripts/lambda-smoke.sh (and tests/tests/it/lambda_events.rs): add one")
     return EXPECT[name]
 
 

@@ -1,0 +1,32 @@
+//! The gateway's integration tests, in one binary so the AWS SDK and the gateway link once:
+//! one module per concern, each against the real parts faked at the wire (the fake Bedrock,
+//! `moto_server`, a real Phoenix). Run one concern with `cargo test -p gateway-tests --test it
+//! <module>::`.
+
+mod chat_completions;
+mod chat_streaming;
+mod errors;
+mod fake_bedrock;
+mod guardrails;
+mod keys_admin;
+mod keys_lex;
+mod keys_limits;
+mod keys_master;
+mod lambda_events;
+mod lex;
+mod no_secrets_in_telemetry;
+mod origin_verify;
+mod pipeline_seams;
+mod request_logs;
+mod routing;
+mod sam_template;
+mod secrets_at_startup;
+mod stalled_streams;
+mod store_table;
+mod tracing_latency;
+mod tracing_phoenix;
+mod usage_dynamodb;
+mod usage_dynamodb_bench;
+mod usage_dynamodb_outage;
+mod usage_records;
+mod warm_up;
