@@ -73,7 +73,8 @@ trap 'exit 130' INT TERM
 
 # 1. Release binaries: the gateway and the fake Bedrock; and the benchmark's own client.
 say "building release binaries"
-cargo build --release --quiet -p chat -p gateway-tests --bin chat --bin fake-bedrock
+# `bench-knobs`: the slow-store gateway's usage.simulated_latency_ms.
+cargo build --release --quiet -p chat -p gateway-tests --bin chat --bin fake-bedrock --features chat/bench-knobs
 if [ "$KEYS" = 0 ] && cargo metadata --no-deps --format-version 1 2>/dev/null | grep -q '"name":"lex"'; then
   cargo build --release --quiet --bin lex || say "lex did not build: its size is left out"
 fi

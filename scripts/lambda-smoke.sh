@@ -30,11 +30,12 @@ have_lex=false
 [ -f functions/lex/Cargo.toml ] && have_lex=true
 
 echo "Building..."
-cargo build --quiet -p chat -p gateway-tests --bins
+# `bench-knobs`: the slow-sink pair below sets usage.simulated_latency_ms, a benchmark knob.
+cargo build --quiet -p chat -p gateway-tests --bins --features chat/bench-knobs
 # `cargo lambda watch` runs `cargo run --bin <name>` per function: build each the same way, so the
 # emulator finds them fresh.
-cargo build --quiet --bin chat
-if $have_lex; then cargo build --quiet --bin lex; fi
+cargo build --quiet --bin chat --features bench-knobs
+if $have_lex; then cargo build --quiet --bin lex --features bench-knobs; fi
 
 started=$SECONDS
 . scripts/lib/services.sh
@@ -276,10 +277,10 @@ unset AWS_SESSION_TOKEN AWS_PROFILE GATEWAY_LAMBDA_MODE
 
 stream_port=$(free_port)
 start_bg "$work/watch-streaming.log" \
-  cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$stream_port"
+  cargo lambda watch --ignore-changes --features bench-knobs --invoke-address 127.0.0.1 --invoke-port "$stream_port"
 buffered_port=$(free_port)
 start_bg "$work/watch-buffered.log" env GATEWAY_LAMBDA_MODE=buffered \
-  cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$buffered_port"
+  cargo lambda watch --ignore-changes --features bench-knobs --invoke-address 127.0.0.1 --invoke-port "$buffered_port"
 
 # The slow-sink pair: the same functions on config/local.yaml plus two model groups on the fake's
 # stall faults (`fault-stream-stall`: 3 events, then silence with the connection open;
@@ -322,10 +323,10 @@ slow_deployments=$(grep -c '^  - model_name:' "$slow_config")
 # `cargo lambda -v`: its debug log shows extensions registering and asking for their next event.
 slow_stream_port=$(free_port)
 start_bg "$work/watch-slow-streaming.log" env GATEWAY_CONFIG="$slow_config" \
-  cargo lambda -v watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$slow_stream_port"
+  cargo lambda -v watch --ignore-changes --features bench-knobs --invoke-address 127.0.0.1 --invoke-port "$slow_stream_port"
 slow_buffered_port=$(free_port)
 start_bg "$work/watch-slow-buffered.log" env GATEWAY_CONFIG="$slow_config" GATEWAY_LAMBDA_MODE=buffered \
-  cargo lambda -v watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$slow_buffered_port"
+  cargo lambda -v watch --ignore-changes --features bench-knobs --invoke-address 127.0.0.1 --invoke-port "$slow_buffered_port"
 
 wait_for_log "$work/watch-streaming.log" "starting Runtime server" 60 "cargo lambda watch (streaming)"
 wait_for_log "$work/watch-buffered.log" "starting Runtime server" 60 "cargo lambda watch (buffered)"

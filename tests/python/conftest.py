@@ -138,7 +138,11 @@ def _healthy(url: str) -> bool:
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory) -> Servers:
     subprocess.run(
-        ["cargo", "build", "--quiet", "-p", "chat", "-p", "gateway-tests", "--bins"],
+        [
+            "cargo", "build", "--quiet", "-p", "chat", "-p", "gateway-tests", "--bins",
+            # usage.simulated_latency_ms (a slow usage store) is a benchmark knob.
+            "--features", "chat/bench-knobs",
+        ],
         cwd=ROOT,
         check=True,
     )

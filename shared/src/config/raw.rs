@@ -232,7 +232,7 @@ pub(super) struct RawUsage {
     pub path: Option<String>,
     #[serde(default, deserialize_with = "opt_u32")]
     pub queue_capacity: Option<u32>,
-    /// Testing and benchmarks: each write waits this long.
+    /// Benchmarks and tests (`bench-knobs` builds only): each write waits this long.
     #[serde(default, deserialize_with = "opt_u64")]
     pub simulated_latency_ms: Option<u64>,
     /// DynamoDB: days a usage record is kept (its TTL); aggregates are kept.

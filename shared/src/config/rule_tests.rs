@@ -137,3 +137,17 @@ fn master_key_falls_back_to_litellm_master_key() {
         "{err}"
     );
 }
+
+#[test]
+fn simulated_usage_latency_is_a_benchmark_build_knob() {
+    let yaml = format!("{ONE_MODEL}usage:\n  sink: memory\n  simulated_latency_ms: 5\n");
+    let loaded = load_str(&yaml);
+    if cfg!(feature = "bench-knobs") {
+        let usage = loaded.unwrap().usage;
+        assert_eq!(usage.simulated_latency, Some(std::time::Duration::from_millis(5)));
+    } else {
+        let err = loaded.unwrap_err().to_string();
+        assert!(err.starts_with("usage.simulated_latency_ms"), "{err}");
+        assert!(err.contains("bench-knobs"), "{err}");
+    }
+}

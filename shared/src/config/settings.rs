@@ -329,13 +329,23 @@ pub(super) fn usage(raw: Option<&RawUsage>) -> Result<UsageSettings, ConfigError
     Ok(UsageSettings {
         sink,
         queue_capacity,
-        simulated_latency: raw
-            .simulated_latency_ms
-            .map(std::time::Duration::from_millis),
+        simulated_latency: simulated_latency(raw.simulated_latency_ms)?,
         retention_days,
         write_attempts,
         keep_records: raw.keep_records.map_or(defaults.keep_records, |n| {
             usize::try_from(n).unwrap_or(usize::MAX)
         }),
     })
+}
+
+/// `usage.simulated_latency_ms`, a benchmark knob: refused by builds without the `bench-knobs`
+/// feature, so a deployed gateway can never be slowed by config.
+fn simulated_latency(ms: Option<u64>) -> Result<Option<std::time::Duration>, ConfigError> {
+    match ms {
+        Some(_) if !cfg!(feature = "bench-knobs") => Err(ConfigError::invalid(
+            "usage.simulated_latency_ms",
+            "is a benchmark knob: this build has no `bench-knobs` feature",
+        )),
+        ms => Ok(ms.map(std::time::Duration::from_millis)),
+    }
 }

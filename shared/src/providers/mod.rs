@@ -2,8 +2,10 @@
 
 pub mod bedrock;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures_util::Stream;
 
@@ -11,6 +13,9 @@ pub use bedrock::BedrockProvider;
 pub use crate::error::{ProviderError, TimeoutKind};
 
 use crate::chat::{ChatRequest, ChatResponse, StreamEvent};
+
+/// A provider per deployment id.
+pub type Providers = HashMap<String, Arc<dyn ChatProvider>>;
 
 /// A streamed answer: events as the provider sends them, ending on the first error.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ProviderError>> + Send>>;

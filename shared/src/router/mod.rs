@@ -67,11 +67,10 @@ pub use group::ModelGroup;
 pub use health::{DEFAULT_ALLOWED_FAILS, DEFAULT_COOLDOWN_TIME};
 pub use pick::{Estimate, NoDeployment, Pick};
 
+pub use crate::providers::Providers;
+
 use crate::config::GatewayConfig;
 use crate::providers::ChatProvider;
-
-/// A provider per deployment id.
-pub type Providers = HashMap<String, Arc<dyn ChatProvider>>;
 
 /// A deployment in the config has no provider.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

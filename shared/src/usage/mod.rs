@@ -27,7 +27,9 @@ pub use calendar::{day, day_end_ms, day_start_ms, days_before, month, rfc3339};
 pub use dynamodb::{DynamoUsageStore, Written, ATTEMPT_TIMEOUT};
 pub use record::{Outcome, UsageRecord};
 pub use replay::{replay_lines, ReplaySummary};
-pub use sinks::{FileUsageSink, KeepingUsageSink, LogUsageSink, MemoryUsageSink, SlowUsageSink};
+pub use sinks::{FileUsageSink, KeepingUsageSink, LogUsageSink, MemoryUsageSink};
+#[cfg(feature = "bench-knobs")]
+pub use sinks::SlowUsageSink;
 pub use spend::{
     report_from_records, AggregateRow, GroupBy, LogQuery, Period, ReportQuery, SpendError,
     SpendStore,
@@ -67,11 +69,19 @@ pub fn sink_from_settings(settings: &UsageSettings) -> Arc<dyn UsageSink> {
     slowed(kept, settings)
 }
 
+/// The sink behind `usage.simulated_latency_ms` (benchmark builds only; config refuses the
+/// setting elsewhere, so without the feature there is nothing to slow).
+#[cfg(feature = "bench-knobs")]
 fn slowed(sink: Arc<dyn UsageSink>, settings: &UsageSettings) -> Arc<dyn UsageSink> {
     match settings.simulated_latency {
         Some(latency) if latency > Duration::ZERO => Arc::new(SlowUsageSink::new(sink, latency)),
         _ => sink,
     }
+}
+
+#[cfg(not(feature = "bench-knobs"))]
+fn slowed(sink: Arc<dyn UsageSink>, _settings: &UsageSettings) -> Arc<dyn UsageSink> {
+    sink
 }
 
 /// The table named by `GATEWAY_TABLE_NAME`, if set.

@@ -149,18 +149,22 @@ impl UsageSink for FileUsageSink {
 }
 
 /// Waits `latency` before each write of the inner sink: the `usage.simulated_latency_ms`
-/// setting, for tests and the benchmark (a slow store must not slow the answers).
+/// setting, for tests and the benchmark (a slow store must not slow the answers). Only in
+/// builds with the `bench-knobs` feature.
+#[cfg(feature = "bench-knobs")]
 pub struct SlowUsageSink {
     inner: Arc<dyn UsageSink>,
     latency: Duration,
 }
 
+#[cfg(feature = "bench-knobs")]
 impl SlowUsageSink {
     pub fn new(inner: Arc<dyn UsageSink>, latency: Duration) -> Self {
         SlowUsageSink { inner, latency }
     }
 }
 
+#[cfg(feature = "bench-knobs")]
 impl UsageSink for SlowUsageSink {
     fn write<'a>(&'a self, record: &'a UsageRecord) -> BoxFuture<'a, Result<(), UsageSinkError>> {
         Box::pin(async move {

@@ -10,7 +10,7 @@ use super::{BedrockClients, BedrockProvider, ClientInitError};
 use crate::config::GatewayConfig;
 use crate::env::Environment;
 use crate::guardrails::{BedrockGuardrail, Guardrail, GUARDRAIL_CALL_TIMEOUT};
-use crate::router::Providers;
+use crate::providers::Providers;
 
 /// The configured guardrails by name.
 pub type Guardrails = HashMap<String, Arc<dyn Guardrail>>;
