@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::clock::WallClock;
 use crate::config::GuardrailMode;
 use crate::config::GatewayConfig;
 use crate::env::Environment;
@@ -53,6 +54,7 @@ impl Gateway {
             always: Vec::new(),
             configured: HashMap::new(),
             telemetry: Telemetry::off(),
+            clock: WallClock::system(),
         }
     }
 
@@ -93,12 +95,20 @@ pub struct GatewayBuilder<'a> {
     always: Vec<Arc<Attached>>,
     configured: HashMap<String, Arc<dyn Guardrail>>,
     telemetry: Telemetry,
+    clock: WallClock,
 }
 
 impl GatewayBuilder<'_> {
     /// Traces and metrics written after each response (default: neither).
     pub fn telemetry(mut self, telemetry: Telemetry) -> Self {
         self.telemetry = telemetry;
+        self
+    }
+
+    /// The wall clock of key expiry, budget periods and rate-limit windows (default: the
+    /// system's; tests pass one they move forward).
+    pub fn clock(mut self, clock: WallClock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -171,7 +181,8 @@ impl GatewayBuilder<'_> {
                     .unwrap_or_else(|| MasterKey::from_config(config.master_key.clone())),
                 store,
                 self.key_settings.cache_ttl,
-            ),
+            )
+            .with_clock(self.clock),
             key_settings: self.key_settings,
             guardrails: GuardrailSet::new(config, &self.configured, self.always)?,
             after: AfterResponse::start_with_telemetry(

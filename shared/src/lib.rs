@@ -13,6 +13,7 @@
 
 pub mod after_response;
 pub mod chat;
+pub mod clock;
 pub mod config;
 pub mod deadline;
 pub mod env;

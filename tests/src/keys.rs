@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use axum::body::Body;
+use gateway::clock::WallClock;
 use gateway::keys::{DynamoKeyStore, KeySettings, MasterKey};
 use http::Request;
 use serde_json::Value;
@@ -117,6 +118,9 @@ pub async fn counted_store(moto: &MotoServer, table: &str) -> (Arc<DynamoKeyStor
 pub struct Instance {
     pub gw: TestGateway,
     pub dynamo: Arc<CallLog>,
+    /// The instance's wall clock (key expiry, budget periods, rate-limit windows): tests move
+    /// it forward instead of sleeping.
+    pub clock: WallClock,
 }
 
 impl Instance {
@@ -133,15 +137,29 @@ impl Instance {
         let (store, dynamo) = counted_store(moto(), table).await;
         let fake = FakeBedrock::start().await.expect("fake bedrock");
         let yaml = priced_yaml(&fake.endpoint(), extra_yaml);
+        let clock = WallClock::system();
+        let instance_clock = clock.clone();
         let gw = TestGateway::customized(fake, &yaml, move |b| {
-            let b = b.key_store(store).key_settings(settings);
+            let b = b
+                .key_store(store)
+                .key_settings(settings)
+                .clock(instance_clock);
             match master {
                 Some(master) => b.master_key(master),
                 None => b,
             }
         })
         .await;
-        Instance { gw, dynamo }
+        Instance { gw, dynamo, clock }
+    }
+
+    /// Moves the clock to the start of the next minute, so a test counting requests in one
+    /// rate-limit window (Unix minutes) has the whole minute; how far it moved.
+    pub fn start_of_a_minute(&self) -> std::time::Duration {
+        let into_minute = self.clock.unix_ms() % 60_000;
+        let by = std::time::Duration::from_millis(60_000 - into_minute);
+        self.clock.advance(by);
+        by
     }
 
     /// An admin call with the master key; `body` is sent as JSON unless `None` (a GET).

@@ -7,10 +7,11 @@
 //! another instance's change to a key or team within that time (its own changes at once).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::cache::TtlCache;
 use super::{KeyHash, KeyStore, Limits, MasterKey, Principal, Team, VirtualKey};
+use crate::clock::WallClock;
 use crate::error::{AuthFailure, GatewayError};
 
 pub struct Authenticator {
@@ -18,6 +19,7 @@ pub struct Authenticator {
     store: Arc<dyn KeyStore>,
     keys: TtlCache<KeyHash, Option<VirtualKey>>,
     teams: TtlCache<String, Option<Team>>,
+    clock: WallClock,
 }
 
 impl Authenticator {
@@ -27,7 +29,19 @@ impl Authenticator {
             store,
             keys: TtlCache::new(cache_ttl),
             teams: TtlCache::new(cache_ttl),
+            clock: WallClock::system(),
         }
+    }
+
+    /// Key expiry, key creation and the limits' windows read `clock` (tests move it).
+    pub fn with_clock(mut self, clock: WallClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The wall clock of keys and their limits.
+    pub fn clock(&self) -> &WallClock {
+        &self.clock
     }
 
     pub fn store(&self) -> &Arc<dyn KeyStore> {
@@ -58,7 +72,10 @@ impl Authenticator {
         if virtual_key.blocked {
             return Err(GatewayError::Unauthenticated(AuthFailure::Blocked));
         }
-        if virtual_key.expires_at.is_some_and(|at| at <= unix_now()) {
+        if virtual_key
+            .expires_at
+            .is_some_and(|at| at <= self.clock.unix_secs())
+        {
             return Err(GatewayError::Unauthenticated(AuthFailure::Expired));
         }
         let team = match &virtual_key.team {
@@ -161,12 +178,6 @@ fn extend_unique<'a>(list: &mut Vec<String>, more: impl Iterator<Item = &'a Stri
             list.push(item.clone());
         }
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

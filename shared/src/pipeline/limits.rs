@@ -10,7 +10,6 @@
 //! default can cost more than it reserved: the budget then stops the next request, not this one.
 
 use std::borrow::Cow;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::context::RequestContext;
 use super::route::estimate;
@@ -51,9 +50,7 @@ impl Gateway {
         let cost = self.max_price(group, request).map_or(0.0, |price| {
             pricing::cost(&price, estimate.input_tokens, estimate.output_tokens, 0, 0)
         });
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = self.auth.clock().unix_secs();
         let tokens = u64::from(estimate.input_tokens) + u64::from(estimate.output_tokens);
         let Some(plan) = ReservationPlan::new(
             &ctx.request_id,

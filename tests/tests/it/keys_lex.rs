@@ -66,14 +66,8 @@ async fn a_lex_team_budget_is_spent_settled_and_then_refused() {
 #[tokio::test]
 async fn a_lex_team_rpm_limit_answers_busy() {
     let (gw, lex) = lex_instance("lex-rpm").await;
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        % 60;
-    if secs >= 55 {
-        tokio::time::sleep(std::time::Duration::from_secs(61 - secs)).await;
-    }
+    // Rate-limit windows are Unix minutes: the test counts in one whole minute.
+    gw.start_of_a_minute();
     gw.admin(
         "/team/new",
         Some(json!({"team_id": "support", "rpm_limit": 1})),

@@ -4,7 +4,7 @@
 // Test helpers: failing loudly is the point.
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gateway::keys::limits::Scope;
 use gateway::keys::{KeyHash, KeyStore, Limits, ReservationPlan};
@@ -18,19 +18,6 @@ async fn instance(prefix: &str) -> (Instance, String) {
         Instance::start(&table, "", settings(10.0, 900.0)).await,
         table,
     )
-}
-
-/// Rate-limit windows are Unix minutes: a test counting in one waits out the last seconds of
-/// a minute first.
-async fn away_from_minute_edge() {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        % 60;
-    if secs >= 52 {
-        tokio::time::sleep(Duration::from_secs(61 - secs)).await;
-    }
 }
 
 fn retry_after(response: &gateway_tests::harness::TestResponse) -> Option<u64> {
@@ -52,7 +39,7 @@ async fn model_and_expiry_are_checked() {
     assert_eq!(gw.gw.fake.total_calls(), 0);
     let short = gw.new_key(json!({"duration": "2s"})).await;
     assert_eq!(gw.ask(&short).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    gw.clock.advance(Duration::from_millis(3100));
     let expired = gw.ask(&short).await;
     assert!(expired
         .assert_error(401, "authentication_error")
@@ -63,7 +50,8 @@ async fn model_and_expiry_are_checked() {
 #[tokio::test]
 async fn key_rpm_and_tpm_limits_answer_429_with_retry_after() {
     let (gw, _) = instance("limits-rate").await;
-    away_from_minute_edge().await;
+    // Rate-limit windows are Unix minutes: the test counts in one whole minute.
+    gw.start_of_a_minute();
     let rpm = gw.new_key(json!({"rpm_limit": 2})).await;
     assert_eq!(gw.ask(&rpm).await.status, 200);
     assert_eq!(gw.ask(&rpm).await.status, 200);
@@ -123,7 +111,8 @@ async fn key_budget_is_exhausted_then_resets_with_its_duration() {
     spent.assert_error(429, "budget_exceeded");
     let wait = retry_after(&spent).unwrap();
     assert!((1..=2).contains(&wait), "{wait}");
-    tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(300)).await;
+    gw.clock
+        .advance(Duration::from_secs(wait) + Duration::from_millis(300));
     assert_eq!(
         gw.ask(&resetting).await.status,
         200,
@@ -134,7 +123,7 @@ async fn key_budget_is_exhausted_then_resets_with_its_duration() {
 #[tokio::test]
 async fn team_budget_and_rpm_hold_across_its_keys() {
     let (gw, _) = instance("limits-team").await;
-    away_from_minute_edge().await;
+    gw.start_of_a_minute();
     gw.admin(
         "/team/new",
         Some(json!({"team_id": "money", "max_budget": ASK_COST})),
@@ -235,10 +224,7 @@ async fn a_crashed_reservation_is_released_after_its_ttl() {
     // A request that reserved the whole budget and crashed before settling.
     let hash = KeyHash::of(&key);
     let limits = Limits::new(Some(ASK_COST), None, 0, None, None);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = gw.clock.unix_secs();
     let plan = ReservationPlan::new(
         "crashed-request",
         now,
@@ -254,7 +240,7 @@ async fn a_crashed_reservation_is_released_after_its_ttl() {
         .await
         .contains("RES#crashed-request"));
     gw.ask(&key).await.assert_error(429, "budget_exceeded");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    gw.clock.advance(Duration::from_millis(2100));
     let answered = gw.ask(&key).await;
     assert_eq!(answered.status, 200, "{}", answered.text());
     assert!(!scan_text(moto(), &table)
@@ -265,7 +251,7 @@ async fn a_crashed_reservation_is_released_after_its_ttl() {
 #[tokio::test]
 async fn a_cached_key_makes_one_dynamodb_call_before_the_model_call() {
     let (gw, _) = instance("limits-calls").await;
-    away_from_minute_edge().await;
+    gw.start_of_a_minute();
     gw.admin(
         "/team/new",
         Some(json!({"team_id": "t", "max_budget": 100.0, "rpm_limit": 100, "tpm_limit": 100000})),
@@ -322,7 +308,8 @@ async fn two_instances_hold_one_rpm_limit_and_one_budget_between_them() {
     let table = moto().new_table("limits-two").await;
     let a = Instance::start(&table, "", settings(10.0, 900.0)).await;
     let b = Instance::start(&table, "", settings(10.0, 900.0)).await;
-    away_from_minute_edge().await;
+    // One clock between them, at the start of a minute.
+    b.clock.advance(a.start_of_a_minute());
     let rpm = a.new_key(json!({"rpm_limit": 3})).await;
     assert_eq!(a.ask(&rpm).await.status, 200);
     assert_eq!(b.ask(&rpm).await.status, 200);

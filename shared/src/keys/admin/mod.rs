@@ -6,7 +6,6 @@ mod fields;
 mod views;
 
 use std::borrow::Cow;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
@@ -56,9 +55,7 @@ impl<'a> KeyAdmin<'a> {
         KeyAdmin {
             store: auth.store().as_ref(),
             auth,
-            now: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            now: auth.clock().unix_secs(),
         }
     }
 
