@@ -8,12 +8,13 @@
 //! constant time and held in [`Secret`], so they never reach a log.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_secretsmanager::Client;
 use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 
+use crate::clock::WallClock;
 use crate::secret::Secret;
 
 /// After a failed fetch, the next one waits at most this long.
@@ -73,8 +74,10 @@ struct State {
     current: Option<Secret<String>>,
     version: Option<String>,
     /// The value before the current one, accepted until the instant given.
-    previous: Option<(Secret<String>, Instant)>,
-    next_fetch: Instant,
+    /// The previous value and until when it is accepted (Unix ms of the key's clock).
+    previous: Option<(Secret<String>, u64)>,
+    /// Unix ms of the key's clock.
+    next_fetch: u64,
 }
 
 /// The master key in Secrets Manager.
@@ -84,6 +87,7 @@ pub struct SecretsManagerMasterKey {
     refresh: Duration,
     grace: Duration,
     state: Mutex<State>,
+    clock: WallClock,
 }
 
 impl SecretsManagerMasterKey {
@@ -98,9 +102,16 @@ impl SecretsManagerMasterKey {
                 current: None,
                 version: None,
                 previous: None,
-                next_fetch: Instant::now(),
+                next_fetch: 0,
             }),
+            clock: WallClock::system(),
         }
+    }
+
+    /// Refreshes and the grace period read `clock` (tests move it).
+    pub fn with_clock(mut self, clock: WallClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Fetches the secret now (a cold start warms the cache with this); an error is logged.
@@ -111,7 +122,7 @@ impl SecretsManagerMasterKey {
 
     async fn matches(&self, key: &str) -> bool {
         let mut state = self.state.lock().await;
-        if Instant::now() >= state.next_fetch {
+        if self.clock.unix_ms() >= state.next_fetch {
             self.refresh(&mut state).await;
         }
         if state.current.as_ref().is_some_and(|c| same(key, c)) {
@@ -120,7 +131,7 @@ impl SecretsManagerMasterKey {
         state
             .previous
             .as_ref()
-            .is_some_and(|(p, until)| Instant::now() < *until && same(key, p))
+            .is_some_and(|(p, until)| self.clock.unix_ms() < *until && same(key, p))
     }
 
     async fn refresh(&self, state: &mut State) {
@@ -138,11 +149,11 @@ impl SecretsManagerMasterKey {
                     error = %aws_sdk_secretsmanager::error::DisplayErrorContext(&err),
                     "cannot read the master key from Secrets Manager; keeping the last value"
                 );
-                state.next_fetch = Instant::now() + self.refresh.min(RETRY_AFTER_FAILURE);
+                state.next_fetch = self.clock.unix_ms() + millis(self.refresh.min(RETRY_AFTER_FAILURE));
                 return;
             }
         };
-        state.next_fetch = Instant::now() + self.refresh;
+        state.next_fetch = self.clock.unix_ms() + millis(self.refresh);
         let parsed = output.secret_string().map(parse_master_secret);
         let value = match parsed {
             Some(Ok(value)) => value,
@@ -160,17 +171,16 @@ impl SecretsManagerMasterKey {
             return;
         }
         // When this version began: its creation date, else now.
+        let now = self.clock.unix_ms();
         let created = output
             .created_date()
             .and_then(|d| SystemTime::try_from(*d).ok())
-            .unwrap_or_else(SystemTime::now);
-        let until = Instant::now()
-            + (created + self.grace)
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO);
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(now, millis);
+        let until = created.saturating_add(millis(self.grace));
         let previous = match state.current.take() {
             Some(seen) => Some(seen),
-            None if until > Instant::now() => self.previous_stage().await,
+            None if until > now => self.previous_stage().await,
             None => None,
         };
         state.previous = previous
@@ -193,6 +203,11 @@ impl SecretsManagerMasterKey {
             .ok()?;
         parse_master_secret(output.secret_string()?).ok()
     }
+}
+
+/// A duration in whole milliseconds, saturated.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use gateway::clock::WallClock;
 use gateway::keys::{self, MasterKey, SecretsManagerMasterKey};
 use gateway_tests::harness::{load_config, TestGateway};
 use gateway_tests::keys::{moto, priced_yaml, settings, Instance};
@@ -31,14 +32,12 @@ async fn rotate(id: &str, value: &str) {
         .unwrap();
 }
 
-async fn from_secret(id: &str, grace: Duration) -> MasterKey {
+async fn from_secret(id: &str, grace: Duration, clock: &WallClock) -> MasterKey {
     let clients = moto().clients().await;
-    MasterKey::SecretsManager(Arc::new(SecretsManagerMasterKey::new(
-        clients.secrets_manager,
-        id.to_owned(),
-        Duration::ZERO,
-        grace,
-    )))
+    MasterKey::SecretsManager(Arc::new(
+        SecretsManagerMasterKey::new(clients.secrets_manager, id.to_owned(), Duration::ZERO, grace)
+            .with_clock(clock.clone()),
+    ))
 }
 
 async fn status(gw: &Instance, key: &str) -> u16 {
@@ -50,11 +49,13 @@ async fn a_rotated_master_key_works_at_once_and_the_old_one_only_for_the_grace_p
     let table = moto().new_table("master-rotation").await;
     let id = secret("gw-master", OLD).await;
     let grace = Duration::from_secs(3);
+    // The master keys' clock: the grace period passes when the test moves it.
+    let clock = WallClock::system();
     let a = Instance::with_master(
         &table,
         "",
         settings(10.0, 900.0),
-        Some(from_secret(&id, grace).await),
+        Some(from_secret(&id, grace, &clock).await),
     )
     .await;
     assert_eq!(status(&a, OLD).await, 200);
@@ -78,13 +79,13 @@ async fn a_rotated_master_key_works_at_once_and_the_old_one_only_for_the_grace_p
         &table,
         "",
         settings(10.0, 900.0),
-        Some(from_secret(&id, grace).await),
+        Some(from_secret(&id, grace, &clock).await),
     )
     .await;
     assert_eq!(status(&b, NEW).await, 200);
     assert_eq!(status(&b, OLD).await, 200);
 
-    tokio::time::sleep(grace + Duration::from_millis(1500)).await;
+    clock.advance(grace + Duration::from_millis(1500));
     assert_eq!(status(&a, OLD).await, 401, "refused after the grace period");
     assert_eq!(status(&b, OLD).await, 401);
     assert_eq!(status(&a, NEW).await, 200);
