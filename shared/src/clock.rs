@@ -51,7 +51,10 @@ mod tests {
         let before = shared.unix_secs();
         clock.advance(Duration::from_secs(3600));
         let after = shared.unix_secs();
-        assert!((3600..3602).contains(&(after - before)), "{before} -> {after}");
+        assert!(
+            (3600..3602).contains(&(after - before)),
+            "{before} -> {after}"
+        );
         assert!(WallClock::system().unix_secs() < after);
     }
 }

@@ -7,23 +7,23 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::after_response::AfterResponse;
 use crate::clock::WallClock;
-use crate::config::GuardrailMode;
 use crate::config::GatewayConfig;
+use crate::config::GuardrailMode;
 use crate::env::Environment;
 use crate::guardrails::{Attached, Guardrail, GuardrailPolicy, GuardrailSet, MissingGuardrail};
 use crate::keys::{
     self, Authenticator, KeyParts, KeySettings, KeyStore, MasterKey, MemoryKeyStore,
 };
 use crate::observability::{Telemetry, TelemetryInitError};
-use crate::after_response::AfterResponse;
 use crate::providers::bedrock::{self, BedrockClients, ClientInitError};
-use crate::store::{load_sdk_config, AwsClients};
 use crate::router::{MissingProvider, ModelRouter, Providers};
+use crate::store::{load_sdk_config, AwsClients};
 use crate::usage::{self, sink_from_settings, UsageSink};
 
-pub use crate::pipeline::{new_request_id, Answer, Completion, Gateway, RequestContext};
 use crate::pipeline::GatewayParts;
+pub use crate::pipeline::{new_request_id, Answer, Completion, Gateway, RequestContext};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayInitError {

@@ -73,8 +73,14 @@ mod tests {
             default_fallbacks: vec!["default".to_owned()],
             ..RouterSettings::default()
         };
-        assert_eq!(settings.fallbacks_for(FallbackKind::General, "m"), ["default"]);
-        assert_eq!(settings.fallbacks_for(FallbackKind::ContextWindow, "m"), ["long"]);
+        assert_eq!(
+            settings.fallbacks_for(FallbackKind::General, "m"),
+            ["default"]
+        );
+        assert_eq!(
+            settings.fallbacks_for(FallbackKind::ContextWindow, "m"),
+            ["long"]
+        );
         assert!(settings
             .fallbacks_for(FallbackKind::ContentPolicy, "m")
             .is_empty());
@@ -87,6 +93,8 @@ mod tests {
             default_fallbacks: vec!["default".to_owned()],
             ..RouterSettings::default()
         };
-        assert!(settings.fallbacks_for(FallbackKind::General, "m").is_empty());
+        assert!(settings
+            .fallbacks_for(FallbackKind::General, "m")
+            .is_empty());
     }
 }

@@ -144,7 +144,10 @@ fn simulated_usage_latency_is_a_benchmark_build_knob() {
     let loaded = load_str(&yaml);
     if cfg!(feature = "bench-knobs") {
         let usage = loaded.unwrap().usage;
-        assert_eq!(usage.simulated_latency, Some(std::time::Duration::from_millis(5)));
+        assert_eq!(
+            usage.simulated_latency,
+            Some(std::time::Duration::from_millis(5))
+        );
     } else {
         let err = loaded.unwrap_err().to_string();
         assert!(err.starts_with("usage.simulated_latency_ms"), "{err}");

@@ -8,9 +8,9 @@ use axum::serve::ListenerExt;
 use axum::Router;
 
 use super::done_signal::signal_when_sent;
+use crate::after_response::AfterResponse;
 use crate::env::Environment;
 use crate::lambda_extension::InvocationLayer;
-use crate::after_response::AfterResponse;
 
 /// How long a stopping local server waits for after-response work.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);

@@ -149,7 +149,8 @@ impl SecretsManagerMasterKey {
                     error = %aws_sdk_secretsmanager::error::DisplayErrorContext(&err),
                     "cannot read the master key from Secrets Manager; keeping the last value"
                 );
-                state.next_fetch = self.clock.unix_ms() + millis(self.refresh.min(RETRY_AFTER_FAILURE));
+                state.next_fetch =
+                    self.clock.unix_ms() + millis(self.refresh.min(RETRY_AFTER_FAILURE));
                 return;
             }
         };

@@ -27,8 +27,9 @@ pub use authenticator::Authenticator;
 pub use duration::parse_duration;
 pub use dynamodb::DynamoKeyStore;
 pub use environment::{
-    from_environment, from_environment_with, KeyParts, KeySettings, KeysInitError, KEY_CACHE_TTL_VAR,
-    MASTER_KEY_GRACE_VAR, MASTER_KEY_REFRESH_VAR, MASTER_KEY_SECRET_ID_VAR, RESERVATION_TTL_VAR,
+    from_environment, from_environment_with, KeyParts, KeySettings, KeysInitError,
+    KEY_CACHE_TTL_VAR, MASTER_KEY_GRACE_VAR, MASTER_KEY_REFRESH_VAR, MASTER_KEY_SECRET_ID_VAR,
+    RESERVATION_TTL_VAR,
 };
 pub use limits::{Limits, ReservationPlan, Settlement};
 pub use master::{parse_master_secret, MasterKey, SecretsManagerMasterKey};

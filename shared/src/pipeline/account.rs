@@ -19,8 +19,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::after_response::{AfterResponse, Job, SettleJob};
 use super::context::RequestContext;
+use crate::after_response::{AfterResponse, Job, SettleJob};
 use crate::chat::ChatRequest;
 use crate::chat::{FinishReason, Usage};
 use crate::error::GatewayError;

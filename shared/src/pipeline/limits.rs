@@ -13,10 +13,10 @@ use std::borrow::Cow;
 
 use super::context::RequestContext;
 use super::route::estimate;
+use super::Gateway;
 use crate::chat::ChatRequest;
 use crate::config::FallbackKind;
 use crate::error::GatewayError;
-use super::Gateway;
 use crate::keys::limits::{ReserveError, Scope};
 use crate::keys::{Limits, ReservationPlan};
 use crate::pricing::{self, Price};
@@ -77,7 +77,12 @@ impl Gateway {
         let mut names = vec![group.name.clone()];
         names.extend(request.routing.fallbacks.iter().flatten().cloned());
         for kind in FallbackKind::ALL {
-            names.extend(self.settings.fallbacks_for(kind, &group.name).iter().cloned());
+            names.extend(
+                self.settings
+                    .fallbacks_for(kind, &group.name)
+                    .iter()
+                    .cloned(),
+            );
         }
         let estimate = estimate(request);
         names

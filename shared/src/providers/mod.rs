@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use futures_util::Stream;
 
-pub use bedrock::BedrockProvider;
 pub use crate::error::{ProviderError, TimeoutKind};
+pub use bedrock::BedrockProvider;
 
 use crate::chat::{ChatRequest, ChatResponse, StreamEvent};
 

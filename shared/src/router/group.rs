@@ -2,7 +2,6 @@
 
 use super::clock::Clock;
 use super::deployment::Deployment;
-use super::pick::Estimate;
 use crate::config::{ModelDeployment, RoutingStrategy};
 
 /// The deployments that serve one `model_name`.

@@ -70,7 +70,6 @@ pub use pick::{Estimate, NoDeployment, Pick};
 pub use crate::providers::Providers;
 
 use crate::config::GatewayConfig;
-use crate::providers::ChatProvider;
 
 /// A deployment in the config has no provider.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -18,6 +18,7 @@ mod sinks;
 mod spend;
 
 use std::sync::Arc;
+#[cfg(feature = "bench-knobs")]
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -27,9 +28,9 @@ pub use calendar::{day, day_end_ms, day_start_ms, days_before, month, rfc3339};
 pub use dynamodb::{DynamoUsageStore, Written, ATTEMPT_TIMEOUT};
 pub use record::{Outcome, UsageRecord};
 pub use replay::{replay_lines, ReplaySummary};
-pub use sinks::{FileUsageSink, KeepingUsageSink, LogUsageSink, MemoryUsageSink};
 #[cfg(feature = "bench-knobs")]
 pub use sinks::SlowUsageSink;
+pub use sinks::{FileUsageSink, KeepingUsageSink, LogUsageSink, MemoryUsageSink};
 pub use spend::{
     report_from_records, AggregateRow, GroupBy, LogQuery, Period, ReportQuery, SpendError,
     SpendStore,

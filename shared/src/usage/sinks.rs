@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
+#[cfg(feature = "bench-knobs")]
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;

@@ -35,8 +35,13 @@ async fn rotate(id: &str, value: &str) {
 async fn from_secret(id: &str, grace: Duration, clock: &WallClock) -> MasterKey {
     let clients = moto().clients().await;
     MasterKey::SecretsManager(Arc::new(
-        SecretsManagerMasterKey::new(clients.secrets_manager, id.to_owned(), Duration::ZERO, grace)
-            .with_clock(clock.clone()),
+        SecretsManagerMasterKey::new(
+            clients.secrets_manager,
+            id.to_owned(),
+            Duration::ZERO,
+            grace,
+        )
+        .with_clock(clock.clone()),
     ))
 }
 
