@@ -1,7 +1,7 @@
 //! No key ever leaves in telemetry: requests with the master key and virtual keys (whole,
 //! streamed, refused, unknown), then every captured log line (TRACE level), every exported span
 //! body and every EMF metrics line is scanned for the keys.
-//! Alone in its test binary: it installs a scoped log subscriber (see request_logs.rs).
+//! In the `scoped_logs` test binary: it installs a scoped log subscriber (see request_logs.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;

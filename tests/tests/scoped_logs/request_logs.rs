@@ -1,6 +1,6 @@
 //! Every log line of a request carries its request id, key id and model, and never the key.
-//! Alone in its test binary: `tracing` caches per call site whether anyone listens, and tests
-//! running beside this one without a subscriber would race with its scoped subscriber.
+//! In the `scoped_logs` test binary: `tracing` caches per call site whether anyone listens, and
+//! tests running beside this one without a subscriber would race with its scoped subscriber.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use gateway_tests::captured::Captured;

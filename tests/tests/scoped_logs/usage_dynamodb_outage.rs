@@ -1,7 +1,7 @@
 //! DynamoDB stopped mid-run: answers continue, each record is tried again and then kept in ONE
 //! fallback log line; with DynamoDB back (fresh, table created again), the replay writes every
 //! record exactly once, and a second replay counts nothing twice.
-//! Alone in its test binary: it captures log output with a scoped subscriber (see
+//! In the `scoped_logs` test binary: it captures log output with a scoped subscriber (see
 //! `request_logs.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
