@@ -1,7 +1,7 @@
 //! The gateway's integration tests, in one binary so the AWS SDK and the gateway link once:
 //! one module per concern, each against the real parts faked at the wire (the fake Bedrock,
 //! `moto_server`, a real Phoenix). Run one concern with `cargo test -p gateway-tests --test it
-//! <module>::`.
+//! <module>::`. The tests that capture logs with a scoped subscriber are in `scoped_logs`.
 
 mod chat_completions;
 mod chat_streaming;
