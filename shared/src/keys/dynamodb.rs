@@ -3,15 +3,17 @@
 //! (`dynamodb_limits`; the layout is in [`super::limits`]).
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::ReturnValue;
 use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
 
 use super::dynamodb_items::{
-    key_from_item, key_item, key_pk, s, team_from_item, team_item, team_pk, Item,
+    key_attributes, key_from_item, key_item, key_pk, s, team_from_item, team_item, team_pk, Item,
 };
 use super::limits::{ReserveError, Scope};
 use super::{
-    KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, VirtualKey, WriteError,
+    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, VirtualKey,
+    WriteError,
 };
 
 /// Keys, teams and counters in DynamoDB. Cheap to clone.
@@ -36,6 +38,8 @@ impl DynamoKeyStore {
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
+            // A key deleted or blocked a moment ago must not be read as it was.
+            .consistent_read(true)
             .send()
             .await
             .map_err(store_error)?;
@@ -64,6 +68,62 @@ impl DynamoKeyStore {
             } else {
                 WriteError::Exists
             }),
+            Err(err) => Err(WriteError::Store(store_error(err))),
+        }
+    }
+
+    /// Writes the attributes of `fields` (set, or removed where `key` has none) and nothing
+    /// else, if the key exists; the key as stored afterwards.
+    async fn update_fields(
+        &self,
+        hash: &KeyHash,
+        key: &VirtualKey,
+        fields: &[KeyField],
+    ) -> Result<VirtualKey, WriteError> {
+        let item = key_item(hash, key);
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key_pk(hash)))
+            .key("sk", s("KEY"))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllNew);
+        let mut names: Vec<&str> = fields
+            .iter()
+            .flat_map(|f| key_attributes(*f))
+            .copied()
+            .collect();
+        names.dedup();
+        for (i, name) in names.iter().enumerate() {
+            request = request.expression_attribute_names(format!("#a{i}"), *name);
+            match item.get(*name) {
+                Some(value) => {
+                    sets.push(format!("#a{i} = :v{i}"));
+                    request = request.expression_attribute_values(format!(":v{i}"), value.clone());
+                }
+                None => removes.push(format!("#a{i}")),
+            }
+        }
+        let mut update = String::new();
+        if !sets.is_empty() {
+            update = format!("SET {}", sets.join(", "));
+        }
+        if !removes.is_empty() {
+            update = format!("{update} REMOVE {}", removes.join(", "));
+        }
+        if update.is_empty() {
+            // Nothing to change: the key as it is.
+            return match self.get(key_pk(hash), "KEY").await? {
+                Some(item) => Ok(key_from_item(&item).1),
+                None => Err(WriteError::NotFound),
+            };
+        }
+        match request.update_expression(update.trim()).send().await {
+            Ok(output) => Ok(key_from_item(&output.attributes.unwrap_or_default()).1),
+            Err(err) if is_condition_failed(&err) => Err(WriteError::NotFound),
             Err(err) => Err(WriteError::Store(store_error(err))),
         }
     }
@@ -135,8 +195,9 @@ impl KeyStore for DynamoKeyStore {
         &'a self,
         hash: &'a KeyHash,
         key: &'a VirtualKey,
-    ) -> BoxFuture<'a, Result<(), WriteError>> {
-        Box::pin(self.put(key_item(hash, key), true))
+        fields: &'a [KeyField],
+    ) -> BoxFuture<'a, Result<VirtualKey, WriteError>> {
+        Box::pin(self.update_fields(hash, key, fields))
     }
 
     fn delete_keys<'a>(
