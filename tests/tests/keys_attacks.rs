@@ -208,3 +208,35 @@ async fn generated_keys_are_32_random_bytes_and_custom_keys_must_look_like_keys(
     let body = custom.assert_error(400, "invalid_request_error");
     assert_eq!(body["error"]["param"], "key");
 }
+
+#[tokio::test]
+async fn a_concurrent_team_update_cannot_undo_blocked() {
+    let (gw, _) = instance("attack-team-race", 0.0).await;
+    gw.admin("/team/new", Some(json!({"team_id": "t"}))).await;
+    let key = gw.new_key(json!({"team_id": "t"})).await;
+    for round in 0..15 {
+        let unblocked = gw
+            .admin(
+                "/team/update",
+                Some(json!({"team_id": "t", "blocked": false})),
+            )
+            .await;
+        assert_eq!(unblocked.status, 200, "{}", unblocked.text());
+        let (block, alias) = tokio::join!(
+            gw.admin(
+                "/team/update",
+                Some(json!({"team_id": "t", "blocked": true}))
+            ),
+            gw.admin(
+                "/team/update",
+                Some(json!({"team_id": "t", "team_alias": format!("round {round}")}))
+            ),
+        );
+        assert_eq!(block.status, 200, "{}", block.text());
+        assert_eq!(alias.status, 200, "{}", alias.text());
+        let info = gw.admin("/team/info?team_id=t", None).await.json();
+        assert_eq!(info["team_info"]["blocked"], true, "round {round}: {info}");
+        assert_eq!(info["team_info"]["team_alias"], format!("round {round}"));
+        gw.ask(&key).await.assert_error(401, "authentication_error");
+    }
+}

@@ -12,6 +12,7 @@ use super::views;
 use crate::keys::limits::Scope;
 use crate::keys::{
     self, Authenticator, KeyField, KeyHash, KeyStore, KeyStoreError, Team, VirtualKey, WriteError,
+    TEAM_FIELDS,
 };
 
 /// Why an admin call failed.
@@ -216,11 +217,16 @@ impl<'a> KeyAdmin<'a> {
         };
         let mut team = self.find_team(&team_id).await?;
         apply_team(&mut team, &fields)?;
-        match self.store.update_team(&team).await {
-            Ok(()) => {}
+        // Only the named fields are written: a concurrent update cannot undo `blocked: true`.
+        let named: Vec<&'static str> = TEAM_FIELDS
+            .into_iter()
+            .filter(|name| body.contains_key(*name))
+            .collect();
+        let team = match self.store.update_team(&team, &named).await {
+            Ok(updated) => updated,
             Err(WriteError::Store(err)) => return Err(err.into()),
             Err(_) => return Err(AdminError::NotFound(format!("team `{team_id}` not found"))),
-        }
+        };
         self.auth.forget_team(&team_id);
         let spend = self.team_spend(&team).await?;
         Ok(json!({"team_id": team_id, "data": views::team_info(&team, spend, self.now)}))

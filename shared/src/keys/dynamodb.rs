@@ -80,23 +80,40 @@ impl DynamoKeyStore {
         key: &VirtualKey,
         fields: &[KeyField],
     ) -> Result<VirtualKey, WriteError> {
+        let names: Vec<&str> = fields
+            .iter()
+            .flat_map(|f| key_attributes(*f))
+            .copied()
+            .collect();
         let item = key_item(hash, key);
+        let stored = self
+            .update_attributes(key_pk(hash), "KEY", &item, &names)
+            .await?;
+        Ok(key_from_item(&stored).1)
+    }
+
+    /// Writes the attributes `names` of `item` (set, or removed where `item` has none) to the
+    /// item at `pk`/`sk`, and nothing else, if it exists; the item as stored afterwards.
+    async fn update_attributes(
+        &self,
+        pk: String,
+        sk: &str,
+        item: &Item,
+        names: &[&str],
+    ) -> Result<Item, WriteError> {
+        let mut names = names.to_vec();
+        names.sort_unstable();
+        names.dedup();
         let mut sets = Vec::new();
         let mut removes = Vec::new();
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(key_pk(hash)))
-            .key("sk", s("KEY"))
+            .key("pk", s(pk.clone()))
+            .key("sk", s(sk))
             .condition_expression("attribute_exists(pk)")
             .return_values(ReturnValue::AllNew);
-        let mut names: Vec<&str> = fields
-            .iter()
-            .flat_map(|f| key_attributes(*f))
-            .copied()
-            .collect();
-        names.dedup();
         for (i, name) in names.iter().enumerate() {
             request = request.expression_attribute_names(format!("#a{i}"), *name);
             match item.get(*name) {
@@ -107,22 +124,19 @@ impl DynamoKeyStore {
                 None => removes.push(format!("#a{i}")),
             }
         }
-        let mut update = String::new();
+        let mut update = Vec::new();
         if !sets.is_empty() {
-            update = format!("SET {}", sets.join(", "));
+            update.push(format!("SET {}", sets.join(", ")));
         }
         if !removes.is_empty() {
-            update = format!("{update} REMOVE {}", removes.join(", "));
+            update.push(format!("REMOVE {}", removes.join(", ")));
         }
         if update.is_empty() {
-            // Nothing to change: the key as it is.
-            return match self.get(key_pk(hash), "KEY").await? {
-                Some(item) => Ok(key_from_item(&item).1),
-                None => Err(WriteError::NotFound),
-            };
+            // Nothing to change: the item as it is.
+            return self.get(pk, sk).await?.ok_or(WriteError::NotFound);
         }
-        match request.update_expression(update.trim()).send().await {
-            Ok(output) => Ok(key_from_item(&output.attributes.unwrap_or_default()).1),
+        match request.update_expression(update.join(" ")).send().await {
+            Ok(output) => Ok(output.attributes.unwrap_or_default()),
             Err(err) if is_condition_failed(&err) => Err(WriteError::NotFound),
             Err(err) => Err(WriteError::Store(store_error(err))),
         }
@@ -233,8 +247,18 @@ impl KeyStore for DynamoKeyStore {
         Box::pin(self.put(team_item(team), false))
     }
 
-    fn update_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>> {
-        Box::pin(self.put(team_item(team), true))
+    fn update_team<'a>(
+        &'a self,
+        team: &'a Team,
+        fields: &'a [&'static str],
+    ) -> BoxFuture<'a, Result<Team, WriteError>> {
+        Box::pin(async move {
+            let item = team_item(team);
+            let stored = self
+                .update_attributes(team_pk(&team.team_id), "TEAM", &item, fields)
+                .await?;
+            Ok(team_from_item(&stored))
+        })
     }
 
     fn list_teams(&self) -> BoxFuture<'_, Result<Vec<Team>, KeyStoreError>> {

@@ -132,12 +132,18 @@ impl KeyStore for MemoryKeyStore {
         ready(Ok(()))
     }
 
-    fn update_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>> {
+    fn update_team<'a>(
+        &'a self,
+        team: &'a Team,
+        fields: &'a [&'static str],
+    ) -> BoxFuture<'a, Result<Team, WriteError>> {
         let mut teams = self.teams.write().unwrap_or_else(PoisonError::into_inner);
         match teams.get_mut(&team.team_id) {
             Some(stored) => {
-                *stored = team.clone();
-                ready(Ok(()))
+                for field in fields {
+                    copy_team_field(stored, team, field);
+                }
+                ready(Ok(stored.clone()))
             }
             None => ready(Err(WriteError::NotFound)),
         }
@@ -299,6 +305,25 @@ impl Counters {
                 }
             }
         }
+    }
+}
+
+/// Sets the team field `name` of `stored` to `changed`'s.
+fn copy_team_field(stored: &mut Team, changed: &Team, name: &str) {
+    match name {
+        "team_alias" => stored.team_alias.clone_from(&changed.team_alias),
+        "models" => stored.models.clone_from(&changed.models),
+        "max_budget" => stored.max_budget = changed.max_budget,
+        "budget_duration" => stored.budget_duration.clone_from(&changed.budget_duration),
+        "rpm_limit" => stored.rpm_limit = changed.rpm_limit,
+        "tpm_limit" => stored.tpm_limit = changed.tpm_limit,
+        "metadata" => stored.metadata.clone_from(&changed.metadata),
+        "guardrails" => stored.guardrails.clone_from(&changed.guardrails),
+        "blocked" => stored.blocked = changed.blocked,
+        "members_with_roles" => stored
+            .members_with_roles
+            .clone_from(&changed.members_with_roles),
+        _ => {}
     }
 }
 

@@ -84,6 +84,21 @@ pub enum KeyField {
     Expires,
 }
 
+/// The fields of a team an update may change (LiteLLM's names, which are also the stored
+/// attributes' names).
+pub const TEAM_FIELDS: [&str; 10] = [
+    "team_alias",
+    "models",
+    "max_budget",
+    "budget_duration",
+    "rpm_limit",
+    "tpm_limit",
+    "metadata",
+    "guardrails",
+    "blocked",
+    "members_with_roles",
+];
+
 /// The SHA-256 of a key, in lower-case hex: what stores keep and index.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct KeyHash(String);
@@ -171,7 +186,14 @@ pub trait KeyStore: Send + Sync {
 
     fn create_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>>;
 
-    fn update_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>>;
+    /// Writes the fields of `team` named in `fields` (its attribute names, [`TEAM_FIELDS`]) and
+    /// only those, in one conditional write; the team as stored afterwards.
+    /// [`WriteError::NotFound`] if it does not exist.
+    fn update_team<'a>(
+        &'a self,
+        team: &'a Team,
+        fields: &'a [&'static str],
+    ) -> BoxFuture<'a, Result<Team, WriteError>>;
 
     /// Every team, by id.
     fn list_teams(&self) -> BoxFuture<'_, Result<Vec<Team>, KeyStoreError>>;
