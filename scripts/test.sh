@@ -24,6 +24,8 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "cargo deny: licences, bans, sources (deny.toml; advisories with CARGO_DENY_ADVISORIES=1)"
+scripts/cargo-deny.sh
 step "Arize Phoenix"
 if [ -n "${phoenix_starter:-}" ]; then
   wait "$phoenix_starter"

@@ -61,17 +61,24 @@ general_settings:
     )
 }
 
-/// The DynamoDB operations a client sent (`GetItem`, `TransactWriteItems`), in order.
+/// The DynamoDB operations a client sent (`GetItem`, `TransactWriteItems`), in order, and
+/// their request bodies.
 #[derive(Debug, Default)]
-pub struct CallLog(Mutex<Vec<String>>);
+pub struct CallLog(Mutex<Vec<String>>, Mutex<Vec<String>>);
 
 impl CallLog {
     pub fn calls(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
     }
 
+    /// The JSON bodies of the calls, in the same order.
+    pub fn bodies(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
+    }
+
     pub fn clear(&self) {
         self.0.lock().unwrap().clear();
+        self.1.lock().unwrap().clear();
     }
 }
 
@@ -95,7 +102,14 @@ impl Intercept for Counting {
             .get("x-amz-target")
             .unwrap_or("?");
         let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        let body = context
+            .request()
+            .body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
         self.0 .0.lock().unwrap().push(operation);
+        self.0 .1.lock().unwrap().push(body);
         Ok(())
     }
 }

@@ -1,7 +1,9 @@
 //! `moto_server` (DynamoDB and Secrets Manager at the wire) for tests that use the real AWS SDK.
 //!
 //! [`MotoServer::shared`] is one server per test process (tests isolate themselves with their own
-//! table and secret names); [`MotoServer::spawn`] is a private one a test may stop and restart.
+//! table and secret names); [`MotoServer::spawn`] is a private one a test may stop and restart,
+//! or freeze ([`MotoServer::freeze`], SIGSTOP: connections open but nothing answers, a stalled
+//! store) and thaw.
 //! A server started by `scripts/test.sh` is reused when `MOTO_ENDPOINT` is set. The binary is
 //! `.venv/bin/moto_server` (`scripts/bootstrap-python.sh` installs it), or `MOTO_SERVER`.
 //!
@@ -10,7 +12,7 @@
 // Test support: failing loudly is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -24,6 +26,9 @@ pub struct MotoServer {
     endpoint: String,
     port: u16,
     child: Option<(Child, ChildStdin)>,
+    /// The server process itself (the child is the `sh` that runs it).
+    pid: Option<u32>,
+    frozen: bool,
     /// Runs `tests/python/moto_serialized.py` (one request at a time, DynamoDB's atomicity).
     serialized: bool,
 }
@@ -37,6 +42,8 @@ impl MotoServer {
                 port: 0,
                 endpoint,
                 child: None,
+                pid: None,
+                frozen: false,
                 serialized: false,
             },
             None => MotoServer::spawn(),
@@ -60,6 +67,8 @@ impl MotoServer {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
             child: None,
+            pid: None,
+            frozen: false,
             serialized,
         };
         server.start();
@@ -70,8 +79,35 @@ impl MotoServer {
         &self.endpoint
     }
 
+    /// Stops the server process (SIGSTOP): it keeps its port and state and the kernel still
+    /// accepts connections, but no request is answered until [`MotoServer::thaw`].
+    pub fn freeze(&mut self) {
+        self.signal("STOP");
+        self.frozen = true;
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&mut self) {
+        if self.frozen {
+            self.signal("CONT");
+            self.frozen = false;
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.pid.expect("a private moto_server (MotoServer::spawn)");
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} {pid} failed");
+    }
+
     /// Kills the server (its state is lost); requests to it fail to connect.
     pub fn stop(&mut self) {
+        self.thaw();
+        self.pid = None;
         if let Some((mut child, stdin)) = self.child.take() {
             drop(stdin);
             let _ = child.wait();
@@ -92,12 +128,13 @@ impl MotoServer {
             let wrapper =
                 PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/moto_serialized.py");
             format!(
-                r#""{}" "{}" "$1" >/dev/null 2>&1 & pid=$!; read _; kill $pid"#,
+                r#""{}" "{}" "$1" >/dev/null 2>&1 & pid=$!; echo $pid; read _; kill $pid"#,
                 python.display(),
                 wrapper.display()
             )
         } else {
-            r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & pid=$!; read _; kill $pid"#.to_owned()
+            r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & pid=$!; echo $pid; read _; kill $pid"#
+                .to_owned()
         };
         let mut child = Command::new("sh")
             .arg("-c")
@@ -105,9 +142,15 @@ impl MotoServer {
             .arg(&bin)
             .arg(self.port.to_string())
             .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         let stdin = child.stdin.take().expect("piped stdin");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("the server's pid");
+        self.pid = Some(line.trim().parse().expect("a pid"));
         self.child = Some((child, stdin));
         wait_until_listening(self.port);
     }
@@ -120,6 +163,9 @@ impl MotoServer {
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
             ("AWS_REGION", "us-east-1"),
+            // moto on a busy test machine answers in tens of milliseconds, sometimes seconds:
+            // generous deadlines here; the stalled-store tests use the production default.
+            ("GATEWAY_STORE_TIMEOUT_SECS", "20"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -133,6 +179,15 @@ impl MotoServer {
     /// Store clients for this server.
     pub async fn clients(&self) -> AwsClients {
         AwsClients::load(&self.environment()).await
+    }
+
+    /// Store clients for this server with the gateway's production deadlines.
+    pub async fn clients_with_default_timeouts(&self) -> AwsClients {
+        let pairs = self
+            .env_pairs()
+            .into_iter()
+            .filter(|(name, _)| name != "GATEWAY_STORE_TIMEOUT_SECS");
+        AwsClients::load(&Environment::from_pairs(pairs)).await
     }
 
     /// A new, empty table with the gateway's definition and a unique name.
@@ -163,6 +218,7 @@ impl MotoServer {
 
 impl Drop for MotoServer {
     fn drop(&mut self) {
+        self.thaw();
         if let Some((_, stdin)) = self.child.as_mut() {
             let _ = stdin.write_all(b"\n");
         }

@@ -1,5 +1,5 @@
 //! LiteLLM's per-request headers in (`x-litellm-timeout`, `x-litellm-stream-timeout`,
-//! `x-litellm-num-retries`) and its response headers out (cost, deployment, retries,
+//! `x-litellm-num-retries` or `x-litellm-max-retries`) and its response headers out (cost, deployment, retries,
 //! fallbacks, overhead), so clients and dashboards built for LiteLLM keep working.
 
 use std::time::Duration;
@@ -20,14 +20,19 @@ pub fn apply_request_headers(
     if let Some(t) = seconds(headers, "x-litellm-stream-timeout")? {
         options.stream_timeout = Some(t);
     }
-    if let Some(value) = text(headers, "x-litellm-num-retries") {
-        let n = value.trim().parse::<u32>().map_err(|_| {
-            GatewayError::invalid_request(
-                "`x-litellm-num-retries` must be a whole number",
-                "x-litellm-num-retries",
-            )
-        })?;
-        options.num_retries = Some(n);
+    // Either name (the smaller when both); the router's `num_retries` caps what is asked
+    // (`pipeline::backoff`).
+    let mut asked: Option<u32> = None;
+    for name in ["x-litellm-num-retries", "x-litellm-max-retries"] {
+        if let Some(value) = text(headers, name) {
+            let n = value.trim().parse::<u32>().map_err(|_| {
+                GatewayError::invalid_request(format!("`{name}` must be a whole number"), name)
+            })?;
+            asked = Some(asked.map_or(n, |m| m.min(n)));
+        }
+    }
+    if asked.is_some() {
+        options.num_retries = asked;
     }
     Ok(())
 }
@@ -107,6 +112,9 @@ mod tests {
         apply_request_headers(&headers, &mut options).unwrap();
         assert_eq!(options.timeout, Some(Duration::from_millis(2500)));
         assert_eq!(options.num_retries, Some(4));
+        headers.insert("x-litellm-max-retries", HeaderValue::from_static("2"));
+        apply_request_headers(&headers, &mut options).unwrap();
+        assert_eq!(options.num_retries, Some(2));
         headers.insert("x-litellm-stream-timeout", HeaderValue::from_static("-1"));
         let err = apply_request_headers(&headers, &mut options).unwrap_err();
         assert_eq!(err.param(), Some("x-litellm-stream-timeout"));

@@ -1,7 +1,6 @@
 //! The OpenAI-compatible HTTP API: routes, handlers, and the three ways to serve them.
 
-pub mod admin;
-mod body;
+pub(crate) mod body;
 pub mod credentials;
 mod done_signal;
 pub mod error;
@@ -9,7 +8,6 @@ mod handlers;
 pub mod litellm_headers;
 pub mod origin_verify;
 pub mod serve;
-mod spend;
 mod sse;
 
 pub use error::ApiError;
@@ -38,10 +36,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/health/liveness", get(handlers::health))
         .route("/health/liveliness", get(handlers::health))
         .route("/health/readiness", get(handlers::readiness))
-        .route("/spend/logs", get(spend::logs))
-        .route("/spend/report", get(spend::report))
-        .route("/global/spend/report", get(spend::global_report))
-        .merge(admin::routes())
+        .merge(crate::admin::routes())
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,23 +1,45 @@
 //! Step 1 of the pipeline: the presented key becomes a [`Principal`], or an error.
 //!
-//! The master key is compared in constant time ([`MasterKey`]); any other key is hashed and
-//! looked up in the key store, so a key's plain text is never stored or sent anywhere. Keys and
-//! teams found (or not found) are cached for the key cache TTL (`GATEWAY_KEY_CACHE_TTL_SECS`,
-//! default 10 s): a warm instance authenticates a known key without a store call, and sees
-//! another instance's change to a key or team within that time (its own changes at once).
+//! The master key is compared by digest in constant time ([`MasterKey`]); any other key must
+//! have a virtual key's shape ([`super::is_well_formed`], else it is refused without a lookup),
+//! and is hashed and looked up in the key store, so a key's plain text is never stored or sent
+//! anywhere.
+//!
+//! Lookups are cached for the key cache TTL (`GATEWAY_KEY_CACHE_TTL_SECS`, default 10 s): a warm
+//! instance authenticates a known key without a store call, and sees another instance's change
+//! to a key or team (a delete, `blocked: true`) within that time (its own changes at once; the
+//! store is read consistently). Known keys ([`KNOWN_KEYS`]) and misses ([`MISSES`]) are kept in
+//! separate bounded LRU caches, so random keys evict only other misses; concurrent lookups of
+//! one key share one store call.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+
 use super::cache::TtlCache;
-use super::{KeyHash, KeyStore, Limits, MasterKey, Principal, Team, VirtualKey};
+use super::{KeyHash, KeyStore, KeyStoreError, Limits, MasterKey, Principal, Team, VirtualKey};
 use crate::clock::WallClock;
 use crate::error::{AuthFailure, GatewayError};
+
+/// Known keys cached per instance.
+pub const KNOWN_KEYS: usize = 10_000;
+/// Keys the store does not know, cached apart from known keys.
+pub const MISSES: usize = 4_096;
+/// Teams cached per instance.
+pub const TEAMS: usize = 1_000;
+/// Lookups in flight that later requests for the same key join; past this, a lookup goes alone.
+const MAX_IN_FLIGHT: usize = 1_024;
+
+type Lookup = Shared<BoxFuture<'static, Result<Option<VirtualKey>, KeyStoreError>>>;
 
 pub struct Authenticator {
     master: MasterKey,
     store: Arc<dyn KeyStore>,
-    keys: TtlCache<KeyHash, Option<VirtualKey>>,
+    keys: TtlCache<KeyHash, VirtualKey>,
+    misses: TtlCache<KeyHash, ()>,
+    in_flight: Mutex<HashMap<KeyHash, Lookup>>,
     teams: TtlCache<String, Option<Team>>,
     clock: WallClock,
 }
@@ -27,8 +49,10 @@ impl Authenticator {
         Authenticator {
             master,
             store,
-            keys: TtlCache::new(cache_ttl),
-            teams: TtlCache::new(cache_ttl),
+            keys: TtlCache::new(cache_ttl, KNOWN_KEYS),
+            misses: TtlCache::new(cache_ttl, MISSES),
+            in_flight: Mutex::new(HashMap::new()),
+            teams: TtlCache::new(cache_ttl, TEAMS),
             clock: WallClock::system(),
         }
     }
@@ -60,7 +84,11 @@ impl Authenticator {
             return Ok(Principal::master());
         }
         let hash = KeyHash::of(key);
-        let Some(virtual_key) = self.key(&hash).await? else {
+        let found = match super::is_well_formed(key) {
+            true => self.key(&hash).await?,
+            false => None,
+        };
+        let Some(virtual_key) = found else {
             return Err(GatewayError::Unauthenticated(
                 if self.master.is_configured() {
                     AuthFailure::UnknownKey
@@ -72,10 +100,7 @@ impl Authenticator {
         if virtual_key.blocked {
             return Err(GatewayError::Unauthenticated(AuthFailure::Blocked));
         }
-        if virtual_key
-            .expires_at
-            .is_some_and(|at| at <= self.clock.unix_secs())
-        {
+        if virtual_key.expires_at.is_some_and(|at| at <= self.clock.unix_secs()) {
             return Err(GatewayError::Unauthenticated(AuthFailure::Expired));
         }
         let team = match &virtual_key.team {
@@ -139,6 +164,7 @@ impl Authenticator {
     /// Drops a cached key after this instance changed it.
     pub fn forget_key(&self, hash: &KeyHash) {
         self.keys.forget(hash);
+        self.misses.forget(hash);
     }
 
     /// Drops a cached team after this instance changed it.
@@ -147,15 +173,55 @@ impl Authenticator {
     }
 
     async fn key(&self, hash: &KeyHash) -> Result<Option<VirtualKey>, GatewayError> {
-        if let Some(cached) = self.keys.get(hash) {
-            return Ok(cached);
+        let lookup = {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Checked under the lock: a lookup that ends caches its answer before it leaves.
+            if let Some(cached) = self.cached(hash) {
+                return Ok(cached);
+            }
+            match in_flight.get(hash) {
+                Some(lookup) => lookup.clone(),
+                None => {
+                    let store = Arc::clone(&self.store);
+                    let key = hash.clone();
+                    let lookup = async move { store.find(&key).await }.boxed().shared();
+                    if in_flight.len() < MAX_IN_FLIGHT {
+                        in_flight.insert(hash.clone(), lookup.clone());
+                    }
+                    lookup
+                }
+            }
+        };
+        let found = lookup.await;
+        {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Cached before the lookup leaves the map, so no request between the two asks again
+            // (an error is not cached).
+            match &found {
+                Ok(Some(key)) => self.keys.put(hash.clone(), key.clone()),
+                Ok(None) => self.misses.put(hash.clone(), ()),
+                Err(_) => {}
+            }
+            in_flight.remove(hash);
         }
-        let found = self.store.find(hash).await.map_err(|err| {
+        found.map_err(|err| {
             tracing::error!(error = %err, "key lookup failed");
             GatewayError::DependencyUnavailable("key store".into())
-        })?;
-        self.keys.put(hash.clone(), found.clone());
-        Ok(found)
+        })
+    }
+
+    /// The cached answer for `hash`: `Some(None)` for a cached miss.
+    fn cached(&self, hash: &KeyHash) -> Option<Option<VirtualKey>> {
+        if let Some(key) = self.keys.get(hash) {
+            return Some(Some(key));
+        }
+        self.misses.get(hash).map(|()| None)
     }
 
     async fn team(&self, id: &str) -> Result<Option<Team>, GatewayError> {
@@ -238,7 +304,7 @@ mod tests {
             },
         );
         store.insert(
-            "sk-old",
+            "sk-old-key",
             VirtualKey {
                 expires_at: Some(1),
                 ..VirtualKey::default()
@@ -259,7 +325,7 @@ mod tests {
         assert!(principal.may_use("claude-3-haiku"));
         assert!(!principal.may_use("claude-3-sonnet"));
         assert_eq!(
-            failure(auth.authenticate(Some("sk-old")).await),
+            failure(auth.authenticate(Some("sk-old-key")).await),
             AuthFailure::Expired
         );
         assert_eq!(

@@ -3,15 +3,17 @@
 //! (`dynamodb_limits`; the layout is in [`super::limits`]).
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::ReturnValue;
 use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
 
 use super::dynamodb_items::{
-    key_from_item, key_item, key_pk, s, team_from_item, team_item, team_pk, Item,
+    key_attributes, key_from_item, key_item, key_pk, s, team_from_item, team_item, team_pk, Item,
 };
 use super::limits::{ReserveError, Scope};
 use super::{
-    KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, VirtualKey, WriteError,
+    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, VirtualKey,
+    WriteError,
 };
 
 /// Keys, teams and counters in DynamoDB. Cheap to clone.
@@ -36,6 +38,8 @@ impl DynamoKeyStore {
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
+            // A key deleted or blocked a moment ago must not be read as it was.
+            .consistent_read(true)
             .send()
             .await
             .map_err(store_error)?;
@@ -64,6 +68,76 @@ impl DynamoKeyStore {
             } else {
                 WriteError::Exists
             }),
+            Err(err) => Err(WriteError::Store(store_error(err))),
+        }
+    }
+
+    /// Writes the attributes of `fields` (set, or removed where `key` has none) and nothing
+    /// else, if the key exists; the key as stored afterwards.
+    async fn update_fields(
+        &self,
+        hash: &KeyHash,
+        key: &VirtualKey,
+        fields: &[KeyField],
+    ) -> Result<VirtualKey, WriteError> {
+        let names: Vec<&str> = fields
+            .iter()
+            .flat_map(|f| key_attributes(*f))
+            .copied()
+            .collect();
+        let item = key_item(hash, key);
+        let stored = self
+            .update_attributes(key_pk(hash), "KEY", &item, &names)
+            .await?;
+        Ok(key_from_item(&stored).1)
+    }
+
+    /// Writes the attributes `names` of `item` (set, or removed where `item` has none) to the
+    /// item at `pk`/`sk`, and nothing else, if it exists; the item as stored afterwards.
+    async fn update_attributes(
+        &self,
+        pk: String,
+        sk: &str,
+        item: &Item,
+        names: &[&str],
+    ) -> Result<Item, WriteError> {
+        let mut names = names.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk.clone()))
+            .key("sk", s(sk))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllNew);
+        for (i, name) in names.iter().enumerate() {
+            request = request.expression_attribute_names(format!("#a{i}"), *name);
+            match item.get(*name) {
+                Some(value) => {
+                    sets.push(format!("#a{i} = :v{i}"));
+                    request = request.expression_attribute_values(format!(":v{i}"), value.clone());
+                }
+                None => removes.push(format!("#a{i}")),
+            }
+        }
+        let mut update = Vec::new();
+        if !sets.is_empty() {
+            update.push(format!("SET {}", sets.join(", ")));
+        }
+        if !removes.is_empty() {
+            update.push(format!("REMOVE {}", removes.join(", ")));
+        }
+        if update.is_empty() {
+            // Nothing to change: the item as it is.
+            return self.get(pk, sk).await?.ok_or(WriteError::NotFound);
+        }
+        match request.update_expression(update.join(" ")).send().await {
+            Ok(output) => Ok(output.attributes.unwrap_or_default()),
+            Err(err) if is_condition_failed(&err) => Err(WriteError::NotFound),
             Err(err) => Err(WriteError::Store(store_error(err))),
         }
     }
@@ -135,8 +209,9 @@ impl KeyStore for DynamoKeyStore {
         &'a self,
         hash: &'a KeyHash,
         key: &'a VirtualKey,
-    ) -> BoxFuture<'a, Result<(), WriteError>> {
-        Box::pin(self.put(key_item(hash, key), true))
+        fields: &'a [KeyField],
+    ) -> BoxFuture<'a, Result<VirtualKey, WriteError>> {
+        Box::pin(self.update_fields(hash, key, fields))
     }
 
     fn delete_keys<'a>(
@@ -172,8 +247,18 @@ impl KeyStore for DynamoKeyStore {
         Box::pin(self.put(team_item(team), false))
     }
 
-    fn update_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>> {
-        Box::pin(self.put(team_item(team), true))
+    fn update_team<'a>(
+        &'a self,
+        team: &'a Team,
+        fields: &'a [&'static str],
+    ) -> BoxFuture<'a, Result<Team, WriteError>> {
+        Box::pin(async move {
+            let item = team_item(team);
+            let stored = self
+                .update_attributes(team_pk(&team.team_id), "TEAM", &item, fields)
+                .await?;
+            Ok(team_from_item(&stored))
+        })
     }
 
     fn list_teams(&self) -> BoxFuture<'_, Result<Vec<Team>, KeyStoreError>> {

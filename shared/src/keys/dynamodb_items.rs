@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Value};
 
-use super::{KeyHash, Team, VirtualKey};
+use super::{KeyField, KeyHash, Team, VirtualKey};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
@@ -89,6 +89,65 @@ pub(crate) fn key_item(hash: &KeyHash, key: &VirtualKey) -> Item {
     item
 }
 
+/// The attributes of a key item that hold `field`.
+pub(crate) fn key_attributes(field: KeyField) -> &'static [&'static str] {
+    match field {
+        KeyField::Team => &["team_id", "gsi2pk", "gsi2sk"],
+        KeyField::Alias => &["key_alias"],
+        KeyField::User => &["user_id"],
+        KeyField::Models => &["models"],
+        KeyField::MaxBudget => &["max_budget"],
+        KeyField::BudgetDuration => &["budget_duration"],
+        KeyField::RpmLimit => &["rpm_limit"],
+        KeyField::TpmLimit => &["tpm_limit"],
+        KeyField::Metadata => &["metadata"],
+        KeyField::Guardrails => &["guardrails"],
+        KeyField::Blocked => &["blocked"],
+        KeyField::Expires => &["expires"],
+    }
+}
+
+/// The attributes that decide whether and how much a key or team may be used: one that is
+/// there but does not parse (a `blocked` that is not a boolean, a budget that is not a number)
+/// makes the item refused (fail closed), never unlimited.
+const WHOLE_NUMBERS: [&str; 3] = ["expires", "rpm_limit", "tpm_limit"];
+
+/// The name of the first policy attribute of `item` that does not parse, if any.
+fn unparsable(item: &Item) -> Option<&'static str> {
+    if item
+        .get("blocked")
+        .is_some_and(|v| !matches!(v, AttributeValue::Bool(_)))
+    {
+        return Some("blocked");
+    }
+    let amount = |v: &AttributeValue| {
+        v.as_n()
+            .ok()
+            .and_then(|n| n.parse::<f64>().ok())
+            .is_some_and(|n| n.is_finite() && n >= 0.0)
+    };
+    if item.get("max_budget").is_some_and(|v| !amount(v)) {
+        return Some("max_budget");
+    }
+    WHOLE_NUMBERS.into_iter().find(|name| {
+        item.get(*name)
+            .is_some_and(|v| v.as_n().ok().and_then(|n| n.parse::<u64>().ok()).is_none())
+    })
+}
+
+/// Whether the item is blocked: `blocked: true`, or a policy attribute that does not parse.
+fn blocked(item: &Item, what: &'static str) -> bool {
+    if let Some(name) = unparsable(item) {
+        tracing::error!(
+            item = what,
+            attribute = name,
+            "a stored item's policy attribute does not parse; refusing it"
+        );
+        return true;
+    }
+    matches!(item.get("blocked"), Some(AttributeValue::Bool(true)))
+}
+
 pub(crate) fn key_from_item(item: &Item) -> (Option<KeyHash>, VirtualKey) {
     let hash = text(item, "token").and_then(|t| KeyHash::parse(&t));
     let key = VirtualKey {
@@ -97,7 +156,7 @@ pub(crate) fn key_from_item(item: &Item) -> (Option<KeyHash>, VirtualKey) {
         user: text(item, "user_id"),
         models: texts(item, "models"),
         expires_at: number(item, "expires"),
-        blocked: matches!(item.get("blocked"), Some(AttributeValue::Bool(true))),
+        blocked: blocked(item, "key"),
         key_name: text(item, "key_name").unwrap_or_default(),
         created_at: number(item, "created_at").unwrap_or(0),
         max_budget: float(item, "max_budget"),
@@ -152,7 +211,7 @@ pub(crate) fn team_from_item(item: &Item) -> Team {
         tpm_limit: number(item, "tpm_limit"),
         metadata: json_object(item, "metadata"),
         guardrails: texts(item, "guardrails"),
-        blocked: matches!(item.get("blocked"), Some(AttributeValue::Bool(true))),
+        blocked: blocked(item, "team"),
         members_with_roles: text(item, "members_with_roles")
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default(),
@@ -224,5 +283,31 @@ mod tests {
             ..Team::default()
         };
         assert_eq!(team_from_item(&team_item(&team)), team);
+    }
+
+    #[test]
+    fn items_whose_policy_does_not_parse_are_refused() {
+        let hash = KeyHash::of("sk-x");
+        let good = key_item(&hash, &VirtualKey::default());
+        assert!(!key_from_item(&good).1.blocked);
+        let broken = [
+            ("blocked", s("false")),
+            ("blocked", n(0)),
+            ("max_budget", s("ten")),
+            ("max_budget", AttributeValue::N("NaN".into())),
+            ("max_budget", AttributeValue::N("-1".into())),
+            ("rpm_limit", AttributeValue::N("lots".into())),
+            ("rpm_limit", AttributeValue::N("1.5".into())),
+            ("tpm_limit", s("100")),
+            ("expires", s("never")),
+        ];
+        for (name, value) in broken {
+            let mut item = good.clone();
+            item.insert(name.to_owned(), value.clone());
+            assert!(key_from_item(&item).1.blocked, "key {name}: {value:?}");
+            let mut team = team_item(&Team::default());
+            team.insert(name.to_owned(), value.clone());
+            assert!(team_from_item(&team).blocked, "team {name}: {value:?}");
+        }
     }
 }

@@ -2,17 +2,24 @@
 //! from Secrets Manager (`GATEWAY_MASTER_KEY_SECRET_ID`), cached in the execution environment and
 //! fetched again every refresh interval, so a rotated key works without a redeploy.
 //!
+//! The refresh runs in the background: a request compares against the value already held (a read
+//! lock, never held across an await) and, when the refresh interval has passed, starts one
+//! background fetch. Only an instance that holds no value at all (its start-up fetch failed) waits
+//! for a fetch, and that fetch is bounded by the Secrets Manager client's deadlines.
+//!
 //! During a rotation the previous value stays accepted until the grace period after the new
 //! version was created (its `CreatedDate`, or when this instance first saw it): a warm instance
-//! keeps the value it saw last, a cold one asks for the `AWSPREVIOUS` stage. Keys are compared in
-//! constant time and held in [`Secret`], so they never reach a log.
+//! keeps the value it saw last, a cold one asks for the `AWSPREVIOUS` stage. Keys are compared by
+//! their SHA-256 digests in constant time (so neither the content nor the length of the master key
+//! leaks through timing), and held in [`Secret`], so they never reach a log.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_secretsmanager::Client;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::sync::Mutex;
 
 use crate::clock::WallClock;
 use crate::secret::Secret;
@@ -54,14 +61,21 @@ impl MasterKey {
     pub async fn matches(&self, key: &str) -> bool {
         match self {
             MasterKey::None => false,
-            MasterKey::Static(master) => same(key, master),
+            MasterKey::Static(master) => same(&digest(key), &digest(master.expose())),
             MasterKey::SecretsManager(source) => source.matches(key).await,
         }
     }
 }
 
-fn same(key: &str, secret: &Secret<String>) -> bool {
-    bool::from(key.as_bytes().ct_eq(secret.expose().as_bytes()))
+type KeyDigest = [u8; 32];
+
+fn digest(key: &str) -> KeyDigest {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Equal digests, compared in constant time (both are 32 bytes, whatever the keys' lengths).
+fn same(a: &KeyDigest, b: &KeyDigest) -> bool {
+    bool::from(a.ct_eq(b))
 }
 
 /// The secret's value: the string itself, or a JSON object's `master_key` (or
@@ -70,14 +84,15 @@ pub fn parse_master_secret(text: &str) -> Result<Secret<String>, &'static str> {
     crate::store::parse_secret(text, &["master_key", "LITELLM_MASTER_KEY"])
 }
 
+#[derive(Default)]
 struct State {
-    current: Option<Secret<String>>,
+    current: Option<KeyDigest>,
     version: Option<String>,
     /// The value before the current one, accepted until the instant given.
-    /// The previous value and until when it is accepted (Unix ms of the key's clock).
-    previous: Option<(Secret<String>, u64)>,
+    /// (Unix ms of the key's clock.)
+    previous: Option<(KeyDigest, u64)>,
     /// Unix ms of the key's clock.
-    next_fetch: u64,
+    next_fetch: Option<u64>,
 }
 
 /// The master key in Secrets Manager.
@@ -86,7 +101,10 @@ pub struct SecretsManagerMasterKey {
     secret_id: String,
     refresh: Duration,
     grace: Duration,
-    state: Mutex<State>,
+    state: RwLock<State>,
+    /// One fetch at a time: requests that find one running do not start another.
+    fetching: tokio::sync::Mutex<()>,
+    background: AtomicBool,
     clock: WallClock,
 }
 
@@ -98,12 +116,9 @@ impl SecretsManagerMasterKey {
             secret_id,
             refresh,
             grace,
-            state: Mutex::new(State {
-                current: None,
-                version: None,
-                previous: None,
-                next_fetch: 0,
-            }),
+            state: RwLock::new(State::default()),
+            fetching: tokio::sync::Mutex::new(()),
+            background: AtomicBool::new(false),
             clock: WallClock::system(),
         }
     }
@@ -116,25 +131,57 @@ impl SecretsManagerMasterKey {
 
     /// Fetches the secret now (a cold start warms the cache with this); an error is logged.
     pub async fn prefetch(&self) {
-        let mut state = self.state.lock().await;
-        self.refresh(&mut state).await;
+        let _one = self.fetching.lock().await;
+        self.refresh().await;
     }
 
-    async fn matches(&self, key: &str) -> bool {
-        let mut state = self.state.lock().await;
-        if self.clock.unix_ms() >= state.next_fetch {
-            self.refresh(&mut state).await;
+    async fn matches(self: &Arc<Self>, key: &str) -> bool {
+        let (loaded, due) = {
+            let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+            let due = state.next_fetch.is_none_or(|at| self.clock.unix_ms() >= at);
+            (state.current.is_some(), due)
+        };
+        if !loaded && due {
+            // Nothing to compare with: wait for the fetch (one at a time, bounded by the
+            // client's deadlines). Another request's fetch may have loaded it meanwhile.
+            let _one = self.fetching.lock().await;
+            let still_due = {
+                let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+                state.next_fetch.is_none_or(|at| self.clock.unix_ms() >= at)
+            };
+            if still_due {
+                self.refresh().await;
+            }
+        } else if due {
+            self.refresh_in_background();
         }
-        if state.current.as_ref().is_some_and(|c| same(key, c)) {
+        let presented = digest(key);
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        if state.current.as_ref().is_some_and(|c| same(&presented, c)) {
             return true;
         }
         state
             .previous
             .as_ref()
-            .is_some_and(|(p, until)| self.clock.unix_ms() < *until && same(key, p))
+            .is_some_and(|(p, until)| self.clock.unix_ms() < *until && same(&presented, p))
     }
 
-    async fn refresh(&self, state: &mut State) {
+    /// Starts one fetch off the request path, unless one is running.
+    fn refresh_in_background(self: &Arc<Self>) {
+        if self.background.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Ok(_one) = this.fetching.try_lock() {
+                this.refresh().await;
+            }
+            this.background.store(false, Ordering::Release);
+        });
+    }
+
+    /// Fetches the secret and updates the state; the caller holds `fetching`.
+    async fn refresh(&self) {
         let fetched = self
             .client
             .get_secret_value()
@@ -149,15 +196,15 @@ impl SecretsManagerMasterKey {
                     error = %aws_sdk_secretsmanager::error::DisplayErrorContext(&err),
                     "cannot read the master key from Secrets Manager; keeping the last value"
                 );
-                state.next_fetch =
-                    self.clock.unix_ms() + millis(self.refresh.min(RETRY_AFTER_FAILURE));
+                self.write().next_fetch =
+                    Some(self.clock.unix_ms() + millis(self.refresh.min(RETRY_AFTER_FAILURE)));
                 return;
             }
         };
-        state.next_fetch = self.clock.unix_ms() + millis(self.refresh);
+        self.write().next_fetch = Some(self.clock.unix_ms() + millis(self.refresh));
         let parsed = output.secret_string().map(parse_master_secret);
         let value = match parsed {
-            Some(Ok(value)) => value,
+            Some(Ok(value)) => digest(value.expose()),
             Some(Err(reason)) => {
                 tracing::error!(secret_id = %self.secret_id, reason, "the master key secret is unusable");
                 return;
@@ -168,7 +215,14 @@ impl SecretsManagerMasterKey {
             }
         };
         let version = output.version_id().map(str::to_owned);
-        if state.version.is_some() && state.version == version {
+        let (known, seen) = {
+            let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+            (
+                state.version.is_some() && state.version == version,
+                state.current,
+            )
+        };
+        if known {
             return;
         }
         // When this version began: its creation date, else now.
@@ -179,21 +233,24 @@ impl SecretsManagerMasterKey {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(now, millis);
         let until = created.saturating_add(millis(self.grace));
-        let previous = match state.current.take() {
+        let previous = match seen {
             Some(seen) => Some(seen),
             None if until > now => self.previous_stage().await,
             None => None,
         };
-        state.previous = previous
-            .filter(|p| p.expose() != value.expose())
-            .map(|p| (p, until));
+        let mut state = self.write();
+        state.previous = previous.filter(|p| !same(p, &value)).map(|p| (p, until));
         state.current = Some(value);
         state.version = version;
         tracing::info!(secret_id = %self.secret_id, "master key loaded from Secrets Manager");
     }
 
-    /// The `AWSPREVIOUS` value, if there is one.
-    async fn previous_stage(&self) -> Option<Secret<String>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The `AWSPREVIOUS` value's digest, if there is one.
+    async fn previous_stage(&self) -> Option<KeyDigest> {
         let output = self
             .client
             .get_secret_value()
@@ -202,7 +259,9 @@ impl SecretsManagerMasterKey {
             .send()
             .await
             .ok()?;
-        parse_master_secret(output.secret_string()?).ok()
+        parse_master_secret(output.secret_string()?)
+            .ok()
+            .map(|value| digest(value.expose()))
     }
 }
 

@@ -11,7 +11,8 @@ use super::limits::{
     reservation_sort_key, rpm_sort_key, tpm_sort_key, LimitKind, ReserveError, Scope,
 };
 use super::{
-    KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, VirtualKey, WriteError,
+    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, VirtualKey,
+    WriteError,
 };
 
 /// One budget period's counter.
@@ -89,12 +90,15 @@ impl KeyStore for MemoryKeyStore {
         &'a self,
         hash: &'a KeyHash,
         key: &'a VirtualKey,
-    ) -> BoxFuture<'a, Result<(), WriteError>> {
+        fields: &'a [KeyField],
+    ) -> BoxFuture<'a, Result<VirtualKey, WriteError>> {
         let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
         match keys.get_mut(hash) {
             Some(stored) => {
-                *stored = key.clone();
-                ready(Ok(()))
+                for field in fields {
+                    copy_field(stored, key, *field);
+                }
+                ready(Ok(stored.clone()))
             }
             None => ready(Err(WriteError::NotFound)),
         }
@@ -128,12 +132,18 @@ impl KeyStore for MemoryKeyStore {
         ready(Ok(()))
     }
 
-    fn update_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>> {
+    fn update_team<'a>(
+        &'a self,
+        team: &'a Team,
+        fields: &'a [&'static str],
+    ) -> BoxFuture<'a, Result<Team, WriteError>> {
         let mut teams = self.teams.write().unwrap_or_else(PoisonError::into_inner);
         match teams.get_mut(&team.team_id) {
             Some(stored) => {
-                *stored = team.clone();
-                ready(Ok(()))
+                for field in fields {
+                    copy_team_field(stored, team, field);
+                }
+                ready(Ok(stored.clone()))
             }
             None => ready(Err(WriteError::NotFound)),
         }
@@ -295,6 +305,43 @@ impl Counters {
                 }
             }
         }
+    }
+}
+
+/// Sets the team field `name` of `stored` to `changed`'s.
+fn copy_team_field(stored: &mut Team, changed: &Team, name: &str) {
+    match name {
+        "team_alias" => stored.team_alias.clone_from(&changed.team_alias),
+        "models" => stored.models.clone_from(&changed.models),
+        "max_budget" => stored.max_budget = changed.max_budget,
+        "budget_duration" => stored.budget_duration.clone_from(&changed.budget_duration),
+        "rpm_limit" => stored.rpm_limit = changed.rpm_limit,
+        "tpm_limit" => stored.tpm_limit = changed.tpm_limit,
+        "metadata" => stored.metadata.clone_from(&changed.metadata),
+        "guardrails" => stored.guardrails.clone_from(&changed.guardrails),
+        "blocked" => stored.blocked = changed.blocked,
+        "members_with_roles" => stored
+            .members_with_roles
+            .clone_from(&changed.members_with_roles),
+        _ => {}
+    }
+}
+
+/// Sets `field` of `stored` to `changed`'s.
+fn copy_field(stored: &mut VirtualKey, changed: &VirtualKey, field: KeyField) {
+    match field {
+        KeyField::Team => stored.team.clone_from(&changed.team),
+        KeyField::Alias => stored.alias.clone_from(&changed.alias),
+        KeyField::User => stored.user.clone_from(&changed.user),
+        KeyField::Models => stored.models.clone_from(&changed.models),
+        KeyField::MaxBudget => stored.max_budget = changed.max_budget,
+        KeyField::BudgetDuration => stored.budget_duration.clone_from(&changed.budget_duration),
+        KeyField::RpmLimit => stored.rpm_limit = changed.rpm_limit,
+        KeyField::TpmLimit => stored.tpm_limit = changed.tpm_limit,
+        KeyField::Metadata => stored.metadata.clone_from(&changed.metadata),
+        KeyField::Guardrails => stored.guardrails.clone_from(&changed.guardrails),
+        KeyField::Blocked => stored.blocked = changed.blocked,
+        KeyField::Expires => stored.expires_at = changed.expires_at,
     }
 }
 

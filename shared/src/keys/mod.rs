@@ -1,12 +1,13 @@
 //! Who is calling: keys, teams, the store that knows them, and the principal a request runs for.
 //!
-//! A key is never kept or looked up in plain text: the store is asked for its SHA-256 hash.
+//! A key is never kept or looked up in plain text: the store is asked for its SHA-256 hash, and
+//! only for a key of the virtual keys' shape ([`is_well_formed`]): anything else is refused
+//! before any lookup. New keys are 32 random bytes from the operating system ([`new_key`]).
 //! [`MemoryKeyStore`] serves the local server and the tests; [`DynamoKeyStore`] is the same
 //! [`KeyStore`] over the one DynamoDB table (`GATEWAY_TABLE_NAME`). The master key comes from
 //! the config or from Secrets Manager ([`MasterKey`]); budgets and rate limits are reserved
 //! before the model call and settled after it ([`limits`]).
 
-pub mod admin;
 mod authenticator;
 mod cache;
 mod duration;
@@ -36,6 +37,68 @@ pub use master::{parse_master_secret, MasterKey, SecretsManagerMasterKey};
 pub use memory::MemoryKeyStore;
 pub use principal::{Caller, Principal};
 pub use records::{Team, VirtualKey};
+
+/// Every virtual key starts with this.
+pub const KEY_PREFIX: &str = "sk-";
+/// The shortest and longest key accepted (a generated key is 46 characters).
+pub const KEY_MIN_LEN: usize = 8;
+pub const KEY_MAX_LEN: usize = 128;
+
+/// Whether `key` has a virtual key's shape: `sk-`, then letters, digits, `-` or `_`, 8 to 128
+/// characters in all. A key of another shape cannot be in the store, so it is refused without a
+/// lookup (an attacker's random strings cost no store call).
+pub fn is_well_formed(key: &str) -> bool {
+    (KEY_MIN_LEN..=KEY_MAX_LEN).contains(&key.len())
+        && key.starts_with(KEY_PREFIX)
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A new key: `sk-` and 32 bytes from the operating system's random source, base64url (256 bits;
+/// a UUIDv4 had 122).
+pub fn new_key() -> Result<String, getrandom::Error> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!(
+        "{KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
+/// The fields of a key an update may change, so a store writes only those: a concurrent update
+/// of other fields (`blocked`, say) is never undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyField {
+    Team,
+    Alias,
+    User,
+    Models,
+    MaxBudget,
+    BudgetDuration,
+    RpmLimit,
+    TpmLimit,
+    Metadata,
+    Guardrails,
+    Blocked,
+    Expires,
+}
+
+/// The fields of a team an update may change (LiteLLM's names, which are also the stored
+/// attributes' names).
+pub const TEAM_FIELDS: [&str; 10] = [
+    "team_alias",
+    "models",
+    "max_budget",
+    "budget_duration",
+    "rpm_limit",
+    "tpm_limit",
+    "metadata",
+    "guardrails",
+    "blocked",
+    "members_with_roles",
+];
 
 /// The SHA-256 of a key, in lower-case hex: what stores keep and index.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -104,12 +167,14 @@ pub trait KeyStore: Send + Sync {
         key: &'a VirtualKey,
     ) -> BoxFuture<'a, Result<(), WriteError>>;
 
-    /// Replaces a key's fields; [`WriteError::NotFound`] if it does not exist.
+    /// Writes `fields` of `key` (and only those) to the stored key, in one conditional write;
+    /// the key as stored afterwards. [`WriteError::NotFound`] if it does not exist.
     fn update_key<'a>(
         &'a self,
         hash: &'a KeyHash,
         key: &'a VirtualKey,
-    ) -> BoxFuture<'a, Result<(), WriteError>>;
+        fields: &'a [KeyField],
+    ) -> BoxFuture<'a, Result<VirtualKey, WriteError>>;
 
     /// Deletes keys (the counters expire on their own).
     fn delete_keys<'a>(&'a self, hashes: &'a [KeyHash])
@@ -122,7 +187,14 @@ pub trait KeyStore: Send + Sync {
 
     fn create_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>>;
 
-    fn update_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>>;
+    /// Writes the fields of `team` named in `fields` (its attribute names, [`TEAM_FIELDS`]) and
+    /// only those, in one conditional write; the team as stored afterwards.
+    /// [`WriteError::NotFound`] if it does not exist.
+    fn update_team<'a>(
+        &'a self,
+        team: &'a Team,
+        fields: &'a [&'static str],
+    ) -> BoxFuture<'a, Result<Team, WriteError>>;
 
     /// Every team, by id.
     fn list_teams(&self) -> BoxFuture<'_, Result<Vec<Team>, KeyStoreError>>;
@@ -169,5 +241,29 @@ mod tests {
         assert_ne!(KeyHash::of("sk-abd"), hash);
         assert_eq!(KeyHash::parse(hash.as_str()), Some(hash));
         assert_eq!(KeyHash::parse("sk-abc"), None);
+    }
+
+    #[test]
+    fn keys_of_the_wrong_prefix_length_or_characters_are_not_well_formed() {
+        let key = new_key().unwrap();
+        assert_eq!(key.len(), 46);
+        assert!(is_well_formed(&key));
+        assert_ne!(new_key().unwrap(), key);
+        assert!(is_well_formed("sk-0123456789abcdef0123456789abcdef"));
+        assert!(is_well_formed("sk-team-support"));
+        for bad in [
+            "",
+            "sk-",
+            "sk-abcd",
+            "pk-0123456789",
+            "0123456789abcdef",
+            "sk-0123 456789",
+            "sk-01234567ü9",
+            "sk-0123456789.",
+            &format!("sk-{}", "a".repeat(126)),
+        ] {
+            assert!(!is_well_formed(bad), "{bad:?}");
+        }
+        assert!(is_well_formed(&format!("sk-{}", "a".repeat(125))));
     }
 }

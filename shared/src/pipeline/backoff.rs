@@ -10,11 +10,12 @@ pub const BACKOFF_BASE: Duration = Duration::from_millis(250);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(8);
 
 /// Retries allowed for this kind of failure: the `retry_policy` entry, else the request's
-/// `num_retries`, else the router's; failures that are the request's own fault are not retried
-/// unless the policy says so.
+/// `num_retries` up to the router's (a caller may ask for fewer retries, never for more: one
+/// key's retries must not multiply the load on a deployment every caller shares), else the
+/// router's; failures that are the request's own fault are not retried unless the policy says so.
 pub fn retries_for(err: &GatewayError, settings: &RouterSettings, requested: Option<u32>) -> u32 {
     let policy = &settings.retry_policy;
-    let default = requested.unwrap_or(settings.num_retries);
+    let default = requested.map_or(settings.num_retries, |n| n.min(settings.num_retries));
     let GatewayError::Provider(provider) = err else {
         return match err {
             GatewayError::RateLimited { .. } => policy.rate_limit.unwrap_or(0),
@@ -84,7 +85,12 @@ mod tests {
             ..RouterSettings::default()
         };
         assert_eq!(retries_for(&throttled(), &settings, None), 2);
-        assert_eq!(retries_for(&throttled(), &settings, Some(5)), 5);
+        assert_eq!(
+            retries_for(&throttled(), &settings, Some(5)),
+            2,
+            "a caller cannot ask for more retries than the router's"
+        );
+        assert_eq!(retries_for(&throttled(), &settings, Some(1)), 1);
         let rejected: GatewayError = ProviderError::Rejected("bad".into()).into();
         assert_eq!(
             retries_for(&rejected, &settings, Some(5)),

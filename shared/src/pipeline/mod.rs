@@ -370,16 +370,20 @@ async fn start_stream(
 ) -> Result<EventStream, GatewayError> {
     let call = deployment.provider.chat_stream(request);
     let call = async move { call.await.map_err(GatewayError::from) };
-    let first_event = request
-        .routing
-        .stream_timeout
-        .or(deployment.stream_timeout)
-        .map(|limit| tokio::time::Instant::now() + limit);
+    // A caller's first-event limit shorter than the deployment's is the caller's deadline: its
+    // timeout does not count against the deployment's health.
+    let (limit, kind) = match (request.routing.stream_timeout, deployment.stream_timeout) {
+        (Some(asked), own) if own.is_none_or(|own| asked < own) => {
+            (Some(asked), TimeoutKind::Deadline)
+        }
+        (asked, own) => (asked.or(own), TimeoutKind::FirstEvent),
+    };
+    let first_event = limit.map(|limit| tokio::time::Instant::now() + limit);
     match (first_event, deadline) {
         (Some(first), Some(deadline)) if deadline <= first => {
             within(Some(deadline), TimeoutKind::Deadline, call).await
         }
-        (Some(first), _) => within(Some(first), TimeoutKind::FirstEvent, call).await,
+        (Some(first), _) => within(Some(first), kind, call).await,
         (None, deadline) => within(deadline, TimeoutKind::Deadline, call).await,
     }
 }

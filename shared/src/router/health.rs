@@ -5,7 +5,10 @@
 //! failures (unavailable, 5xx, unreachable, a broken stream, the other timeouts) count, and the
 //! deployment cools down when its failures this minute exceed `allowed_fails` (default 3).
 //! Failures that are the request's fault (rejected, context window exceeded, content filtered)
-//! and failures outside the provider never count. A cooldown lasts `cooldown_time` (default
+//! and failures outside the provider never count, nor do timeouts the caller chose: the
+//! request's deadline (its own `timeout`, or the invocation's) and a first-event timeout shorter
+//! than the deployment's (the pipeline reports those as [`TimeoutKind::Deadline`]), so one key
+//! with a tiny timeout cannot put a deployment into cooldown for everyone. A cooldown lasts `cooldown_time` (default
 //! 5 s); then the deployment is usable again and its count of failures starts over.
 
 use std::time::Duration;
@@ -41,8 +44,9 @@ pub(super) fn verdict(error: &GatewayError) -> Verdict {
         | ProviderError::Upstream(_)
         | ProviderError::Connect(_)
         | ProviderError::StreamBroken(_)
-        | ProviderError::Timeout(_) => Verdict::Count,
-        ProviderError::Rejected(_)
+        | ProviderError::Timeout(TimeoutKind::FirstEvent | TimeoutKind::Idle) => Verdict::Count,
+        ProviderError::Timeout(TimeoutKind::Deadline)
+        | ProviderError::Rejected(_)
         | ProviderError::ContextWindowExceeded(_)
         | ProviderError::ContentFiltered(_) => Verdict::Ignore,
     }

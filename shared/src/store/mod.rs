@@ -12,7 +12,8 @@ mod secrets;
 mod table;
 
 pub use clients::{
-    load_sdk_config, AwsClients, ENDPOINT_DYNAMODB_VAR, ENDPOINT_SECRETS_MANAGER_VAR,
+    load_sdk_config, store_timeouts, AwsClients, ENDPOINT_DYNAMODB_VAR,
+    ENDPOINT_SECRETS_MANAGER_VAR, STORE_CONNECT_TIMEOUT, STORE_OPERATION_TIMEOUT, STORE_TIMEOUT_VAR,
 };
 pub use secrets::{parse_secret, read_secret, SecretReadError};
 pub use table::{create_table, TableDefinition, TableError, CREATE_TABLES_VAR, TABLE_NAME_VAR};

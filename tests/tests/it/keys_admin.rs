@@ -273,12 +273,16 @@ async fn only_the_master_key_may_call_admin_endpoints() {
         ("/team/info?team_id=x", None),
         ("/team/update", Some(json!({"team_id": "x"}))),
         ("/team/list", None),
+        ("/spend/logs", None),
+        ("/spend/report", None),
+        ("/global/spend/report", None),
     ];
+    // One guard for the whole admin API: one status, type and code.
     for (path, body) in calls {
         let forbidden = gw.admin_as(&key, path, body.clone()).await;
         assert_eq!(
             forbidden.assert_error(403, "permission_error")["error"]["code"],
-            "forbidden",
+            "admin_only",
             "{path}"
         );
         gw.admin_as("sk-wrong", path, body)

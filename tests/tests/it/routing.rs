@@ -339,3 +339,74 @@ async fn a_lex_turn_survives_a_throttled_deployment() {
     gateway.after_response().flush().await;
     assert_eq!(usage.records()[0].fallbacks, ["backup"]);
 }
+
+#[tokio::test]
+async fn a_caller_cannot_ask_for_more_retries_than_the_router_allows() {
+    let gw = gateway(
+        &[(DEAR, "")],
+        "router_settings:\n  num_retries: 1\n  retry_after: 0\n",
+    )
+    .await;
+    gw.fake.set_fault(DEAR, Fault::Unavailable);
+    let mut body = ask("h");
+    body["num_retries"] = json!(50);
+    for (name, value) in [
+        ("x-litellm-num-retries", "50"),
+        ("x-litellm-max-retries", "50"),
+    ] {
+        let before = gw.fake.calls(DEAR);
+        let res = gw
+            .send(
+                Request::post("/v1/chat/completions")
+                    .header("authorization", format!("Bearer {MASTER_KEY}"))
+                    .header("content-type", "application/json")
+                    .header(name, value)
+                    .body(Body::from(body.to_string()))
+                    .unwrap(),
+            )
+            .await;
+        res.assert_error(503, "api_error");
+        assert_eq!(
+            gw.fake.calls(DEAR) - before,
+            2,
+            "{name}: one call and the router's one retry"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_caller_with_a_tiny_timeout_cannot_cool_down_a_deployment() {
+    // Two deployments, no retries: a deployment that cooled down would get no more calls.
+    let gw = gateway(
+        &[(DEAR, ""), (CHEAP, "")],
+        "router_settings:\n  num_retries: 0\n  allowed_fails: 1\n  cooldown_time: 60\n",
+    )
+    .await;
+    gw.fake
+        .set_latency(Duration::from_millis(300), Duration::ZERO);
+    // Ten requests that give the model 50 ms: each times out, by the caller's choice.
+    for _ in 0..10 {
+        let res = gw
+            .send(
+                Request::post("/v1/chat/completions")
+                    .header("authorization", format!("Bearer {MASTER_KEY}"))
+                    .header("content-type", "application/json")
+                    .header("x-litellm-timeout", "0.05")
+                    .body(Body::from(ask("h").to_string()))
+                    .unwrap(),
+            )
+            .await;
+        res.assert_error(504, "api_error");
+    }
+    gw.fake.set_latency(Duration::ZERO, Duration::ZERO);
+    let (dear, cheap) = (gw.fake.calls(DEAR), gw.fake.calls(CHEAP));
+    for _ in 0..40 {
+        assert_eq!(gw.chat(ask("h")).await.status, 200);
+    }
+    assert!(
+        gw.fake.calls(DEAR) > dear && gw.fake.calls(CHEAP) > cheap,
+        "both deployments still serve: {} and {}",
+        gw.fake.calls(DEAR) - dear,
+        gw.fake.calls(CHEAP) - cheap
+    );
+}

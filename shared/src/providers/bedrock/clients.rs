@@ -1,4 +1,13 @@
 //! SDK clients, built once at start-up: one per region, endpoint, credentials and timeout.
+//!
+//! Every call has a deadline: [`CONNECT_TIMEOUT`] to open a connection, and the deployment's
+//! timeout (`timeout` in its `litellm_params`, else `router_settings.timeout`, else
+//! [`DEFAULT_CALL_TIMEOUT`]) as both the operation and the attempt timeout (the router does the
+//! retries, so there is one attempt). The SDK's operation timeout ends when the answer's headers
+//! have arrived: a whole answer is bounded by it, a stream only until its first bytes, so a long
+//! legitimate stream is never cut here. Streams are bounded by the pipeline instead
+//! (`stream_timeout` for the first event, `stream_idle_timeout` between events, the invocation's
+//! deadline overall).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,7 +22,21 @@ use aws_sdk_bedrockruntime::Client;
 use crate::config::{ModelDeployment, StaticCredentials};
 use crate::env::Environment;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time to open a connection (TCP and TLS) to Bedrock.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A call's deadline when neither the deployment nor the router sets one: LiteLLM's default
+/// `request_timeout`, and Lambda's longest invocation.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The deadlines of a client whose calls may take `timeout` (the default when `None`).
+pub fn call_timeouts(timeout: Option<Duration>) -> TimeoutConfig {
+    let call = timeout.unwrap_or(DEFAULT_CALL_TIMEOUT);
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_timeout(call)
+        .operation_attempt_timeout(call)
+        .build()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientInitError {
@@ -113,11 +136,7 @@ impl BedrockClients {
             // A model may pause longer than the SDK's 20 s stall grace period between stream
             // events; time limits come from the deployment's timeout and the request's deadline.
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-            .timeout_config({
-                let mut timeouts = TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT);
-                timeouts.set_operation_timeout(timeout);
-                timeouts.build()
-            });
+            .timeout_config(call_timeouts(timeout));
         if let Some(endpoint) = place.endpoint_url {
             builder = builder.endpoint_url(endpoint);
         }
@@ -149,4 +168,28 @@ fn default_region(env: &Environment) -> Option<String> {
     env.get("AWS_REGION")
         .or_else(|| env.get("AWS_DEFAULT_REGION"))
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_call_has_a_connect_operation_and_attempt_deadline() {
+        let given = call_timeouts(Some(Duration::from_secs(30)));
+        assert_eq!(given.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert_eq!(given.operation_timeout(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            given.operation_attempt_timeout(),
+            Some(Duration::from_secs(30))
+        );
+        let default = call_timeouts(None);
+        assert_eq!(default.operation_timeout(), Some(DEFAULT_CALL_TIMEOUT));
+        assert_eq!(
+            default.operation_attempt_timeout(),
+            Some(DEFAULT_CALL_TIMEOUT)
+        );
+        // No read timeout: a whole answer's headers come only when the answer is complete.
+        assert_eq!(default.read_timeout(), None);
+    }
 }

@@ -105,7 +105,8 @@ fn failures_in_different_minutes_do_not_add_up() {
     fail(&group, 0, &TimeoutKind::FirstEvent.into());
     assert!(!cooling(&group, 0), "default allowed_fails: 3 a minute");
     fail(&group, 0, &TimeoutKind::Idle.into());
-    fail(&group, 0, &TimeoutKind::Deadline.into());
+    fail(&group, 0, &unavailable());
+    assert!(!cooling(&group, 0));
     fail(&group, 0, &unavailable());
     assert!(cooling(&group, 0));
 }
@@ -121,6 +122,8 @@ fn failures_that_are_the_requests_fault_never_count() {
         provider(ProviderError::Rejected("bad".into())),
         provider(ProviderError::ContextWindowExceeded("long".into())),
         provider(ProviderError::ContentFiltered("no".into())),
+        // The caller's own deadline (its `timeout`, or a shorter first-event limit).
+        TimeoutKind::Deadline.into(),
         GatewayError::Internal("bug".into()),
         GatewayError::RateLimited {
             limit: "key rpm".into(),

@@ -1,6 +1,5 @@
-//! LiteLLM's key and team admin endpoints (`/key/*`, `/team/*`): the master-key guard, and thin
-//! handlers over `keys::admin`. Another key gets 403, no key or an unknown one 401, both in
-//! OpenAI's error shape.
+//! The key and team endpoints (`/key/*`, `/team/*`): thin handlers over [`KeyAdmin`], each
+//! behind the admin guard.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,15 +13,13 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
-use super::body::parse_json;
-use super::credentials::presented_key;
-use super::error::ApiError;
-use crate::error::GatewayError;
+use super::{admin_error, master_only, AdminError, KeyAdmin};
 use crate::gateway::Gateway;
-use crate::keys::admin::{AdminError, KeyAdmin};
+use crate::http::body::parse_json;
+use crate::http::ApiError;
 
-/// The admin routes, to merge into the API's router.
-pub fn routes() -> Router<Arc<Gateway>> {
+/// The key and team routes.
+pub(super) fn key_and_team_routes() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/key/generate", post(generate_key))
         .route("/key/info", get(key_info))
@@ -32,40 +29,6 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/team/info", get(team_info))
         .route("/team/update", post(update_team))
         .route("/team/list", get(list_teams))
-}
-
-/// Only the master key passes.
-async fn master_only(gateway: &Gateway, headers: &HeaderMap) -> Result<(), ApiError> {
-    let principal = gateway.authenticate(presented_key(headers)).await?;
-    if principal.is_master() {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "permission_error",
-        "Only the master key may manage keys and teams.",
-    )
-    .with_code("forbidden"))
-}
-
-fn admin_error(err: AdminError) -> ApiError {
-    match err {
-        AdminError::BadRequest { message, param } => {
-            let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", message);
-            match param {
-                Some(param) => error.with_param(param),
-                None => error,
-            }
-        }
-        AdminError::NotFound(message) => {
-            ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", message)
-                .with_code("not_found")
-        }
-        AdminError::Store(err) => {
-            tracing::error!(error = %err, "admin call failed in the key store");
-            GatewayError::DependencyUnavailable("key store".into()).into()
-        }
-    }
 }
 
 fn answer(result: Result<Value, AdminError>) -> Response {

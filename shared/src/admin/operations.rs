@@ -1,17 +1,18 @@
-//! What the admin endpoints do (LiteLLM's `/key/*` and `/team/*`), apart from HTTP: requests are
-//! JSON objects, answers are LiteLLM's JSON shapes. Only the master key reaches this (the guard
-//! is in `http::admin`).
-
-mod fields;
-mod views;
+//! What the key and team endpoints do (LiteLLM's `/key/*` and `/team/*`), apart from HTTP:
+//! requests are JSON objects, answers are LiteLLM's JSON shapes. Only the master key reaches this
+//! (the guard is [`super::master_only`]).
 
 use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
-use super::limits::Scope;
-use super::{Authenticator, KeyHash, KeyStore, KeyStoreError, Team, VirtualKey, WriteError};
-use fields::{set, set_or_default, Fields};
+use super::fields::{set, set_or_default, Fields};
+use super::views;
+use crate::keys::limits::Scope;
+use crate::keys::{
+    self, Authenticator, KeyField, KeyHash, KeyStore, KeyStoreError, Team, VirtualKey, WriteError,
+    TEAM_FIELDS,
+};
 
 /// Why an admin call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -25,10 +26,13 @@ pub enum AdminError {
     NotFound(String),
     #[error(transparent)]
     Store(#[from] KeyStoreError),
+    /// The usage store (spend) did not answer.
+    #[error("usage store unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl AdminError {
-    fn bad(message: impl Into<Cow<'static, str>>, param: &'static str) -> Self {
+    pub(crate) fn bad(message: impl Into<Cow<'static, str>>, param: &'static str) -> Self {
         AdminError::BadRequest {
             message: message.into(),
             param: Some(param),
@@ -63,14 +67,16 @@ impl<'a> KeyAdmin<'a> {
     pub async fn generate_key(&self, body: &Map<String, Value>) -> Result<Value, AdminError> {
         let fields = Fields(body);
         let plain = match fields.string("key")? {
-            Some(Some(key)) if key.trim().len() >= 8 => key.trim().to_owned(),
+            Some(Some(key)) if keys::is_well_formed(key.trim()) => key.trim().to_owned(),
             Some(Some(_)) => {
                 return Err(AdminError::bad(
-                    "`key` must have at least 8 characters",
+                    "`key` must start with `sk-` and have 8 to 128 letters, digits, `-` or `_`",
                     "key",
                 ))
             }
-            _ => format!("sk-{}", uuid::Uuid::new_v4().simple()),
+            _ => keys::new_key().map_err(|err| {
+                AdminError::Store(KeyStoreError(format!("no random bytes for a key: {err}")))
+            })?,
         };
         let mut key = VirtualKey {
             key_name: short_name(&plain),
@@ -109,9 +115,11 @@ impl<'a> KeyAdmin<'a> {
             return Err(AdminError::bad("`key` is required", "key"));
         };
         let (hash, mut stored) = self.find_key(&given).await?;
-        self.apply_key(&mut stored, &fields).await?;
-        match self.store.update_key(&hash, &stored).await {
-            Ok(()) => {}
+        let named = self.apply_key(&mut stored, &fields).await?;
+        // Only the named fields are written, in one conditional update: a concurrent update of
+        // other fields (`blocked: true`, say) stays as it was written.
+        let stored = match self.store.update_key(&hash, &stored, &named).await {
+            Ok(updated) => updated,
             Err(WriteError::Store(err)) => return Err(err.into()),
             Err(_) => {
                 return Err(AdminError::NotFound(format!(
@@ -119,7 +127,7 @@ impl<'a> KeyAdmin<'a> {
                     hash.prefix()
                 )))
             }
-        }
+        };
         self.auth.forget_key(&hash);
         let spend = self.key_spend(&hash, &stored).await?;
         let mut view = views::key_info(&hash, &stored, spend, self.now);
@@ -206,11 +214,16 @@ impl<'a> KeyAdmin<'a> {
         };
         let mut team = self.find_team(&team_id).await?;
         apply_team(&mut team, &fields)?;
-        match self.store.update_team(&team).await {
-            Ok(()) => {}
+        // Only the named fields are written: a concurrent update cannot undo `blocked: true`.
+        let named: Vec<&'static str> = TEAM_FIELDS
+            .into_iter()
+            .filter(|name| body.contains_key(*name))
+            .collect();
+        let team = match self.store.update_team(&team, &named).await {
+            Ok(updated) => updated,
             Err(WriteError::Store(err)) => return Err(err.into()),
             Err(_) => return Err(AdminError::NotFound(format!("team `{team_id}` not found"))),
-        }
+        };
         self.auth.forget_team(&team_id);
         let spend = self.team_spend(&team).await?;
         Ok(json!({"team_id": team_id, "data": views::team_info(&team, spend, self.now)}))
@@ -263,7 +276,12 @@ impl<'a> KeyAdmin<'a> {
             .await?)
     }
 
-    async fn apply_key(&self, key: &mut VirtualKey, fields: &Fields<'_>) -> Result<(), AdminError> {
+    /// Applies the body's key fields to `key`; the fields it names.
+    async fn apply_key(
+        &self,
+        key: &mut VirtualKey,
+        fields: &Fields<'_>,
+    ) -> Result<Vec<KeyField>, AdminError> {
         let team = fields.string("team_id")?;
         if let Some(Some(id)) = &team {
             if self.store.find_team(id).await?.is_none() {
@@ -273,27 +291,52 @@ impl<'a> KeyAdmin<'a> {
                 ));
             }
         }
+        let mut named = Vec::new();
+        let mut note = |field: KeyField, given: bool| {
+            if given {
+                named.push(field);
+            }
+        };
+        note(KeyField::Team, team.is_some());
         set(&mut key.team, team);
-        set(&mut key.alias, fields.string("key_alias")?);
-        set(&mut key.user, fields.string("user_id")?);
-        set_or_default(&mut key.models, fields.strings("models")?);
-        set(&mut key.max_budget, fields.amount("max_budget")?);
-        set(
-            &mut key.budget_duration,
-            fields.duration("budget_duration")?,
-        );
-        set(&mut key.rpm_limit, fields.count("rpm_limit")?);
-        set(&mut key.tpm_limit, fields.count("tpm_limit")?);
-        set_or_default(&mut key.metadata, fields.object("metadata")?);
-        set_or_default(&mut key.guardrails, fields.strings("guardrails")?);
-        set_or_default(&mut key.blocked, fields.flag("blocked")?);
+        let alias = fields.string("key_alias")?;
+        note(KeyField::Alias, alias.is_some());
+        set(&mut key.alias, alias);
+        let user = fields.string("user_id")?;
+        note(KeyField::User, user.is_some());
+        set(&mut key.user, user);
+        let models = fields.strings("models")?;
+        note(KeyField::Models, models.is_some());
+        set_or_default(&mut key.models, models);
+        let max_budget = fields.amount("max_budget")?;
+        note(KeyField::MaxBudget, max_budget.is_some());
+        set(&mut key.max_budget, max_budget);
+        let budget_duration = fields.duration("budget_duration")?;
+        note(KeyField::BudgetDuration, budget_duration.is_some());
+        set(&mut key.budget_duration, budget_duration);
+        let rpm = fields.count("rpm_limit")?;
+        note(KeyField::RpmLimit, rpm.is_some());
+        set(&mut key.rpm_limit, rpm);
+        let tpm = fields.count("tpm_limit")?;
+        note(KeyField::TpmLimit, tpm.is_some());
+        set(&mut key.tpm_limit, tpm);
+        let metadata = fields.object("metadata")?;
+        note(KeyField::Metadata, metadata.is_some());
+        set_or_default(&mut key.metadata, metadata);
+        let guardrails = fields.strings("guardrails")?;
+        note(KeyField::Guardrails, guardrails.is_some());
+        set_or_default(&mut key.guardrails, guardrails);
+        let blocked = fields.flag("blocked")?;
+        note(KeyField::Blocked, blocked.is_some());
+        set_or_default(&mut key.blocked, blocked);
         if let Some(duration) = fields.duration("duration")? {
+            note(KeyField::Expires, true);
             key.expires_at = duration
                 .as_deref()
-                .and_then(super::parse_duration)
+                .and_then(keys::parse_duration)
                 .map(|d| self.now + d.as_secs());
         }
-        Ok(())
+        Ok(named)
     }
 }
 

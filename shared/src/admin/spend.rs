@@ -1,4 +1,4 @@
-//! The spend API (master key only): `GET /spend/logs` and `GET /global/spend/report` in
+//! The spend API (master key only, [`super::master_only`]): `GET /spend/logs` and `GET /global/spend/report` in
 //! LiteLLM's shapes, and our `GET /spend/report` (per team and model, or per key; by day or
 //! month). Answered by the usage sink's [`SpendStore`](crate::usage::SpendStore): memory
 //! locally, DynamoDB when `GATEWAY_TABLE_NAME` is set.
@@ -13,9 +13,9 @@ use axum::Json;
 use http::{HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::credentials::presented_key;
-use super::error::ApiError;
+use super::{admin_error, master_only, AdminError};
 use crate::gateway::Gateway;
+use crate::http::ApiError;
 use crate::keys::KeyHash;
 use crate::openai::response::unix_now;
 use crate::usage::{
@@ -40,12 +40,7 @@ fn bad(param: &'static str, message: impl Into<String>) -> ApiError {
 }
 
 fn unavailable(err: &SpendError) -> ApiError {
-    tracing::error!(error = %err, "spend query failed");
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "api_error",
-        "The usage store is unavailable; try again.",
-    )
+    admin_error(AdminError::Unavailable(err.to_string()))
 }
 
 /// The master key, or the error to answer with; then the store.
@@ -53,15 +48,7 @@ async fn admin<'g>(
     gateway: &'g Gateway,
     headers: &HeaderMap,
 ) -> Result<&'g dyn SpendStore, ApiError> {
-    let principal = gateway.authenticate(presented_key(headers)).await?;
-    if !principal.is_master() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            "Only the master key may read spend.",
-        )
-        .with_code("admin_only"));
-    }
+    master_only(gateway, headers).await?;
     gateway.spend_store().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
