@@ -61,6 +61,7 @@ impl Gateway {
             always: Vec::new(),
             configured: HashMap::new(),
             telemetry: Telemetry::off(),
+            live: None,
         }
     }
 
@@ -76,13 +77,23 @@ impl Gateway {
         let keys = keys::from_environment(config, env).await?;
         let usage = usage::sink_from_environment(&config.usage, env).await?;
         let telemetry = Telemetry::from_config(config, env).await?;
-        Gateway::builder(config, providers)
+        let live = crate::evaluation::online::from_config(
+            config,
+            &providers,
+            &guardrails,
+            &telemetry,
+            Arc::clone(&usage),
+        )
+        .await?;
+        let mut builder = Gateway::builder(config, providers)
             .configured_guardrails(guardrails)
             .keys(keys)
-            .usage_sink(usage)
-            .telemetry(telemetry)
-            .build()
-            .await
+            .usage_sink(Arc::clone(&usage))
+            .telemetry(telemetry);
+        if let Some(live) = live {
+            builder = builder.live_evaluator(live);
+        }
+        builder.build().await
     }
 
     /// The authenticator (master key, key store, lookup caches): what the admin endpoints use.
@@ -115,9 +126,17 @@ pub struct GatewayBuilder<'a> {
     always: Vec<Arc<Attached>>,
     configured: HashMap<String, Arc<dyn Guardrail>>,
     telemetry: Telemetry,
+    live: Option<Arc<dyn crate::observability::LiveEvaluator>>,
 }
 
 impl GatewayBuilder<'_> {
+    /// Judges a sample of finished (traced) requests after their response
+    /// (`evaluation::online`).
+    pub fn live_evaluator(mut self, live: Arc<dyn crate::observability::LiveEvaluator>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
     /// Traces and metrics written after each response (default: neither).
     pub fn telemetry(mut self, telemetry: Telemetry) -> Self {
         self.telemetry = telemetry;
@@ -196,10 +215,11 @@ impl GatewayBuilder<'_> {
             ),
             key_settings: self.key_settings,
             guardrails: GuardrailSet::new(config, &self.configured, self.always)?,
-            after: AfterResponse::start_with_telemetry(
+            after: AfterResponse::start_with_live(
                 config.usage.queue_capacity,
                 Arc::clone(&sink),
                 self.telemetry,
+                self.live,
             ),
             usage_sink: sink,
         })
