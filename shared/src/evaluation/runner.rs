@@ -99,7 +99,7 @@ pub async fn run(
                 .as_ref()
                 .and_then(|d| d.example_ids.get(i))
                 .cloned();
-            work.push((model.clone(), example, phoenix_example, target.clone()));
+            work.push((model.clone(), i, phoenix_example, target.clone()));
         }
     }
     let shared = Shared {
@@ -112,8 +112,12 @@ pub async fn run(
         total: work.len(),
     };
     let shared = &shared;
+    let examples = &dataset.examples;
     let new: Vec<Result<ExampleResult, EvalError>> = stream::iter(work)
-        .map(|(model, example, phoenix_example, target)| async move {
+        .map(|(model, index, phoenix_example, target)| async move {
+            let example = examples
+                .get(index)
+                .ok_or_else(|| EvalError::Dataset(format!("no example {index}")))?;
             let result = one(shared, &model, example, phoenix_example, target).await?;
             let done = shared.done.fetch_add(1, Ordering::Relaxed) + 1;
             progress(Progress {
