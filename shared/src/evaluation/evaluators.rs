@@ -156,28 +156,24 @@ impl Evaluator {
     /// Scores `answer` without a model call; `None` for the judges.
     pub fn score_deterministic(&self, example: &Example, answer: &str) -> Option<Score> {
         let name = self.name();
-        let expected = || {
-            example
-                .expected
-                .as_deref()
-                .ok_or_else(|| Score::failed(&name, "the example has no expected answer".into()))
-        };
+        let expected = example.expected.as_deref();
+        let missing = || Score::failed(&name, "the example has no expected answer".into());
         let score = match self {
-            Evaluator::Exact => match expected() {
-                Ok(want) => Score::passed(
+            Evaluator::Exact => match expected {
+                Some(want) => Score::passed(
                     &name,
                     answer.trim().to_lowercase() == want.trim().to_lowercase(),
                     format!("expected exactly {want:?}"),
                 ),
-                Err(score) => score,
+                None => missing(),
             },
-            Evaluator::Contains => match expected() {
-                Ok(want) => Score::passed(
+            Evaluator::Contains => match expected {
+                Some(want) => Score::passed(
                     &name,
                     answer.to_lowercase().contains(&want.trim().to_lowercase()),
                     format!("expected to contain {want:?}"),
                 ),
-                Err(score) => score,
+                None => missing(),
             },
             Evaluator::Regex(re) => Score::passed(
                 &name,

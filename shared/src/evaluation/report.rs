@@ -254,8 +254,11 @@ mod tests {
             evaluator: e.into(),
             min,
         };
-        assert!(below(&[summary.clone()], &[t("exact", 0.5)]).is_empty());
-        assert_eq!(below(&[summary.clone()], &[t("exact", 0.6)]).len(), 1);
+        assert!(below(std::slice::from_ref(&summary), &[t("exact", 0.5)]).is_empty());
+        assert_eq!(
+            below(std::slice::from_ref(&summary), &[t("exact", 0.6)]).len(),
+            1
+        );
         assert_eq!(
             below(&[summary], &[t("json", 0.1)]).len(),
             1,
