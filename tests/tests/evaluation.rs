@@ -572,8 +572,16 @@ mod live {
         gw.gateway.after_response().flush().await;
         assert_eq!(gw.fake.calls(JUDGE), 3, "one judge call per sampled answer");
         let judge_request = gw.fake.last_request(JUDGE).unwrap().to_string();
+        // The judge sees the question and the answer as the client got it (the calls run
+        // concurrently: the last one is the chat's or the Lex turn's).
+        let asked = [
+            "<question>\\nHow do I reset my VPN password?",
+            "<question>\\nWhat are the pillars",
+        ]
+        .iter()
+        .any(|q| judge_request.contains(q));
         assert!(
-            judge_request.contains("How do I reset my VPN password?"),
+            asked && judge_request.contains("<answer>\\nFake answer to: "),
             "{judge_request}"
         );
 
