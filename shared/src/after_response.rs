@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 
 use crate::keys::{KeyStore, Settlement};
 use crate::lambda_extension::invocations::Invocations;
-use crate::observability::{RequestTrace, Telemetry};
+use crate::observability::{LiveEvaluator, RequestTrace, Telemetry};
 use crate::usage::{UsageRecord, UsageSink};
 
 /// Records written at the same time by the drain task.
@@ -105,6 +105,17 @@ impl AfterResponse {
         sink: Arc<dyn UsageSink>,
         telemetry: Telemetry,
     ) -> AfterResponse {
+        Self::start_with_live(capacity, sink, telemetry, None)
+    }
+
+    /// As [`AfterResponse::start_with_telemetry`], and `live` may pick finished requests
+    /// (traced ones) to judge, as more work on this queue.
+    pub fn start_with_live(
+        capacity: usize,
+        sink: Arc<dyn UsageSink>,
+        telemetry: Telemetry,
+        live: Option<Arc<dyn LiveEvaluator>>,
+    ) -> AfterResponse {
         let shared = Arc::new(Shared {
             queue: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
@@ -119,7 +130,7 @@ impl AfterResponse {
             body_will_signal: AtomicBool::new(false),
             traces_enabled: telemetry.traces_enabled(),
         });
-        tokio::spawn(drain(Arc::clone(&shared), sink, telemetry));
+        tokio::spawn(drain(Arc::clone(&shared), sink, telemetry, live));
         AfterResponse { shared }
     }
 
@@ -238,7 +249,12 @@ struct Written {
     result: Result<Result<(), String>, Box<dyn std::any::Any + Send>>,
 }
 
-async fn drain(shared: Arc<Shared>, sink: Arc<dyn UsageSink>, telemetry: Telemetry) {
+async fn drain(
+    shared: Arc<Shared>,
+    sink: Arc<dyn UsageSink>,
+    telemetry: Telemetry,
+    live: Option<Arc<dyn LiveEvaluator>>,
+) {
     let mut writes = FuturesUnordered::new();
     let mut tick = tokio::time::interval(DRAIN_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -274,7 +290,26 @@ async fn drain(shared: Arc<Shared>, sink: Arc<dyn UsageSink>, telemetry: Telemet
                         .boxed(),
                     );
                 }
-                Job::Trace(trace) => traces.push(*trace),
+                Job::Trace(trace) => {
+                    if let Some(work) = live.as_ref().and_then(|l| l.sample(&trace)) {
+                        // One more piece of work the flush waits for.
+                        shared.pending.fetch_add(1, Ordering::AcqRel);
+                        let request_id = trace.record.request_id.clone();
+                        writes.push(
+                            async move {
+                                let result = AssertUnwindSafe(work).catch_unwind().await;
+                                Written {
+                                    what: "live evaluation",
+                                    request_id,
+                                    jobs: 1,
+                                    result,
+                                }
+                            }
+                            .boxed(),
+                        );
+                    }
+                    traces.push(*trace);
+                }
                 Job::Settle(job) => writes.push(
                     async move {
                         let request_id = job.settlement.plan.request_id.clone();

@@ -55,6 +55,7 @@ impl Gateway {
             configured: HashMap::new(),
             telemetry: Telemetry::off(),
             clock: WallClock::system(),
+            live: None,
         }
     }
 
@@ -75,13 +76,23 @@ impl Gateway {
         let keys = keys::from_environment_with(config, env, Some(&aws)).await?;
         let usage = usage::sink_from_environment_with(&config.usage, env, Some(&aws)).await?;
         let telemetry = Telemetry::from_config(config, env).await?;
-        Gateway::builder(config, providers)
+        let live = crate::evaluation::online::from_config(
+            config,
+            &providers,
+            &guardrails,
+            &telemetry,
+            Arc::clone(&usage),
+        )
+        .await?;
+        let mut builder = Gateway::builder(config, providers)
             .configured_guardrails(guardrails)
             .keys(keys)
-            .usage_sink(usage)
-            .telemetry(telemetry)
-            .build()
-            .await
+            .usage_sink(Arc::clone(&usage))
+            .telemetry(telemetry);
+        if let Some(live) = live {
+            builder = builder.live_evaluator(live);
+        }
+        builder.build().await
     }
 }
 
@@ -96,9 +107,17 @@ pub struct GatewayBuilder<'a> {
     configured: HashMap<String, Arc<dyn Guardrail>>,
     telemetry: Telemetry,
     clock: WallClock,
+    live: Option<Arc<dyn crate::observability::LiveEvaluator>>,
 }
 
 impl GatewayBuilder<'_> {
+    /// Judges a sample of finished (traced) requests after their response
+    /// (`evaluation::online`).
+    pub fn live_evaluator(mut self, live: Arc<dyn crate::observability::LiveEvaluator>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
     /// Traces and metrics written after each response (default: neither).
     pub fn telemetry(mut self, telemetry: Telemetry) -> Self {
         self.telemetry = telemetry;
@@ -185,10 +204,11 @@ impl GatewayBuilder<'_> {
             .with_clock(self.clock),
             key_settings: self.key_settings,
             guardrails: GuardrailSet::new(config, &self.configured, self.always)?,
-            after: AfterResponse::start_with_telemetry(
+            after: AfterResponse::start_with_live(
                 config.usage.queue_capacity,
                 Arc::clone(&sink),
                 self.telemetry,
+                self.live,
             ),
             usage_sink: sink,
         }))

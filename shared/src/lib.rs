@@ -20,6 +20,7 @@ pub mod config;
 pub mod deadline;
 pub mod env;
 pub mod error;
+pub mod evaluation;
 pub mod gateway;
 pub mod guardrails;
 pub mod http;

@@ -8,6 +8,7 @@
 mod callbacks;
 mod deployments;
 mod error;
+mod evaluation;
 mod fallbacks;
 mod lenient;
 mod model;
@@ -27,6 +28,7 @@ use std::path::Path;
 use serde_yaml_ng::Value;
 
 pub use error::ConfigError;
+pub use evaluation::{EvaluationSettings, OnlineEvaluatorSettings};
 pub use fallbacks::FallbackKind;
 pub use model::{
     GatewayConfig, GuardrailMode, GuardrailSettings, LexSettings, ModelDeployment, Provider,
@@ -102,11 +104,13 @@ fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfi
         master_key: None,
         lex,
         usage,
+        evaluation: Default::default(),
         callbacks: callbacks::supported(&raw),
         warnings: Vec::new(),
     };
     validate::references(&raw, &config.model_groups())?;
     validate::guardrail_names(&config)?;
+    config.evaluation = evaluation::settings(raw.evaluation.as_ref(), &config.model_groups())?;
     config.warnings = warnings::collect(&raw);
     if let Some((key, source)) = master_key {
         config.warnings.extend(warnings::master_key(&source, &key));

@@ -16,6 +16,8 @@ pub struct GatewayConfig {
     pub master_key: Option<Secret<String>>,
     pub lex: LexSettings,
     pub usage: UsageSettings,
+    /// Our `evaluation` section: the online evaluator of live answers.
+    pub evaluation: super::evaluation::EvaluationSettings,
     /// `litellm_settings.callbacks` and `success_callback` names the gateway implements
     /// (`arize_phoenix`); others are warned about and ignored.
     pub callbacks: Vec<String>,

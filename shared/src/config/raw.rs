@@ -27,6 +27,7 @@ pub(super) struct RawConfig {
     pub guardrails: Option<Vec<RawGuardrail>>,
     pub lex: Option<RawLex>,
     pub usage: Option<RawUsage>,
+    pub evaluation: Option<super::evaluation::RawEvaluation>,
     #[serde(flatten)]
     pub extra: Extra,
 }

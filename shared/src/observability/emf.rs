@@ -39,6 +39,23 @@ impl EmfMetrics {
     }
 }
 
+impl EmfMetrics {
+    pub fn namespace(&self) -> &str {
+        &self.settings.namespace
+    }
+
+    /// Writes another EMF document (the online evaluator's quality score); a failed write is
+    /// logged, never raised.
+    pub fn write_document(&self, doc: &Value) {
+        let mut line = doc.to_string();
+        line.push('\n');
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(err) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+            tracing::warn!(error = %err, "EMF metrics line not written");
+        }
+    }
+}
+
 /// The EMF document for one request.
 pub fn line(namespace: &str, r: &UsageRecord) -> Value {
     let interventions = r

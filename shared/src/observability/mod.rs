@@ -10,6 +10,7 @@
 
 mod capture;
 pub mod emf;
+mod live;
 mod messages;
 pub mod phoenix;
 pub mod settings;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 pub use capture::{AttemptCapture, GuardrailCapture, OutputCapture, RequestTrace, TraceCapture};
 pub use emf::EmfMetrics;
+pub use live::LiveEvaluator;
 pub use phoenix::PhoenixExporter;
 pub use settings::{MetricsSettings, TelemetryInitError, TraceSettings};
 pub use traceparent::TraceParent;

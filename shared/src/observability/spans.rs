@@ -67,6 +67,16 @@ fn new_span_id() -> SpanId {
     SpanId::from_bytes((high ^ low).max(1).to_be_bytes())
 }
 
+/// The root span's id for a request: derived from its id, so work after the response (the online
+/// evaluator's span annotation) can name the span without holding the exported spans.
+pub fn root_span_id(request_id: &str) -> SpanId {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(request_id.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    SpanId::from_bytes(u64::from_be_bytes(bytes).max(1).to_be_bytes())
+}
+
 fn new_trace_id() -> TraceId {
     TraceId::from_bytes(uuid::Uuid::new_v4().as_u128().max(1).to_be_bytes())
 }
@@ -78,7 +88,7 @@ pub fn build(trace: &RequestTrace, hide: Hide) -> Vec<SpanData> {
         trace_id: capture.parent.map_or_else(new_trace_id, |p| {
             TraceId::from_bytes(p.trace_id.to_be_bytes())
         }),
-        root: new_span_id(),
+        root: root_span_id(&trace.record.request_id),
         scope: InstrumentationScope::builder("llm-gateway")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build(),

@@ -1,5 +1,6 @@
 //! Deterministic answers of the fake model for a validated Converse request, with token usage.
 
+use gateway::evaluation::judge::JUDGE_MARKER;
 use serde_json::{Map, Value};
 
 /// Text of a blocked answer (guardrail intervened), also used by ApplyGuardrail.
@@ -67,6 +68,11 @@ pub(crate) fn compute(body: &Value, forced: Option<Forced>) -> Answer {
         }
     }
     let input_tokens = input_words.max(1) + images;
+    let system_text: Vec<&str> = system
+        .into_iter()
+        .flatten()
+        .filter_map(|b| text_of(b.get("text")))
+        .collect();
     let last_user = messages
         .iter()
         .rev()
@@ -100,7 +106,9 @@ pub(crate) fn compute(body: &Value, forced: Option<Forced>) -> Answer {
                 .filter_map(|b| text_of(b.get("text")))
                 .collect();
             let user_text = user_text.join(" ");
-            if user_text.contains("LONG_ANSWER") {
+            if system_text.iter().any(|t| t.contains(JUDGE_MARKER)) {
+                judge_reply(&user_text)
+            } else if user_text.contains("LONG_ANSWER") {
                 long_answer()
             } else if images > 0 {
                 format!("Fake answer to: {user_text} (with {images} image(s))")
@@ -112,6 +120,35 @@ pub(crate) fn compute(body: &Value, forced: Option<Forced>) -> Answer {
     let config = body.get("inferenceConfig");
     let (text, stop_reason) = limit(text, config);
     finish(text, stop_reason, input_tokens)
+}
+
+/// The fake plays an LLM judge when the system prompt is a judge template
+/// (`gateway::evaluation::judge`): the score is 1 when the answer contains the expected answer
+/// (or the context), else 0; 0.75 for helpfulness (neither given). An answer containing
+/// `JUDGE_GARBAGE` gets a reply with no score.
+fn judge_reply(message: &str) -> String {
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let close = format!("</{name}>");
+        let start = message.find(&open)? + open.len();
+        let end = message[start..].find(&close)? + start;
+        Some(message[start..end].trim().to_lowercase())
+    };
+    let answer = tag("answer").unwrap_or_default();
+    if answer.contains("judge_garbage") {
+        return "Hmm, hard to say. It reads fine to me, I suppose.".to_owned();
+    }
+    let score = match (tag("expected"), tag("context")) {
+        (Some(want), _) | (None, Some(want)) => {
+            if answer.contains(&want) {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        (None, None) => 0.75,
+    };
+    format!("{{\"score\": {score}, \"explanation\": \"fake judge\"}}")
 }
 
 fn finish(text: String, stop_reason: &'static str, input_tokens: u64) -> Answer {

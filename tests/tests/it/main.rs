@@ -6,6 +6,7 @@
 mod chat_completions;
 mod chat_streaming;
 mod errors;
+mod evaluation;
 mod fake_bedrock;
 mod guardrails;
 mod keys_admin;

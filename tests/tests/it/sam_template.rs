@@ -58,6 +58,10 @@ const OPTIONAL: &[(&str, &str)] = &[
         "GATEWAY_CREATE_TABLES",
         "local runs only: the template creates the table",
     ),
+    (
+        "GATEWAY_EVAL_KEY",
+        "gateway-admin evaluate only: the key an offline evaluation runs with",
+    ),
     ("GATEWAY_KEY_CACHE_TTL_SECS", "default 10 s (README: keys)"),
     (
         "GATEWAY_MASTER_KEY_REFRESH_SECS",

@@ -5,6 +5,10 @@
 //!   gateway-admin replay-usage [FILE]    writes the usage records of the fallback log lines
 //!                                        (`USAGE_RECORD_UNWRITTEN`) in FILE, or stdin, into
 //!                                        the table; a record already there is not counted again
+//!   gateway-admin evaluate ...           runs a dataset through the gateway against model
+//!                                        groups and scores the answers (`gateway::evaluation::cli`
+//!                                        has the options); exit status 2 when a score is under its
+//!                                        `--min`
 //!
 //! The `usage:` section of the config (`GATEWAY_CONFIG`, when set) gives the records' retention.
 
@@ -17,7 +21,7 @@ use gateway::store::{create_table, AwsClients, CREATE_TABLES_VAR};
 use gateway::usage::{replay_lines, table_from_environment, DynamoUsageStore};
 use tokio::io::BufReader;
 
-const USAGE: &str = "usage: gateway-admin create-table | replay-usage [FILE]";
+const USAGE: &str = "usage: gateway-admin create-table | replay-usage [FILE] | evaluate ...";
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
@@ -26,6 +30,9 @@ async fn main() -> ExitCode {
     let env = Environment::from_process();
     gateway::telemetry::init(&env);
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("evaluate") {
+        return evaluate(&env, &args[1..]).await;
+    }
     match run(&env, &args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -70,6 +77,20 @@ async fn run(env: &Environment, args: &[String]) -> Result<(), Failure> {
             }
         }
         _ => Err(USAGE.into()),
+    }
+}
+
+/// `evaluate`: tables on stdout, progress on stderr.
+async fn evaluate(env: &Environment, args: &[String]) -> ExitCode {
+    let progress = std::sync::Arc::new(|line: &str| {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    });
+    match gateway::evaluation::cli::run(env, args, &mut std::io::stdout(), progress).await {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "evaluate: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 
