@@ -100,7 +100,10 @@ impl Authenticator {
         if virtual_key.blocked {
             return Err(GatewayError::Unauthenticated(AuthFailure::Blocked));
         }
-        if virtual_key.expires_at.is_some_and(|at| at <= self.clock.unix_secs()) {
+        if virtual_key
+            .expires_at
+            .is_some_and(|at| at <= self.clock.unix_secs())
+        {
             return Err(GatewayError::Unauthenticated(AuthFailure::Expired));
         }
         let team = match &virtual_key.team {

@@ -13,7 +13,8 @@ mod table;
 
 pub use clients::{
     load_sdk_config, store_timeouts, AwsClients, ENDPOINT_DYNAMODB_VAR,
-    ENDPOINT_SECRETS_MANAGER_VAR, STORE_CONNECT_TIMEOUT, STORE_OPERATION_TIMEOUT, STORE_TIMEOUT_VAR,
+    ENDPOINT_SECRETS_MANAGER_VAR, STORE_CONNECT_TIMEOUT, STORE_OPERATION_TIMEOUT,
+    STORE_TIMEOUT_VAR,
 };
 pub use secrets::{parse_secret, read_secret, SecretReadError};
 pub use table::{create_table, TableDefinition, TableError, CREATE_TABLES_VAR, TABLE_NAME_VAR};

@@ -29,6 +29,10 @@ const OPTIONAL: &[(&str, &str)] = &[
         "local alternative to the Secrets Manager master key",
     ),
     ("GATEWAY_BEDROCK_WARM_UP", "`off` disables the init warm-up"),
+    (
+        "GATEWAY_STORE_TIMEOUT_SECS",
+        "the store deadline's default (1.5 s) fits Lambda; tests on a slow moto raise it",
+    ),
     ("AWS_ENDPOINT_URL", "tests point the SDK at local fakes"),
     (
         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
