@@ -100,7 +100,7 @@ impl Gateway {
     ) -> Result<Answer, GatewayError> {
         let mut account = Accounting::start(&self.after, ctx, &request.model, request.stream);
         account.user(request.user.as_deref());
-        let group = match self.resolve(ctx, &request.model) {
+        let group = match self.resolve(ctx, &request) {
             Ok(group) => group,
             Err(err) => return Err(failed(account, err)),
         };
@@ -138,13 +138,22 @@ impl Gateway {
         Accounting::start(&self.after, ctx, model, false).failed(err, None, None);
     }
 
-    /// Step 2.
-    fn resolve(&self, ctx: &RequestContext, model: &str) -> Result<&ModelGroup, GatewayError> {
+    /// Step 2: the group, which the caller may use, as it may every group the request names
+    /// in its own `fallbacks` (configured fallbacks it may not use are skipped in step 4).
+    fn resolve(
+        &self,
+        ctx: &RequestContext,
+        request: &ChatRequest,
+    ) -> Result<&ModelGroup, GatewayError> {
+        let model = request.model.as_str();
         let group = self
             .router
             .group(model)
             .ok_or_else(|| GatewayError::model_not_found(model))?;
-        if !ctx.principal.may_use(model) {
+        let forbidden = (!ctx.principal.may_use(model))
+            .then_some(model)
+            .or_else(|| route::forbidden_requested_fallback(request, &ctx.principal));
+        if let Some(model) = forbidden {
             return Err(GatewayError::ModelNotAllowed {
                 model: model.to_owned(),
             });
@@ -203,7 +212,7 @@ impl Gateway {
 
     /// Step 4's routing context for `request`: its deadline is the invocation's, or sooner
     /// by the request's own `timeout`.
-    fn route(&self, ctx: &RequestContext, request: &ChatRequest) -> Route<'_> {
+    fn route<'a>(&'a self, ctx: &'a RequestContext, request: &ChatRequest) -> Route<'a> {
         let own = request
             .routing
             .timeout
@@ -215,6 +224,7 @@ impl Gateway {
         Route {
             router: &self.router,
             settings: &self.settings,
+            principal: &ctx.principal,
             deadline,
         }
     }
