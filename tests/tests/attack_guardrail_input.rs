@@ -148,3 +148,66 @@ async fn a_blocked_word_in_lex_history_is_refused_before_any_model_call() {
     gateway.after_response().flush().await;
     assert_eq!(usage.records()[0].guardrails, ["in:blocked"]);
 }
+
+/// The test models with one `post_call` guardrail `out` (`gout`) that masks answers.
+async fn masking_answers() -> TestGateway {
+    let fake = FakeBedrock::start().await.unwrap();
+    let yaml = yaml(&fake.endpoint(), "      mask_response_content: true\n")
+        .replace("mode: pre_call", "mode: post_call")
+        .replace("guardrail_name: in", "guardrail_name: out")
+        .replace("guardrailIdentifier: gin", "guardrailIdentifier: gout");
+    TestGateway::with_yaml(fake, &yaml).await
+}
+
+fn streamed_text(res: &TestResponse) -> String {
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.sse_events()
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_one_word_per_line_stream_makes_a_bounded_number_of_guardrail_calls() {
+    let gw = masking_answers().await;
+    gw.fake.set_stream_chunk_bytes(4);
+    let words: String = (0..500).map(|i| format!("w{i}\n")).collect();
+    let res = gw
+        .chat(chat(json!([{"role": "user", "content": words}]), true))
+        .await;
+    let text = streamed_text(&res);
+    assert!(text.ends_with("w499\n"), "{text}");
+    let calls = gw.fake.guardrail_calls_from("gout", "1", "OUTPUT");
+    let bound = text.len() / gateway::pipeline::STREAM_WINDOW_MIN_BYTES + 1;
+    assert!(
+        calls <= bound,
+        "{calls} ApplyGuardrail calls for {} bytes",
+        text.len()
+    );
+}
+
+#[tokio::test]
+async fn a_blocked_phrase_split_across_stream_windows_is_still_caught() {
+    let fake = FakeBedrock::start().await.unwrap();
+    // The fake's blocked word is `BLOCKME`; this phrase spans a window's end (a newline).
+    fake.add_blocked_word("forbidden\nwords");
+    let yaml = yaml(&fake.endpoint(), "")
+        .replace("mode: pre_call", "mode: post_call")
+        .replace("guardrailIdentifier: gin", "guardrailIdentifier: gout");
+    let gw = TestGateway::with_yaml(fake, &yaml).await;
+    gw.fake.set_stream_chunk_bytes(5);
+    let prompt = format!(
+        "{}It is forbidden\nwords follow{}",
+        "fine ".repeat(50),
+        " more".repeat(60)
+    );
+    let res = gw
+        .chat(chat(json!([{"role": "user", "content": prompt}]), true))
+        .await;
+    assert!(!res.text().contains("words follow"), "{}", res.text());
+    assert!(
+        res.text().contains("content_policy_violation"),
+        "{}",
+        res.text()
+    );
+}

@@ -37,7 +37,10 @@ use std::time::Duration;
 
 pub use after_response::{AfterResponse, QueueStats, SettleJob};
 pub use context::{new_request_id, RequestContext};
-pub use guard_stream::{STREAM_WINDOW_HARD_MAX_BYTES, STREAM_WINDOW_MAX_BYTES};
+pub use guard_stream::{
+    STREAM_WINDOW_HARD_MAX_BYTES, STREAM_WINDOW_MAX_BYTES, STREAM_WINDOW_MIN_BYTES,
+    STREAM_WINDOW_OVERLAP_BYTES,
+};
 pub use route::{estimate, DEFAULT_OUTPUT_ESTIMATE};
 pub use stream::{AnswerStream, Routing};
 
