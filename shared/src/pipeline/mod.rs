@@ -57,6 +57,9 @@ use crate::observability::OutputCapture;
 use crate::providers::EventStream;
 use crate::router::{Deployment, ModelGroup};
 
+/// The model name recorded for a request whose `model` is no configured group.
+pub const UNKNOWN_MODEL: &str = "unknown";
+
 /// What the pipeline answers: the whole answer, or a stream of it.
 pub enum Answer {
     Whole(Completion),
@@ -101,7 +104,8 @@ impl Gateway {
         ctx: &RequestContext,
         mut request: ChatRequest,
     ) -> Result<Answer, GatewayError> {
-        let mut account = Accounting::start(&self.after, ctx, &request.model, request.stream);
+        let model = self.accounted_model(&request.model);
+        let mut account = Accounting::start(&self.after, ctx, model, request.stream);
         account.user(request.user.as_deref());
         let group = match self.resolve(ctx, &request) {
             Ok(group) => group,
@@ -138,7 +142,20 @@ impl Gateway {
     /// A request refused before the pipeline could run it (its body did not validate): it is
     /// accounted all the same.
     pub fn reject(&self, ctx: &RequestContext, model: &str, err: &GatewayError) {
+        let model = self.accounted_model(model);
         Accounting::start(&self.after, ctx, model, false).failed(err, None, None);
+    }
+
+    /// The model name a usage record, its metrics and its aggregates carry: a configured group's
+    /// name, or [`UNKNOWN_MODEL`] for a name the config does not know, so a caller's strings
+    /// never become metric dimensions or aggregate items. A body without a model stays `""`.
+    fn accounted_model<'a>(&'a self, model: &'a str) -> &'a str {
+        if model.is_empty() {
+            return "";
+        }
+        self.router
+            .group(model)
+            .map_or(UNKNOWN_MODEL, |group| group.name.as_str())
     }
 
     /// Step 2: the group, which the caller may use, as it may every group the request names
