@@ -19,6 +19,7 @@ use std::time::Duration;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
 use super::cache::TtlCache;
+use super::principal::allowed_models;
 use super::{KeyHash, KeyStore, KeyStoreError, Limits, MasterKey, Principal, Team, VirtualKey};
 use crate::clock::WallClock;
 use crate::error::{AuthFailure, GatewayError};
@@ -113,11 +114,10 @@ impl Authenticator {
         if team.as_ref().is_some_and(|t| t.blocked) {
             return Err(GatewayError::Unauthenticated(AuthFailure::Blocked));
         }
-        let models = if virtual_key.models.is_empty() {
-            team.as_ref().map(|t| t.models.clone()).unwrap_or_default()
-        } else {
-            virtual_key.models.clone()
-        };
+        let models = allowed_models(
+            &virtual_key.models,
+            team.as_ref().map_or(&[][..], |t| &t.models),
+        );
         let mut guardrails = virtual_key.guardrails.clone();
         extend_unique(
             &mut guardrails,
@@ -128,7 +128,7 @@ impl Authenticator {
             key_alias: virtual_key.alias.clone(),
             team: virtual_key.team.clone(),
             user: virtual_key.user.clone(),
-            models: (!models.is_empty()).then(|| models.into()),
+            models,
             limits: virtual_key.limits(),
             team_limits: Some(team.as_ref().map(Team::limits).unwrap_or_default()),
             guardrails,
@@ -149,6 +149,7 @@ impl Authenticator {
         let team = self.team(id).await?;
         principal.team_limits = Some(team.as_ref().map(Team::limits).unwrap_or_default());
         if let Some(team) = team {
+            principal.narrow_to_team(&team.models);
             extend_unique(&mut principal.guardrails, team.guardrails.iter());
         }
         Ok(())

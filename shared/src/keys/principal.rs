@@ -73,10 +73,73 @@ impl Principal {
         }
     }
 
+    /// Narrows the caller's models to `team`'s (a team's empty list allows all): a key or
+    /// service can never use a model its team may not.
+    pub fn narrow_to_team(&mut self, team: &[String]) {
+        if team.is_empty() {
+            return;
+        }
+        self.models = Some(match &self.models {
+            None => team.into(),
+            Some(own) => own.iter().filter(|m| team.contains(m)).cloned().collect(),
+        });
+    }
+
     /// Whether this caller may use the model group `model`.
     pub fn may_use(&self, model: &str) -> bool {
         self.models
             .as_ref()
             .is_none_or(|models| models.iter().any(|m| m == model))
+    }
+}
+
+/// The model groups a key of `team` may use: the key's list narrowed by its team's (the
+/// intersection when both name some; an empty list allows all). `None` means all; an empty
+/// list (a key naming only models its team does not allow) means none.
+pub fn allowed_models(key: &[String], team: &[String]) -> Option<Arc<[String]>> {
+    match (key.is_empty(), team.is_empty()) {
+        (true, true) => None,
+        (false, true) => Some(key.into()),
+        (true, false) => Some(team.into()),
+        (false, false) => Some(key.iter().filter(|m| team.contains(m)).cloned().collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(names: &[&str]) -> Vec<String> {
+        names.iter().map(|&n| n.to_owned()).collect()
+    }
+
+    #[test]
+    fn a_key_narrows_its_team_and_never_widens_it() {
+        let allowed = |key: &[&str], team: &[&str]| {
+            allowed_models(&list(key), &list(team)).map(|m| m.to_vec())
+        };
+        assert_eq!(allowed(&[], &[]), None);
+        assert_eq!(allowed(&["a"], &[]), Some(list(&["a"])));
+        assert_eq!(allowed(&[], &["b"]), Some(list(&["b"])));
+        assert_eq!(allowed(&["a", "b"], &["b", "c"]), Some(list(&["b"])));
+        // A key that names only models its team may not use may use none.
+        let none = allowed_models(&list(&["a"]), &list(&["c"])).unwrap();
+        let principal = Principal {
+            models: Some(none),
+            ..Principal::master()
+        };
+        assert!(!principal.may_use("a") && !principal.may_use("c"));
+    }
+
+    #[test]
+    fn a_service_is_narrowed_to_its_team() {
+        let mut service = Principal::service("lex", Some("support".into()));
+        service.narrow_to_team(&list(&["haiku"]));
+        assert!(service.may_use("haiku") && !service.may_use("sonnet"));
+        service.narrow_to_team(&[]);
+        assert!(service.may_use("haiku") && !service.may_use("sonnet"));
+        service.models = Some(Vec::new().into());
+        service.narrow_to_team(&list(&["haiku"]));
+        assert!(!service.may_use("haiku"), "narrowing never widens");
     }
 }

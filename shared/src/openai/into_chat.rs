@@ -36,7 +36,21 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayErr
     let tool_choice = tool_choice(req.tool_choice, &tools)?;
     let mut system = Vec::new();
     let mut messages: Vec<Message> = Vec::with_capacity(req.messages.len());
+    // The ids of the tool calls a tool message may answer: the last assistant turn's.
+    let mut open_calls: Vec<String> = Vec::new();
     for (i, message) in req.messages.into_iter().enumerate() {
+        match message.role {
+            MessageRole::User => open_calls.clear(),
+            MessageRole::Assistant => {
+                open_calls = message
+                    .tool_calls
+                    .iter()
+                    .flatten()
+                    .map(|call| call.id.clone())
+                    .collect();
+            }
+            MessageRole::System | MessageRole::Developer | MessageRole::Tool => {}
+        }
         let (role, blocks) = match message.role {
             MessageRole::System | MessageRole::Developer => {
                 system.push(text_only(required(message.content, i)?, i)?);
@@ -54,6 +68,12 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayErr
                         format!("messages[{i}].tool_call_id"),
                     ));
                 };
+                if !open_calls.contains(&tool_use_id) {
+                    return Err(GatewayError::invalid_request(
+                        "a tool message must answer a tool call of the assistant message before it",
+                        format!("messages[{i}].tool_call_id"),
+                    ));
+                }
                 let content = text_only(required(message.content, i)?, i)?;
                 (
                     Role::User,

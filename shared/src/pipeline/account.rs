@@ -58,6 +58,12 @@ impl GuardrailLog {
             .push(check);
     }
 
+    /// How many checks ran.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
     fn snapshot(&self) -> Vec<GuardrailCheck> {
         self.0
             .lock()

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::account::GuardrailLog;
-use crate::chat::{ChatRequest, ChatResponse, ContentBlock, FinishReason, Role};
+use serde_json::Value;
+
+use crate::chat::{ChatRequest, ChatResponse, ContentBlock, FinishReason};
 use crate::config::GuardrailMode;
 use crate::error::{GatewayError, GuardrailStage};
 use crate::guardrails::{Attached, GuardrailCheck, GuardrailSource, GuardrailVerdict};
@@ -105,23 +107,69 @@ pub(super) async fn run(
     Ok(Outcome::Passed)
 }
 
-/// The text the caller controls: system text, then user text blocks, in order.
+/// Every text the caller wrote, in request order: system texts, then each message's text
+/// blocks, tool results and the string values of tool-call arguments, whatever the turn's role
+/// (assistant turns and tool results come from the caller too; Lex history is caller-set
+/// session state). Empty texts are left out. [`caller_texts_mut`] visits the same texts in the
+/// same order, so a masked text goes back to the place it came from.
 fn caller_texts(request: &ChatRequest) -> Vec<String> {
-    let mut texts: Vec<String> = request.system.clone();
-    let user_texts = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::User)
-        .flat_map(|m| &m.content)
-        .filter_map(|block| match block {
-            ContentBlock::Text(text) => Some(text.clone()),
-            _ => None,
-        });
-    texts.extend(user_texts);
+    let mut texts: Vec<String> = Vec::new();
+    let mut push = |text: &String| {
+        if !text.is_empty() {
+            texts.push(text.clone());
+        }
+    };
+    request.system.iter().for_each(&mut push);
+    for block in request.messages.iter().flat_map(|m| &m.content) {
+        match block {
+            ContentBlock::Text(text) => push(text),
+            ContentBlock::ToolResult { content, .. } => push(content),
+            ContentBlock::ToolUse { input, .. } => json_strings(input, &mut push),
+            ContentBlock::Image { .. } => {}
+        }
+    }
     texts
 }
 
-/// `pre_call`: checks the caller's text, masking it in place; a block is a 400.
+/// The texts of [`caller_texts`], in its order, to write masked texts back.
+fn caller_texts_mut(request: &mut ChatRequest) -> Vec<&mut String> {
+    let mut texts: Vec<&mut String> = request.system.iter_mut().collect();
+    for block in request.messages.iter_mut().flat_map(|m| &mut m.content) {
+        match block {
+            ContentBlock::Text(text) => texts.push(text),
+            ContentBlock::ToolResult { content, .. } => texts.push(content),
+            ContentBlock::ToolUse { input, .. } => json_strings_mut(input, &mut texts),
+            ContentBlock::Image { .. } => {}
+        }
+    }
+    texts.retain(|text| !text.is_empty());
+    texts
+}
+
+/// The string values in `value`, depth first (object keys are names, not text).
+fn json_strings<'v>(value: &'v Value, push: &mut impl FnMut(&'v String)) {
+    match value {
+        Value::String(text) => push(text),
+        Value::Array(items) => items.iter().for_each(|item| json_strings(item, push)),
+        Value::Object(fields) => fields.values().for_each(|item| json_strings(item, push)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+fn json_strings_mut<'v>(value: &'v mut Value, texts: &mut Vec<&'v mut String>) {
+    match value {
+        Value::String(text) => texts.push(text),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| json_strings_mut(item, texts)),
+        Value::Object(fields) => fields
+            .values_mut()
+            .for_each(|item| json_strings_mut(item, texts)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// `pre_call`: checks every text the caller wrote, masking each in its place; a block is a 400.
 pub(crate) async fn input(
     guardrails: &[Arc<Attached>],
     request: &mut ChatRequest,
@@ -134,21 +182,8 @@ pub(crate) async fn input(
     run(guardrails, GuardrailMode::PreCall, &mut texts, log)
         .await?
         .into_error(GuardrailStage::Input)?;
-    let mut masked = texts.into_iter();
-    for text in &mut request.system {
-        if let Some(new) = masked.next() {
-            *text = new;
-        }
-    }
-    let user_blocks = request
-        .messages
-        .iter_mut()
-        .filter(|m| m.role == Role::User)
-        .flat_map(|m| &mut m.content);
-    for block in user_blocks {
-        if let (ContentBlock::Text(text), Some(new)) = (block, masked.next()) {
-            *text = new;
-        }
+    for (place, masked) in caller_texts_mut(request).into_iter().zip(texts) {
+        *place = masked;
     }
     Ok(())
 }
@@ -221,5 +256,89 @@ pub(crate) async fn output(
             Ok(())
         }
         blocked => blocked.into_error(GuardrailStage::Output),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::ImageFormat;
+    use crate::chat::{Message, Role};
+    use serde_json::json;
+
+    fn request() -> ChatRequest {
+        ChatRequest {
+            system: vec!["sys".into(), String::new()],
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    content: vec![
+                        ContentBlock::Image {
+                            format: ImageFormat::Png,
+                            data: vec![1],
+                        },
+                        ContentBlock::Text("a@b.com".into()),
+                    ],
+                },
+                Message {
+                    role: Role::Assistant,
+                    content: vec![
+                        ContentBlock::Text("said".into()),
+                        ContentBlock::ToolUse {
+                            id: "t1".into(),
+                            name: "f".into(),
+                            input: json!({"to": "c@d.com", "n": 1, "cc": ["e@f.com"]}),
+                        },
+                    ],
+                },
+                Message {
+                    role: Role::User,
+                    content: vec![ContentBlock::ToolResult {
+                        tool_use_id: "t1".into(),
+                        content: "result".into(),
+                    }],
+                },
+            ],
+            ..ChatRequest::default()
+        }
+    }
+
+    #[test]
+    fn every_caller_text_is_seen_and_written_back_in_its_place() {
+        let mut request = request();
+        let texts = caller_texts(&request);
+        let mut seen = texts.clone();
+        seen.sort();
+        assert_eq!(
+            seen,
+            ["a@b.com", "c@d.com", "e@f.com", "result", "said", "sys"]
+        );
+        let masked: Vec<String> = texts.iter().map(|t| format!("<{t}>")).collect();
+        for (place, new) in caller_texts_mut(&mut request).into_iter().zip(masked) {
+            *place = new;
+        }
+        assert_eq!(request.system, ["<sys>", ""]);
+        assert_eq!(
+            request.messages[0].content[1],
+            ContentBlock::Text("<a@b.com>".into())
+        );
+        assert!(matches!(
+            request.messages[0].content[0],
+            ContentBlock::Image { .. }
+        ));
+        let ContentBlock::ToolUse { input, .. } = &request.messages[1].content[1] else {
+            panic!("tool use")
+        };
+        assert_eq!(
+            input,
+            &json!({"to": "<c@d.com>", "n": 1, "cc": ["<e@f.com>"]})
+        );
+        assert_eq!(
+            request.messages[2].content[0],
+            ContentBlock::ToolResult {
+                tool_use_id: "t1".into(),
+                content: "<result>".into()
+            }
+        );
     }
 }

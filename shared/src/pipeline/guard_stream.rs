@@ -2,11 +2,19 @@
 //! each window is released (masked) once its check passes, so the first token waits for one
 //! window, not for the end of the generation.
 //!
-//! A window ends after the last sentence end in the buffer (`.`, `!`, `?` or a newline, then
-//! whitespace). Without one, once the buffer holds [`STREAM_WINDOW_MAX_BYTES`], it ends at the
-//! last space that cannot be inside a phone number (not between two of `0-9+-().`); emails
-//! hold no spaces, so neither is ever cut in two. The rest is carried over into the next
-//! window. Only a run of [`STREAM_WINDOW_HARD_MAX_BYTES`] without such a space is cut blind.
+//! A window holds at least [`STREAM_WINDOW_MIN_BYTES`] (so one word per line cannot multiply
+//! ApplyGuardrail calls: at most one call per that many bytes, plus the last) and ends after
+//! the last sentence end by Unicode's rules (UAX #29, `unicode-segmentation`: `。`, `!`,
+//! newlines and the rest, not the `.` in `3.5`). Without one, once the buffer holds
+//! [`STREAM_WINDOW_MAX_BYTES`], it ends at the last space that cannot be inside a phone number
+//! (not between two of `0-9+-().`), else (text without spaces, such as CJK) at the last word
+//! boundary outside a run of ASCII letters, digits and `@._%+-()`: emails and phone numbers are
+//! never cut in two. Only a run of [`STREAM_WINDOW_HARD_MAX_BYTES`] without any of these is cut
+//! at its last word boundary (or grapheme, never inside a character). The rest is carried over.
+//!
+//! Each window is checked together with the last [`STREAM_WINDOW_OVERLAP_BYTES`] of the window
+//! before it (already sent), so a blocked phrase split across two windows is still seen; only
+//! the new window's text is released.
 //!
 //! A tool call's arguments are held until the call's last delta (a client cannot act on part of
 //! them) and checked as one text, then sent as one delta, masked.
@@ -19,6 +27,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use unicode_segmentation::UnicodeSegmentation;
 
 use super::account::GuardrailLog;
 use super::guard::{run, Outcome};
@@ -28,8 +37,12 @@ use crate::config::GuardrailMode;
 use crate::error::{GatewayError, GuardrailStage};
 use crate::guardrails::Attached;
 
+/// A window is at least this long (except the answer's last).
+pub const STREAM_WINDOW_MIN_BYTES: usize = 200;
 /// Without a sentence end, a window is cut at a safe space once the buffer is this long.
 pub const STREAM_WINDOW_MAX_BYTES: usize = 400;
+/// How much of the previous window each check sees again, before the new window.
+pub const STREAM_WINDOW_OVERLAP_BYTES: usize = 120;
 /// A run this long without a safe space is cut where it stands.
 pub const STREAM_WINDOW_HARD_MAX_BYTES: usize = 2 * STREAM_WINDOW_MAX_BYTES;
 
@@ -47,6 +60,7 @@ pub(crate) fn output_stream(
         guardrails,
         log,
         buffer: String::new(),
+        overlap: String::new(),
         tool_args: None,
         ready: VecDeque::new(),
         blocked: false,
@@ -115,6 +129,8 @@ struct Windows {
     guardrails: Arc<[Arc<Attached>]>,
     log: GuardrailLog,
     buffer: String,
+    /// The end of the last text window released: checked again before the next one.
+    overlap: String,
     /// The arguments of the tool call being streamed: its index and the deltas so far.
     tool_args: Option<(u32, String)>,
     ready: VecDeque<Result<StreamEvent, GatewayError>>,
@@ -124,9 +140,32 @@ struct Windows {
 }
 
 impl Windows {
-    /// Checks `window` and queues it (masked), or queues how the block ends the stream.
+    /// Checks `window` after the end of the previous one and queues it (masked), or queues how
+    /// the block ends the stream.
     async fn release(&mut self, window: String) {
-        self.release_as(window, StreamEvent::TextDelta).await;
+        if window.is_empty() || self.blocked || self.done {
+            return;
+        }
+        let context = std::mem::take(&mut self.overlap);
+        let checked = format!("{context}{window}");
+        let released = self.ready.len();
+        self.release_as(checked, StreamEvent::TextDelta).await;
+        if self.ready.len() == released + 1 {
+            if let Some(Ok(StreamEvent::TextDelta(text))) = self.ready.back_mut() {
+                match text.strip_prefix(context.as_str()) {
+                    Some(new) => *text = new.to_owned(),
+                    // A mask reached into the context: check the window on its own.
+                    None => {
+                        self.ready.pop_back();
+                        self.release_as(window, StreamEvent::TextDelta).await;
+                    }
+                }
+                if let Some(Ok(StreamEvent::TextDelta(text))) = self.ready.back() {
+                    self.overlap =
+                        tail(&format!("{context}{text}"), STREAM_WINDOW_OVERLAP_BYTES).to_owned();
+                }
+            }
+        }
     }
 
     /// Checks the held tool call's arguments and queues them as one delta (masked).
@@ -180,43 +219,95 @@ impl Windows {
 
 /// Where `buffer` may be cut into a window now (the byte offset after the window), if at all.
 fn cut(buffer: &str) -> Option<usize> {
+    if buffer.len() < STREAM_WINDOW_MIN_BYTES {
+        return None;
+    }
     if let Some(at) = last_sentence_end(buffer) {
         return Some(at);
     }
     if buffer.len() < STREAM_WINDOW_MAX_BYTES {
         return None;
     }
-    if let Some(at) = last_safe_space(buffer) {
+    if let Some(at) = last_safe_space(buffer).or_else(|| last_safe_word_boundary(buffer)) {
         return Some(at);
     }
     if buffer.len() < STREAM_WINDOW_HARD_MAX_BYTES {
         return None;
     }
-    let mut at = STREAM_WINDOW_HARD_MAX_BYTES;
-    while !buffer.is_char_boundary(at) {
-        at -= 1;
-    }
-    Some(at)
+    let within = |at: &usize| (1..=STREAM_WINDOW_HARD_MAX_BYTES).contains(at);
+    buffer
+        .split_word_bound_indices()
+        .map(|(at, _)| at)
+        .rev()
+        .find(within)
+        .or_else(|| {
+            buffer
+                .grapheme_indices(true)
+                .map(|(at, _)| at)
+                .rev()
+                .find(within)
+        })
+        .or_else(|| {
+            (1..=STREAM_WINDOW_HARD_MAX_BYTES)
+                .rev()
+                .find(|&at| buffer.is_char_boundary(at))
+        })
 }
 
-/// The offset after the last newline or the whitespace after the last sentence end, if any.
+/// The start of the buffer's last sentence by Unicode's rules (the end of the sentence before
+/// it), when that leaves a window of the minimum size. The last sentence may be unfinished, so
+/// it stays in the buffer.
 fn last_sentence_end(buffer: &str) -> Option<usize> {
-    let bytes = buffer.as_bytes();
-    (0..bytes.len()).rev().find_map(|i| {
-        let sentence = i > 0 && matches!(bytes[i - 1], b'.' | b'!' | b'?');
-        let ends = bytes[i] == b'\n' || (sentence && bytes[i].is_ascii_whitespace());
-        ends.then_some(i + 1)
-    })
+    buffer
+        .split_sentence_bound_indices()
+        .map(|(at, _)| at)
+        .last()
+        .filter(|&at| at >= STREAM_WINDOW_MIN_BYTES)
 }
 
-/// The offset after the last space not between two characters of a phone number.
+/// Whether `c` may be part of an email address or a phone number.
+fn in_contact(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "@._%+-()".contains(c)
+}
+
+/// The offset after the last space not between two characters of a phone number, when that
+/// leaves a window of the minimum size.
 fn last_safe_space(buffer: &str) -> Option<usize> {
     let phone = |b: u8| b.is_ascii_digit() || b"+-().".contains(&b);
     let bytes = buffer.as_bytes();
-    (1..bytes.len().saturating_sub(1)).rev().find_map(|i| {
-        let safe = bytes[i].is_ascii_whitespace() && !(phone(bytes[i - 1]) && phone(bytes[i + 1]));
-        safe.then_some(i + 1)
-    })
+    (STREAM_WINDOW_MIN_BYTES..bytes.len().saturating_sub(1))
+        .rev()
+        .find_map(|i| {
+            let safe =
+                bytes[i].is_ascii_whitespace() && !(phone(bytes[i - 1]) && phone(bytes[i + 1]));
+            safe.then_some(i + 1)
+        })
+}
+
+/// The last word boundary (Unicode's rules) with no email or phone character on both sides,
+/// when that leaves a window of the minimum size: where text without spaces (CJK) may be cut.
+fn last_safe_word_boundary(buffer: &str) -> Option<usize> {
+    buffer
+        .split_word_bound_indices()
+        .map(|(at, _)| at)
+        .rev()
+        .filter(|&at| at >= STREAM_WINDOW_MIN_BYTES)
+        .find(|&at| {
+            let before = buffer[..at].chars().next_back();
+            let after = buffer[at..].chars().next();
+            let inside_contact = before.is_some_and(in_contact) && after.is_some_and(in_contact);
+            let after_space = before.is_some_and(char::is_whitespace);
+            !inside_contact && !after_space
+        })
+}
+
+/// The last `max` bytes of `text` or fewer, starting at a character boundary.
+fn tail(text: &str, max: usize) -> &str {
+    let mut at = text.len().saturating_sub(max);
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    &text[at..]
 }
 
 #[cfg(test)]
@@ -263,19 +354,83 @@ mod tests {
 
     #[test]
     fn windows_end_after_sentences_or_at_safe_spaces() {
-        assert_eq!(cut("One sentence. Two"), Some(14));
-        assert_eq!(cut("Line\nnext"), Some(5));
-        assert_eq!(cut("One sentence."), None);
-        assert_eq!(cut("Version 3.5 is"), None);
+        let filler = "x ".repeat(STREAM_WINDOW_MIN_BYTES / 2);
+        let at = filler.len();
+        // Sentence ends by Unicode's rules, once the window is long enough.
+        assert_eq!(cut(&format!("{filler}One sentence. Two")), Some(at + 14));
+        assert_eq!(cut(&format!("{filler}Line\nnext")), Some(at + 5));
+        assert_eq!(
+            cut(&format!("{filler}第一句。第二")),
+            Some(at + "第一句。".len())
+        );
+        assert_eq!(cut("Short. Sentences. Wait."), None, "below the minimum");
+        assert_eq!(cut(&format!("{filler}One sentence.")), None);
+        assert_eq!(cut(&format!("{filler}Version 3.5 is")), None);
         let long = format!("{} call 555 123 4567", "x".repeat(STREAM_WINDOW_MAX_BYTES));
         // The cut falls before the number, not inside it.
         let at = cut(&long).unwrap();
         assert!(long[at..].starts_with("555 123 4567"), "{:?}", &long[at..]);
-        assert_eq!(
-            cut(&"x".repeat(STREAM_WINDOW_HARD_MAX_BYTES + 5)),
-            Some(STREAM_WINDOW_HARD_MAX_BYTES)
-        );
         assert_eq!(cut(&"x".repeat(STREAM_WINDOW_MAX_BYTES + 5)), None);
+        // A run without any boundary is cut at a character boundary, never inside one.
+        let run = "é".repeat(STREAM_WINDOW_HARD_MAX_BYTES);
+        let at = cut(&run).unwrap();
+        assert!(run.is_char_boundary(at) && at <= STREAM_WINDOW_HARD_MAX_BYTES);
+    }
+
+    #[test]
+    fn cjk_text_with_an_email_is_cut_between_ideographs_not_inside_the_email() {
+        let email = "alice.smith@example.com";
+        for pad in 0..40 {
+            let text = format!("{}{email}{}", "中".repeat(120 + pad), "文".repeat(100));
+            if let Some(at) = cut(&text) {
+                let (window, rest) = text.split_at(at);
+                assert!(
+                    window.contains(email) || rest.contains(email),
+                    "pad {pad}: {window:?} | {rest:?}"
+                );
+                assert!(at >= STREAM_WINDOW_MIN_BYTES);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn one_word_per_line_makes_a_bounded_number_of_checks() {
+        let answer: String = (0..1000).map(|i| format!("w{i}\n")).collect();
+        let log = GuardrailLog::default();
+        let out: Vec<_> = output_stream(
+            events(chunks(&answer, 4)),
+            guardrails(&[], &["secret"], false),
+            log.clone(),
+        )
+        .collect()
+        .await;
+        assert_eq!(text(&out), answer);
+        let checks = log.len();
+        assert!(
+            checks <= answer.len() / STREAM_WINDOW_MIN_BYTES + 1,
+            "{checks} checks for {} bytes",
+            answer.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_blocked_phrase_split_across_windows_is_still_caught() {
+        // The first window ends after "forbidden"; "words" starts the next one.
+        let filler = "fine ".repeat(STREAM_WINDOW_MIN_BYTES / 4);
+        let answer = format!(
+            "{filler}It is forbidden\nwords follow{}",
+            " more".repeat(60)
+        );
+        let out = collect(
+            chunks(&answer, 7),
+            guardrails(&["forbidden\nwords"], &[], false),
+        )
+        .await;
+        assert!(
+            matches!(out.last(), Some(Err(GatewayError::GuardrailBlocked { .. }))),
+            "{out:?}"
+        );
+        assert!(!text(&out).contains("words follow"));
     }
 
     #[tokio::test]
@@ -341,11 +496,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_blocked_window_ends_the_stream_and_its_text_never_leaves() {
-        let mut items = chunks("Fine start. Then forbidden words. More", 5);
+        let start = format!("Fine start{}. ", " ok".repeat(STREAM_WINDOW_MIN_BYTES / 3));
+        let mut items = chunks(&format!("{start}Then forbidden words. More"), 5);
         items.push(StreamEvent::Finish(FinishReason::Stop));
         let out = collect(items, guardrails(&["forbidden"], &[], false)).await;
         assert_eq!(out.len(), 2, "{out:?}");
-        assert_eq!(out[0], Ok(StreamEvent::TextDelta("Fine start. ".into())));
+        assert_eq!(out[0], Ok(StreamEvent::TextDelta(start.clone())));
         assert!(matches!(
             out[1],
             Err(GatewayError::GuardrailBlocked {
@@ -357,14 +513,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_quiet_block_finishes_with_content_filter_and_keeps_the_usage() {
-        let mut items = chunks("Fine start. Then forbidden words. More", 5);
+        let start = format!("Fine start{}. ", " ok".repeat(STREAM_WINDOW_MIN_BYTES / 3));
+        let mut items = chunks(&format!("{start}Then forbidden words. More"), 5);
         items.push(StreamEvent::Finish(FinishReason::Stop));
         items.push(StreamEvent::Usage(crate::chat::Usage::default()));
         let out = collect(items, guardrails(&["forbidden"], &[], true)).await;
         assert_eq!(
             out,
             vec![
-                Ok(StreamEvent::TextDelta("Fine start. ".into())),
+                Ok(StreamEvent::TextDelta(start)),
                 Ok(StreamEvent::Finish(FinishReason::ContentFilter)),
                 Ok(StreamEvent::Usage(crate::chat::Usage::default())),
             ]

@@ -37,7 +37,10 @@ use std::time::Duration;
 pub use context::{new_request_id, RequestContext};
 pub use gateway::Gateway;
 pub(crate) use gateway::GatewayParts;
-pub use guard_stream::{STREAM_WINDOW_HARD_MAX_BYTES, STREAM_WINDOW_MAX_BYTES};
+pub use guard_stream::{
+    STREAM_WINDOW_HARD_MAX_BYTES, STREAM_WINDOW_MAX_BYTES, STREAM_WINDOW_MIN_BYTES,
+    STREAM_WINDOW_OVERLAP_BYTES,
+};
 pub use route::{estimate, DEFAULT_OUTPUT_ESTIMATE};
 pub use stream::{AnswerStream, Routing};
 
@@ -53,6 +56,9 @@ use crate::keys::Principal;
 use crate::observability::OutputCapture;
 use crate::providers::EventStream;
 use crate::router::{Deployment, ModelGroup};
+
+/// The model name recorded for a request whose `model` is no configured group.
+pub const UNKNOWN_MODEL: &str = "unknown";
 
 /// What the pipeline answers: the whole answer, or a stream of it.
 pub enum Answer {
@@ -98,9 +104,10 @@ impl Gateway {
         ctx: &RequestContext,
         mut request: ChatRequest,
     ) -> Result<Answer, GatewayError> {
-        let mut account = Accounting::start(&self.after, ctx, &request.model, request.stream);
+        let model = self.accounted_model(&request.model);
+        let mut account = Accounting::start(&self.after, ctx, model, request.stream);
         account.user(request.user.as_deref());
-        let group = match self.resolve(ctx, &request.model) {
+        let group = match self.resolve(ctx, &request) {
             Ok(group) => group,
             Err(err) => return Err(failed(account, err)),
         };
@@ -135,16 +142,38 @@ impl Gateway {
     /// A request refused before the pipeline could run it (its body did not validate): it is
     /// accounted all the same.
     pub fn reject(&self, ctx: &RequestContext, model: &str, err: &GatewayError) {
+        let model = self.accounted_model(model);
         Accounting::start(&self.after, ctx, model, false).failed(err, None, None);
     }
 
-    /// Step 2.
-    fn resolve(&self, ctx: &RequestContext, model: &str) -> Result<&ModelGroup, GatewayError> {
+    /// The model name a usage record, its metrics and its aggregates carry: a configured group's
+    /// name, or [`UNKNOWN_MODEL`] for a name the config does not know, so a caller's strings
+    /// never become metric dimensions or aggregate items. A body without a model stays `""`.
+    fn accounted_model<'a>(&'a self, model: &'a str) -> &'a str {
+        if model.is_empty() {
+            return "";
+        }
+        self.router
+            .group(model)
+            .map_or(UNKNOWN_MODEL, |group| group.name.as_str())
+    }
+
+    /// Step 2: the group, which the caller may use, as it may every group the request names
+    /// in its own `fallbacks` (configured fallbacks it may not use are skipped in step 4).
+    fn resolve(
+        &self,
+        ctx: &RequestContext,
+        request: &ChatRequest,
+    ) -> Result<&ModelGroup, GatewayError> {
+        let model = request.model.as_str();
         let group = self
             .router
             .group(model)
             .ok_or_else(|| GatewayError::model_not_found(model))?;
-        if !ctx.principal.may_use(model) {
+        let forbidden = (!ctx.principal.may_use(model))
+            .then_some(model)
+            .or_else(|| route::forbidden_requested_fallback(request, &ctx.principal));
+        if let Some(model) = forbidden {
             return Err(GatewayError::ModelNotAllowed {
                 model: model.to_owned(),
             });
@@ -203,7 +232,7 @@ impl Gateway {
 
     /// Step 4's routing context for `request`: its deadline is the invocation's, or sooner
     /// by the request's own `timeout`.
-    fn route(&self, ctx: &RequestContext, request: &ChatRequest) -> Route<'_> {
+    fn route<'a>(&'a self, ctx: &'a RequestContext, request: &ChatRequest) -> Route<'a> {
         let own = request
             .routing
             .timeout
@@ -215,6 +244,7 @@ impl Gateway {
         Route {
             router: &self.router,
             settings: &self.settings,
+            principal: &ctx.principal,
             deadline,
         }
     }

@@ -7,6 +7,10 @@
 //! model, `content_policy_fallbacks` for content the model refused, else the request's
 //! `fallbacks`, the group's `fallbacks`, or `default_fallbacks`), each group with its own
 //! retries, at most `max_fallbacks` groups, never with `disable_fallbacks`.
+//!
+//! Every group in a chain is authorized like the first: a group the caller may not use (the
+//! key's models narrowed by its team's) or that does not exist is skipped, so no fallback of
+//! any kind reaches a model the caller could not have asked for ([`fallback_chain`]).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -16,6 +20,7 @@ use super::backoff::{backoff, retries_for};
 use crate::chat::{ChatRequest, ContentBlock};
 use crate::config::{FallbackKind, RouterSettings};
 use crate::error::{GatewayError, ProviderError};
+use crate::keys::Principal;
 use crate::router::{Deployment, Estimate, InFlight, ModelGroup, ModelRouter};
 
 /// Output tokens assumed for cost-based routing when the request sets no `max_tokens`.
@@ -37,6 +42,8 @@ pub(crate) struct Routed<'g, T> {
 pub(crate) struct Route<'g> {
     pub router: &'g ModelRouter,
     pub settings: &'g RouterSettings,
+    /// The caller: every group a request falls back to must be one it may use.
+    pub principal: &'g Principal,
     /// The whole request's deadline: the invocation's or the request's `timeout`.
     pub deadline: Option<tokio::time::Instant>,
 }
@@ -113,8 +120,16 @@ impl<'g> Route<'g> {
                     }
                 }
             };
-            let chain =
-                chain.get_or_insert_with(|| fallback_chain(&err, first, request, self.settings));
+            let chain = chain.get_or_insert_with(|| {
+                fallback_chain(
+                    &err,
+                    first,
+                    request,
+                    self.settings,
+                    self.router,
+                    self.principal,
+                )
+            });
             let next = chain.get(fallbacks.len()).cloned();
             let Some(next) =
                 next.filter(|_| fallbacks.len() < self.settings.max_fallbacks as usize)
@@ -138,12 +153,15 @@ impl<'g> Route<'g> {
     }
 }
 
-/// The groups to fall back to after `err` in `group`, in order.
+/// The groups to fall back to after `err` in `group`, in order: only groups that exist and
+/// that `principal` may use (the one place a request's reachable groups are decided).
 fn fallback_chain(
     err: &GatewayError,
     group: &ModelGroup,
     request: &ChatRequest,
     settings: &RouterSettings,
+    router: &ModelRouter,
+    principal: &Principal,
 ) -> Vec<String> {
     if request.routing.disable_fallbacks {
         return Vec::new();
@@ -164,8 +182,30 @@ fn fallback_chain(
             .unwrap_or_else(|| configured(FallbackKind::General)),
         _ => Vec::new(),
     };
-    chain.retain(|name| *name != group.name);
+    chain.retain(|name| {
+        let reachable = *name != group.name && router.group(name).is_some();
+        let allowed = principal.may_use(name);
+        if reachable && !allowed {
+            tracing::warn!(group = %name, key = %principal.key_id, "fallback skipped: the key may not use it");
+        }
+        reachable && allowed
+    });
     chain
+}
+
+/// The first group of the request's own `fallbacks` its caller may not use: such a request
+/// is refused (403) before any model call, as if it had named the group as its model.
+pub(crate) fn forbidden_requested_fallback<'r>(
+    request: &'r ChatRequest,
+    principal: &Principal,
+) -> Option<&'r str> {
+    request
+        .routing
+        .fallbacks
+        .iter()
+        .flatten()
+        .find(|name| !principal.may_use(name))
+        .map(String::as_str)
 }
 
 /// Tokens the request will likely use: its text at about four characters a token (images

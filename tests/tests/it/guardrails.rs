@@ -191,8 +191,8 @@ async fn post_call_masks_whole_and_streamed_answers() {
         );
         assert!(!leaks_pii(&res.text()), "{}", res.text());
     }
-    // Whole: one check; streamed: one per window (two sentences).
-    assert_eq!(gw.fake.guardrail_calls_from("gout", "1", "OUTPUT"), 3);
+    // Whole: one check; streamed: one window (shorter than STREAM_WINDOW_MIN_BYTES).
+    assert_eq!(gw.fake.guardrail_calls_from("gout", "1", "OUTPUT"), 2);
     assert_eq!(gw.fake.guardrail_calls_from("gout", "1", "INPUT"), 0);
     let records = gw.usage_records().await;
     assert_eq!(records[1].guardrails, ["out:masked"], "{records:?}");
@@ -270,10 +270,15 @@ async fn an_email_and_a_phone_number_split_across_chunks_and_windows_are_masked(
 #[tokio::test]
 async fn a_post_call_block_is_an_error_or_a_content_filter_finish() {
     let gw = gateway_with(&[("out", "gout", "post_call", &["default_on: true"])]).await;
-    assert_blocked(&gw.chat(ask("First part. say BLOCKME", false)).await);
-    let streamed = gw.chat(ask("First part. say BLOCKME", true)).await;
+    // The first sentence is a window of its own (longer than STREAM_WINDOW_MIN_BYTES).
+    let question = format!("First part{}. Say BLOCKME", " and more".repeat(25));
+    assert_blocked(&gw.chat(ask(&question, false)).await);
+    let streamed = gw.chat(ask(&question, true)).await;
     let text = streamed.text();
-    assert!(text.contains("Fake answer to: First part. "), "{text}");
+    assert!(
+        text.contains("Fake answer to: First part and more"),
+        "{text}"
+    );
     assert!(
         text.contains("content_policy_violation") && !text.contains("BLOCKME"),
         "{text}"
@@ -604,7 +609,9 @@ async fn the_first_token_waits_for_one_window_not_for_the_whole_answer() {
     let record = &gw.usage_records().await[0];
     let (first, whole) = (record.time_to_first_token_ms.unwrap(), record.latency_ms);
     assert!(whole >= 600, "{record:?}");
-    assert!(first * 10 < whole, "first token {first} ms of {whole} ms");
-    // One ApplyGuardrail call per sentence window, not one for the whole answer.
-    assert!(gw.fake.guardrail_calls_from("gout", "1", "OUTPUT") >= 60);
+    // The first window is STREAM_WINDOW_MIN_BYTES (about 35 of the 600 words).
+    assert!(first * 4 < whole, "first token {first} ms of {whole} ms");
+    // Windows of a few sentences each (at least STREAM_WINDOW_MIN_BYTES), not one for the
+    // whole answer.
+    assert!(gw.fake.guardrail_calls_from("gout", "1", "OUTPUT") >= 10);
 }

@@ -107,7 +107,9 @@ async fn failures_are_recorded_with_what_happened() {
     assert_eq!(
         kinds,
         vec![
-            ("gpt-4", Outcome::Failure, Some("model_not_found"), false),
+            // A name the config does not know is recorded as `unknown`: callers cannot mint
+            // metric dimensions or aggregate items (issue 17, item 3).
+            ("unknown", Outcome::Failure, Some("model_not_found"), false),
             (
                 "claude-3-sonnet",
                 Outcome::Failure,
