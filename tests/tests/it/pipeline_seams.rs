@@ -102,19 +102,22 @@ async fn output_guardrails_mask_whole_answers_and_streams() {
 #[tokio::test]
 async fn a_blocked_answer_is_an_error_whole_and_an_error_event_streamed() {
     let gw = guarded(None, Some(words("out", &["secret"], &[]))).await;
-    let whole = gw.chat(ask("first sentence. the secret", false)).await;
+    // The first sentence is a window of its own (longer than STREAM_WINDOW_MIN_BYTES; the next
+    // one starts with a capital, as a sentence must by Unicode's rules).
+    let question = format!("first sentence{}. The secret", " and more".repeat(25));
+    let whole = gw.chat(ask(&question, false)).await;
     assert_eq!(
         whole.assert_error(400, "invalid_request_error")["error"]["code"],
         "content_policy_violation"
     );
-    let streamed = gw.chat(ask("first sentence. the secret", true)).await;
+    let streamed = gw.chat(ask(&question, true)).await;
     let text = streamed.text();
     assert!(
         !text.contains("secret") && !text.contains("[DONE]"),
         "{text}"
     );
     assert!(
-        text.contains("Fake answer to: first sentence. "),
+        text.contains("Fake answer to: first sentence and more"),
         "the checked window went out: {text}"
     );
     assert!(text.contains("content_policy_violation"), "{text}");
