@@ -194,7 +194,7 @@ mod tests {
             model: "claude".to_owned(),
             deployment_id: Some("claude-a".to_owned()),
             provider_model: Some("anthropic.claude".to_owned()),
-            streamed: id % 2 == 0,
+            streamed: id.is_multiple_of(2),
             prompt_tokens: 10,
             completion_tokens: 5,
             total_tokens: 15,
@@ -250,6 +250,13 @@ mod tests {
             a.user.as_ref().unwrap(),
             b.user.as_ref().unwrap()
         ));
+    }
+
+    #[test]
+    fn a_kept_record_is_compact() {
+        // 10,000 of them (the default `keep_records`) in about 4 MB with their request ids.
+        assert!(std::mem::size_of::<KeptRecord>() <= 352);
+        assert!(std::mem::size_of::<KeptRecord>() < std::mem::size_of::<UsageRecord>());
     }
 
     #[test]
