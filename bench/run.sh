@@ -11,6 +11,8 @@
 #   bench/run.sh --guardrails    only the guardrail rows (about 2 minutes; with --quick: seconds)
 #   bench/run.sh --keys [--quick]    only the keys benchmark (bench/keys.py): virtual keys with
 #                                    budgets and limits in DynamoDB (moto) vs the master key
+#   bench/run.sh --features [--quick] [--no-litellm]   every feature on, at steady state, against
+#                                    LiteLLM with the same features (bench/features.py)
 #
 # Prints one table and writes bench/results/latest.json (bench/results/quick.json for --quick).
 # Only 127.0.0.1 is contacted; every load run is bounded; every process started is ended on exit.
@@ -26,20 +28,23 @@ TOOLS="$BENCH_TOOLS_DIR"
 
 QUICK=0
 KEYS=0
+FEATURES=0
+FEATURES_PASS=()
 KEYS_PASS=()
 LITELLM=auto
 CARGO_LAMBDA=1
 PASS=()
 for arg in "$@"; do
   case "$arg" in
-    --quick) QUICK=1; PASS+=(--quick); KEYS_PASS+=(--quick) ;;
+    --quick) QUICK=1; PASS+=(--quick); KEYS_PASS+=(--quick); FEATURES_PASS+=(--quick) ;;
+    --features) FEATURES=1; CARGO_LAMBDA=0 ;;
     --keys) KEYS=1; LITELLM=0; CARGO_LAMBDA=0 ;;
-    --no-litellm) LITELLM=0; PASS+=(--no-litellm) ;;
+    --no-litellm) LITELLM=0; PASS+=(--no-litellm); FEATURES_PASS+=(--no-litellm) ;;
     --litellm) LITELLM=1; PASS+=(--litellm) ;;
-    --no-pin) PASS+=(--no-pin); KEYS_PASS+=(--no-pin) ;;
+    --no-pin) PASS+=(--no-pin); KEYS_PASS+=(--no-pin); FEATURES_PASS+=(--no-pin) ;;
     --no-cargo-lambda) CARGO_LAMBDA=0 ;;
     --guardrails) LITELLM=0; CARGO_LAMBDA=0; PASS+=(--guardrails --no-litellm) ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -47,6 +52,7 @@ if [ "$KEYS" = 1 ]; then LITELLM=0; CARGO_LAMBDA=0; fi
 if [ "$LITELLM" = auto ]; then
   if [ "$QUICK" = 1 ]; then LITELLM=0; else LITELLM=1; fi
 fi
+if [ "$FEATURES" = 1 ] && [ "$LITELLM" = 0 ]; then FEATURES_PASS+=(--no-litellm); fi
 if [ "$QUICK" = 1 ]; then
   CARGO_LAMBDA=0
   PASS+=(--out "$BENCH/results/quick.json")
@@ -100,6 +106,14 @@ if [ "$LITELLM" = 1 ]; then
   fi
 fi
 
+# LiteLLM's arize_phoenix callback (the features-on run) needs the OpenTelemetry SDK.
+if [ "$LITELLM" = 1 ] && [ "$FEATURES" = 1 ] &&
+   ! "$VENV/bin/python" -c "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http" 2>/dev/null; then
+  say "installing the OpenTelemetry SDK into bench/.venv-litellm (once)"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check opentelemetry-api opentelemetry-sdk \
+    opentelemetry-exporter-otlp-proto-http
+fi
+
 # 4. cargo-lambda (PyPI) for the cross-check of Lambda init under its emulator.
 CL_ARGS=()
 if [ "$CARGO_LAMBDA" = 1 ]; then
@@ -118,6 +132,13 @@ if [ "$KEYS" = 1 ]; then
   [ -x "$ROOT/.venv/bin/moto_server" ] || "$ROOT/scripts/bootstrap-python.sh"
   say "measuring virtual keys (bench/keys.py)"
   python3 "$BENCH/keys.py" "${KEYS_PASS[@]}" &
+  BENCH_PID=$!
+  wait "$BENCH_PID"
+  exit $?
+fi
+if [ "$FEATURES" = 1 ]; then
+  say "measuring every feature on (bench/features.py)"
+  python3 "$BENCH/features.py" "${FEATURES_PASS[@]}" &
   BENCH_PID=$!
   wait "$BENCH_PID"
   exit $?

@@ -8,13 +8,14 @@
 //! asks. In Lambda, the internal extension (`lambda_extension`) holds the sandbox open after
 //! each response until `flush` says the queue is empty, so nothing is frozen in it. A full queue
 //! or a failed write never touches the response: it is logged and counted, and a record the
-//! queue had no room for goes to the usage fallback log line (`usage::fallback`).
+//! queue had no room for goes to the usage fallback log line (`usage::fallback`). The local
+//! server holds traces for a batch window (`observability::trace_batch`); a flush exports them.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
@@ -22,6 +23,7 @@ use tokio::sync::Notify;
 
 use crate::keys::{KeyStore, Settlement};
 use crate::lambda_extension::invocations::Invocations;
+use crate::observability::trace_batch::TraceBatch;
 use crate::observability::{LiveEvaluator, RequestTrace, Telemetry};
 use crate::usage::{UsageRecord, UsageSink};
 
@@ -84,6 +86,10 @@ struct Shared {
     /// Lambda: the current invocation produced a response whose body signals its own end.
     body_will_signal: AtomicBool,
     traces_enabled: bool,
+    /// Flushes waiting now: held traces leave at once.
+    flushing: AtomicUsize,
+    /// How long traces are held to be exported together, in ms (0: every drain tick).
+    trace_window_ms: AtomicU64,
 }
 
 /// The queue's handle: cheap to clone, shared by the pipeline and the Lambda extension.
@@ -129,6 +135,8 @@ impl AfterResponse {
             invocations: Invocations::default(),
             body_will_signal: AtomicBool::new(false),
             traces_enabled: telemetry.traces_enabled(),
+            flushing: AtomicUsize::new(0),
+            trace_window_ms: AtomicU64::new(0),
         });
         tokio::spawn(drain(Arc::clone(&shared), sink, telemetry, live));
         AfterResponse { shared }
@@ -169,6 +177,7 @@ impl AfterResponse {
 
     /// Waits until every job submitted so far has been written or has failed.
     pub async fn flush(&self) {
+        let _flushing = Flushing::new(&self.shared);
         loop {
             let idle = self.shared.idle.notified();
             if self.shared.pending.load(Ordering::Acquire) == 0 {
@@ -177,6 +186,13 @@ impl AfterResponse {
             self.shared.wake.notify_one();
             idle.await;
         }
+    }
+
+    /// Holds finished requests' traces up to `window` to export them together (the local
+    /// server; Lambda exports each invocation's before the extension lets the sandbox freeze).
+    pub fn batch_traces(&self, window: Duration) {
+        let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        self.shared.trace_window_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Whether requests should capture what their spans need.
@@ -234,6 +250,22 @@ impl AfterResponse {
     }
 }
 
+/// Counts a flush in progress while it lives (a flush given up on by a timeout too).
+struct Flushing<'a>(&'a Shared);
+
+impl<'a> Flushing<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared.flushing.fetch_add(1, Ordering::AcqRel);
+        Flushing(shared)
+    }
+}
+
+impl Drop for Flushing<'_> {
+    fn drop(&mut self) {
+        self.0.flushing.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 fn finish_one(shared: &Shared) {
     if shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
         shared.idle.notify_waiters();
@@ -256,6 +288,7 @@ async fn drain(
     live: Option<Arc<dyn LiveEvaluator>>,
 ) {
     let mut writes = FuturesUnordered::new();
+    let mut batch = TraceBatch::default();
     let mut tick = tokio::time::interval(DRAIN_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -265,7 +298,7 @@ async fn drain(
             let take = room.min(queue.len());
             queue.drain(..take).collect()
         };
-        let mut traces = Vec::new();
+        let now = Instant::now();
         for job in jobs {
             match job {
                 Job::Usage(record) => {
@@ -308,7 +341,7 @@ async fn drain(
                             .boxed(),
                         );
                     }
-                    traces.push(*trace);
+                    batch.push(*trace, now);
                 }
                 Job::Settle(job) => writes.push(
                     async move {
@@ -332,7 +365,9 @@ async fn drain(
                 ),
             }
         }
-        if !traces.is_empty() {
+        let window = Duration::from_millis(shared.trace_window_ms.load(Ordering::Relaxed));
+        let flushing = shared.flushing.load(Ordering::Acquire) > 0;
+        if let Some(traces) = batch.take_due(now, window, flushing) {
             let phoenix = telemetry.phoenix.clone();
             writes.push(
                 async move {
@@ -484,6 +519,37 @@ mod tests {
             2,
             "the drain task survives a panicking sink"
         );
+    }
+
+    #[tokio::test]
+    async fn batched_traces_wait_for_their_window_or_a_flush() {
+        let trace = |id: &str| {
+            Job::Trace(Box::new(RequestTrace {
+                record: record(id),
+                capture: crate::observability::TraceCapture::new(Instant::now(), None),
+                ended: Instant::now(),
+                cost_split: None,
+            }))
+        };
+        // Lambda: no window, each trace leaves on the next tick.
+        let lambda = AfterResponse::start(8, Arc::new(MemoryUsageSink::default()));
+        lambda.submit(trace("a"));
+        tokio::time::sleep(DRAIN_INTERVAL * 10).await;
+        assert_eq!(lambda.stats().written, 1);
+        // The local server: held for the window, all gone on a flush.
+        let local = AfterResponse::start(8, Arc::new(MemoryUsageSink::default()));
+        local.batch_traces(Duration::from_secs(3600));
+        local.submit(trace("b"));
+        local.submit(trace("c"));
+        tokio::time::sleep(DRAIN_INTERVAL * 10).await;
+        assert_eq!(local.stats().written, 0, "held for the window");
+        local.flush().await;
+        assert_eq!(local.stats().written, 2);
+        // A short window lets them go on their own.
+        local.batch_traces(Duration::from_millis(50));
+        local.submit(trace("d"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(local.stats().written, 3);
     }
 
     #[tokio::test]

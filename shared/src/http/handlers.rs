@@ -160,6 +160,9 @@ pub async fn health() -> Response {
 pub async fn readiness(State(gateway): State<Arc<Gateway>>) -> Response {
     let models = gateway.model_names().count();
     let queue = gateway.after_response().stats();
+    let kept = gateway
+        .kept_records()
+        .map(|(len, limit)| json!({"len": len, "limit": limit}));
     Json(json!({
         "status": "ready",
         "models": models,
@@ -168,7 +171,8 @@ pub async fn readiness(State(gateway): State<Arc<Gateway>>) -> Response {
             "written": queue.written,
             "dropped": queue.dropped,
             "failed": queue.failed,
-        }
+        },
+        "kept_usage_records": kept,
     }))
     .into_response()
 }

@@ -74,6 +74,7 @@ pub async fn run(router: Router, mode: RunMode, after: AfterResponse) -> Result<
                 .await
         }
         RunMode::Local(addr) => {
+            after.batch_traces(crate::observability::trace_batch::TRACE_BATCH_WINDOW);
             let served = serve_local(router, addr).await;
             if tokio::time::timeout(SHUTDOWN_FLUSH, after.flush())
                 .await

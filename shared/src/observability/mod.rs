@@ -17,6 +17,7 @@ pub mod settings;
 pub mod spans;
 #[cfg(test)]
 mod spans_tests;
+pub mod trace_batch;
 pub mod traceparent;
 
 use std::sync::Arc;

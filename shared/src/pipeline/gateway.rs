@@ -68,6 +68,11 @@ impl Gateway {
         &self.after
     }
 
+    /// The usage records kept in memory and their bound, if the sink keeps any.
+    pub fn kept_records(&self) -> Option<(usize, Option<usize>)> {
+        self.usage_sink.kept_records()
+    }
+
     /// What the spend API reads (the usage sink's records), if the sink keeps any.
     pub fn spend_store(&self) -> Option<&dyn SpendStore> {
         self.usage_sink.spend_store()

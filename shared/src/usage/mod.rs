@@ -11,6 +11,7 @@ mod dynamodb;
 mod dynamodb_spend;
 pub mod fallback;
 mod item;
+mod kept;
 mod memory_spend;
 mod record;
 mod replay;
@@ -48,6 +49,12 @@ pub struct UsageSinkError(pub String);
 /// Takes one usage record.
 pub trait UsageSink: Send + Sync {
     fn write<'a>(&'a self, record: &'a UsageRecord) -> BoxFuture<'a, Result<(), UsageSinkError>>;
+
+    /// How many records this sink keeps in memory, and its bound (`None`: every one); `None`
+    /// when it keeps none. `/health/readiness` shows it: the benchmark measures once it is full.
+    fn kept_records(&self) -> Option<(usize, Option<usize>)> {
+        None
+    }
 
     /// The spend API's store for what this sink keeps; `None` when it keeps nothing readable.
     fn spend_store(&self) -> Option<&dyn SpendStore> {

@@ -10,40 +10,60 @@ use futures_util::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
+use super::kept::KeptRecords;
 use super::{SpendStore, UsageRecord, UsageSink, UsageSinkError};
 
-/// Keeps records in memory (every one, or the latest `limit`); tests read them back, and the
-/// spend API asks it when there is no DynamoDB table.
-#[derive(Debug, Default)]
+/// Keeps records in memory (every one, or the latest `limit` in a ring buffer of compact
+/// records, see `kept`); tests read them back, and the spend API asks it when there is no
+/// DynamoDB table.
+#[derive(Debug)]
 pub struct MemoryUsageSink {
-    records: Mutex<Vec<UsageRecord>>,
+    records: Mutex<KeptRecords>,
     written: Notify,
-    limit: Option<usize>,
+}
+
+impl Default for MemoryUsageSink {
+    fn default() -> Self {
+        MemoryUsageSink {
+            records: Mutex::new(KeptRecords::new(None)),
+            written: Notify::new(),
+        }
+    }
 }
 
 impl MemoryUsageSink {
     /// Keeps only the latest `limit` records (the local server's copy for the spend API).
     pub fn keeping_latest(limit: usize) -> Self {
         MemoryUsageSink {
-            limit: Some(limit.max(1)),
-            ..MemoryUsageSink::default()
+            records: Mutex::new(KeptRecords::new(Some(limit.max(1)))),
+            written: Notify::new(),
         }
     }
 
+    /// The kept records, oldest first.
     pub fn records(&self) -> Vec<UsageRecord> {
-        self.records
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.kept().to_records()
+    }
+
+    /// How many records are kept (the benchmark checks its buffer is full before measuring).
+    pub fn len(&self) -> usize {
+        self.kept().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, KeptRecords> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Waits until at least `n` records have arrived.
     pub async fn wait_for(&self, n: usize) -> Vec<UsageRecord> {
         loop {
             let notified = self.written.notified();
-            let records = self.records();
-            if records.len() >= n {
-                return records;
+            if self.len() >= n {
+                return self.records();
             }
             notified.await;
         }
@@ -52,18 +72,14 @@ impl MemoryUsageSink {
 
 impl UsageSink for MemoryUsageSink {
     fn write<'a>(&'a self, record: &'a UsageRecord) -> BoxFuture<'a, Result<(), UsageSinkError>> {
-        {
-            let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(limit) = self.limit {
-                if records.len() >= limit {
-                    let excess = records.len() + 1 - limit;
-                    records.drain(..excess);
-                }
-            }
-            records.push(record.clone());
-        }
+        self.kept().push(record);
         self.written.notify_waiters();
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn kept_records(&self) -> Option<(usize, Option<usize>)> {
+        let kept = self.kept();
+        Some((kept.len(), kept.limit()))
     }
 
     fn spend_store(&self) -> Option<&dyn SpendStore> {
@@ -94,6 +110,10 @@ impl UsageSink for KeepingUsageSink {
             self.kept.write(record).await?;
             self.inner.write(record).await
         })
+    }
+
+    fn kept_records(&self) -> Option<(usize, Option<usize>)> {
+        self.kept.kept_records()
     }
 
     fn spend_store(&self) -> Option<&dyn SpendStore> {
@@ -172,6 +192,10 @@ impl UsageSink for SlowUsageSink {
             tokio::time::sleep(self.latency).await;
             self.inner.write(record).await
         })
+    }
+
+    fn kept_records(&self) -> Option<(usize, Option<usize>)> {
+        self.inner.kept_records()
     }
 
     fn spend_store(&self) -> Option<&dyn SpendStore> {
