@@ -3,6 +3,8 @@
 #   1. cfn-lint and `sam validate --lint` (both templates: template.yaml, deploy/sam-local.yaml);
 #   2. the transformed template (SAM's own translator) grants both lambda:InvokeFunctionUrl and
 #      lambda:InvokeFunction for the Function URL in each URL mode (deploy/check_transformed.py);
+#      the guardrail's and bot's version resources carry the hash of their source
+#      (deploy/version_ids.py --check, and its tests deploy/test_version_ids.py);
 #   3. the deployed config (deploy/config/gateway.yaml, the layer's file) with the variables the
 #      template sets, under cargo-lambda's Runtime API emulator on the fake Bedrock and a local
 #      moto_server for the table: the events in events/ get answers from both functions, and
@@ -32,6 +34,10 @@ sam validate --lint --template template.yaml
 sam validate --lint --template deploy/sam-local.yaml
 step "transformed template: Function URL permissions"
 python deploy/check_transformed.py template.yaml 2>&1 | grep -v 'unpublished metrics'
+
+step "version resources follow their source (deploy/version_ids.py)"
+python deploy/version_ids.py --check
+python deploy/test_version_ids.py 2>&1 | tail -n 1
 
 step "deployed config under the Lambda emulator (cargo lambda), on the fake Bedrock"
 cargo build --quiet -p gateway-tests --bin fake-bedrock

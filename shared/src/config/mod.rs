@@ -9,6 +9,7 @@ mod callbacks;
 mod deployments;
 mod error;
 mod lenient;
+mod lifecycle;
 mod model;
 mod raw;
 mod resolve;
@@ -26,6 +27,7 @@ use std::path::Path;
 use serde_yaml_ng::Value;
 
 pub use error::ConfigError;
+pub use lifecycle::{today_utc, END_OF_LIFE_NOTICE_DAYS};
 pub use model::{
     GatewayConfig, GuardrailMode, GuardrailSettings, LexSettings, ModelDeployment, Provider,
     RetryPolicy, RouterSettings, RoutingStrategy, StaticCredentials, UsageSettings, UsageSinkKind,
