@@ -27,6 +27,7 @@ plus boto3 for --stack and the Bedrock checks.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import pathlib
 import re
@@ -46,10 +47,15 @@ class Failed(Exception):
 
 
 def http(method, url, key=None, body=None, timeout=90):
-    headers = {"content-type": "application/json"}
+    data = b"" if body is None else json.dumps(body).encode()
+    # x-api-key too: behind CloudFront OAC, CloudFront replaces Authorization with its signature;
+    # x-amz-content-sha256: OAC cannot hash a POST body, the caller must (README, CloudFrontMode).
+    headers = {"content-type": "application/json",
+               "x-amz-content-sha256": hashlib.sha256(data).hexdigest()}
     if key:
         headers["authorization"] = f"Bearer {key}"
-    data = None if body is None else json.dumps(body).encode()
+        headers["x-api-key"] = key
+    data = data if body is not None else None
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
