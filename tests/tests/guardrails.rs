@@ -612,7 +612,8 @@ async fn the_first_token_waits_for_one_window_not_for_the_whole_answer() {
 /// `deploy/config/gateway.yaml` as the functions load it, with the stack's values filled in and
 /// every Bedrock client pointed at the fake (endpoint, static credentials, region).
 fn deployed_config_on(endpoint: &str) -> String {
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/gateway.yaml");
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/gateway.yaml");
     let text = std::fs::read_to_string(file).unwrap();
     let wire = format!(
         "      aws_region_name: us-east-1\n      aws_bedrock_runtime_endpoint: {endpoint}\n      \
@@ -644,12 +645,16 @@ async fn the_deployed_config_blocks_harmful_input_and_masks_every_answer() {
         let body = json!({"model": "claude-haiku", "stream": stream,
             "messages": [{"role": "user", "content": question}]});
         let text = answer(&gw.chat(body).await, stream);
-        assert!(text.contains("{EMAIL}") && text.contains("{PHONE}"), "{text}");
+        assert!(
+            text.contains("{EMAIL}") && text.contains("{PHONE}"),
+            "{text}"
+        );
         assert!(!leaks_pii(&text), "{text}");
     }
     // Cost-based routing took the cheaper global profile of the group.
     assert_eq!(
-        gw.fake.calls("global.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        gw.fake
+            .calls("global.anthropic.claude-haiku-4-5-20251001-v1:0"),
         2
     );
     assert!(gw.fake.guardrail_calls("gdeployed", "7") >= 2);
@@ -661,7 +666,11 @@ async fn the_deployed_config_blocks_harmful_input_and_masks_every_answer() {
             "messages": [{"role": "user", "content": "please BLOCKME now"}]});
         assert_blocked(&gw.chat(body).await);
     }
-    assert_eq!(gw.fake.total_calls(), before, "no model call for blocked input");
+    assert_eq!(
+        gw.fake.total_calls(),
+        before,
+        "no model call for blocked input"
+    );
 
     // Lex: its model is the deployed config's and its answer is masked too.
     let lex = LexFulfillment::new(Arc::clone(&gw.gateway), &config).unwrap();

@@ -79,7 +79,9 @@ fn chat_through_oac(api_key: Option<&str>, stream: bool) -> Request<Body> {
 #[tokio::test]
 async fn behind_oac_the_key_in_x_api_key_is_used_and_the_signature_is_not_a_key() {
     let gateway = TestGateway::start().await;
-    let whole = gateway.send(chat_through_oac(Some(MASTER_KEY), false)).await;
+    let whole = gateway
+        .send(chat_through_oac(Some(MASTER_KEY), false))
+        .await;
     assert_eq!(whole.status, 200, "{}", whole.text());
     assert_eq!(
         whole.json()["choices"][0]["message"]["content"],

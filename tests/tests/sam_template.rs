@@ -434,11 +434,15 @@ fn strings(value: &Value) -> Vec<String> {
 /// profile in the stack's Region plus its foundation model in every destination Region of
 /// `deploy/inference_profiles.json`, or, for `global.`, in the stack's Region and Region-less.
 fn arns_bedrock_authorizes(model_id: &str, profiles: &serde_json::Value) -> BTreeSet<String> {
-    let fm = |region: &str, id: &str| format!("arn:${{AWS::Partition}}:bedrock:{region}::foundation-model/{id}");
+    let fm = |region: &str, id: &str| {
+        format!("arn:${{AWS::Partition}}:bedrock:{region}::foundation-model/{id}")
+    };
     let global = profiles["global_prefix"].as_str().unwrap();
     let mut arns = BTreeSet::new();
     match model_id.split_once('.') {
-        Some((prefix, base)) if prefix == global || profiles["profiles"].get(model_id).is_some() => {
+        Some((prefix, base))
+            if prefix == global || profiles["profiles"].get(model_id).is_some() =>
+        {
             arns.insert(format!(
                 "arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}:${{AWS::AccountId}}:inference-profile/{model_id}"
             ));
@@ -455,7 +459,19 @@ fn arns_bedrock_authorizes(model_id: &str, profiles: &serde_json::Value) -> BTre
             // A prefix the table does not know is not a bare model id either.
             let prefix = model_id.split('.').next().unwrap();
             assert!(
-                ["anthropic", "amazon", "meta", "mistral", "cohere", "ai21", "deepseek", "openai", "qwen", "writer"].contains(&prefix),
+                [
+                    "anthropic",
+                    "amazon",
+                    "meta",
+                    "mistral",
+                    "cohere",
+                    "ai21",
+                    "deepseek",
+                    "openai",
+                    "qwen",
+                    "writer"
+                ]
+                .contains(&prefix),
                 "{model_id}: an inference profile missing from deploy/inference_profiles.json"
             );
             arns.insert(fm("${AWS::Region}", model_id));
@@ -512,7 +528,10 @@ fn bedrock_permissions_are_exactly_what_the_configured_models_need() {
         if arn.contains(":bedrock:::") {
             let id = arn.rsplit_once('/').unwrap().1;
             assert!(
-                config.model_list.iter().any(|d| d.model_id == format!("global.{id}")),
+                config
+                    .model_list
+                    .iter()
+                    .any(|d| d.model_id == format!("global.{id}")),
                 "{arn} is Region-less but no global. profile of it is configured"
             );
         }
@@ -527,9 +546,14 @@ fn the_iam_derivation_covers_each_kind_of_model_id() {
     .unwrap();
     let us = arns_bedrock_authorizes("us.amazon.nova-micro-v1:0", &profiles);
     assert_eq!(us.len(), 4, "{us:#?}");
-    assert!(us.contains("arn:${AWS::Partition}:bedrock:us-east-2::foundation-model/amazon.nova-micro-v1:0"));
-    let global = arns_bedrock_authorizes("global.anthropic.claude-haiku-4-5-20251001-v1:0", &profiles);
-    assert!(global.contains("arn:${AWS::Partition}:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"));
+    assert!(us.contains(
+        "arn:${AWS::Partition}:bedrock:us-east-2::foundation-model/amazon.nova-micro-v1:0"
+    ));
+    let global =
+        arns_bedrock_authorizes("global.anthropic.claude-haiku-4-5-20251001-v1:0", &profiles);
+    assert!(global.contains(
+        "arn:${AWS::Partition}:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"
+    ));
     assert_eq!(global.len(), 3);
     let bare = arns_bedrock_authorizes("amazon.nova-micro-v1:0", &profiles);
     assert_eq!(
@@ -544,18 +568,27 @@ fn the_deployed_config_uses_current_models_with_fallbacks_and_output_guardrails(
     // No configured model is past or near its end of life today, nor in the next 90 days.
     let today = gateway::config::today_utc();
     for day in today.iter_days().take(91) {
-        assert_eq!(config.end_of_life_warnings(day), Vec::<String>::new(), "{day}");
+        assert_eq!(
+            config.end_of_life_warnings(day),
+            Vec::<String>::new(),
+            "{day}"
+        );
     }
     assert!(config
         .model_list
         .iter()
-        .all(|d| gateway::pricing::PriceTable::builtin().price(&d.model_id).is_some()));
+        .all(|d| gateway::pricing::PriceTable::builtin()
+            .price(&d.model_id)
+            .is_some()));
     assert_eq!(config.lex.model.as_deref(), Some("claude-haiku"));
     let guardrail = &config.guardrails[0];
     assert!(guardrail.default_on && guardrail.mask_response_content);
     assert_eq!(
         guardrail.modes,
-        [gateway::config::GuardrailMode::PreCall, gateway::config::GuardrailMode::PostCall]
+        [
+            gateway::config::GuardrailMode::PreCall,
+            gateway::config::GuardrailMode::PostCall
+        ]
     );
 }
 
@@ -718,7 +751,9 @@ fn dynamodb_calls_in_code() -> BTreeSet<String> {
         let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
         for (at, _) in code.match_indices("()\n") {
             let before = &code[..at];
-            let Some(dot) = before.rfind('.') else { continue };
+            let Some(dot) = before.rfind('.') else {
+                continue;
+            };
             let call = &before[dot + 1..];
             if call.chars().all(|c| c.is_ascii_lowercase() || c == '_')
                 && before[..dot].trim_end().ends_with("client")
@@ -734,7 +769,13 @@ fn dynamodb_calls_in_code() -> BTreeSet<String> {
 fn every_dynamodb_call_of_the_code_is_granted() {
     let calls = dynamodb_calls_in_code();
     // Guards the scan itself: these are called today.
-    for call in ["get_item", "query", "scan", "transact_write_items", "put_item"] {
+    for call in [
+        "get_item",
+        "query",
+        "scan",
+        "transact_write_items",
+        "put_item",
+    ] {
         assert!(calls.contains(call), "scan missed {call}: {calls:?}");
     }
     let granted: BTreeSet<String> = strings(&statement(&template(), "Table")["Action"])
@@ -850,10 +891,17 @@ fn every_caller_gets_the_gateways_answer_before_its_own_timeout() {
     assert_eq!(parts[0], "CreateCloudFront");
     assert_eq!(
         strings(&parts[1]),
-        ["CloudFrontChatTimeout", "CloudFrontOriginReadTimeout", "Seconds"]
+        [
+            "CloudFrontChatTimeout",
+            "CloudFrontOriginReadTimeout",
+            "Seconds"
+        ]
     );
     assert_eq!(strings(&parts[2]), ["ChatTimeout"]);
-    let origin = get(resource(&t, "ChatDistribution"), "Properties.DistributionConfig.Origins");
+    let origin = get(
+        resource(&t, "ChatDistribution"),
+        "Properties.DistributionConfig.Origins",
+    );
     assert_eq!(
         strings(&origin[0]["CustomOriginConfig"]["OriginReadTimeout"]),
         ["CloudFrontOriginReadTimeout"]

@@ -53,8 +53,11 @@ mod tests {
     use crate::env::Environment;
 
     fn config(yaml: &str) -> GatewayConfig {
-        super::super::from_yaml_str(yaml, &Environment::from_pairs(Vec::<(String, String)>::new()))
-            .unwrap()
+        crate::config::from_yaml_str(
+            yaml,
+            &Environment::from_pairs(Vec::<(String, String)>::new()),
+        )
+        .unwrap()
     }
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {

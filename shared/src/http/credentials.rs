@@ -92,7 +92,10 @@ mod tests {
     fn a_sigv4_authorization_is_never_a_key() {
         let signed = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261207/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc123";
         assert_eq!(
-            presented_key(&headers(&[("authorization", signed), ("x-api-key", "sk-oac")])),
+            presented_key(&headers(&[
+                ("authorization", signed),
+                ("x-api-key", "sk-oac")
+            ])),
             Some("sk-oac")
         );
         assert_eq!(presented_key(&headers(&[("authorization", signed)])), None);
