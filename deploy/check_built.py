@@ -1,5 +1,6 @@
-"""Checks what `sam build` made, from its built template: every function's folder holds an x86-64
-ELF `bootstrap`, and the config layer's folder holds gateway.yaml. Usage: check_built.py TEMPLATE"""
+"""Checks what `sam build` made, from its built template: every function's folder holds an ELF
+`bootstrap` for ARCH (arm64: aarch64, x86_64: x86-64), and the config layer's folder holds
+gateway.yaml. Usage: check_built.py TEMPLATE [ARCH]   (ARCH defaults to arm64, samconfig.toml's)"""
 
 import os
 import sys
@@ -7,6 +8,9 @@ import sys
 from cfnlint.decode import decode
 
 path = sys.argv[1]
+arch = sys.argv[2] if len(sys.argv) > 2 else "arm64"
+# ELF e_machine: 183 = AArch64, 62 = x86-64.
+machine, machine_name = {"arm64": (183, "aarch64"), "x86_64": (62, "x86-64")}[arch]
 base = os.path.dirname(path)
 template, problems = decode(path)
 if problems:
@@ -22,13 +26,13 @@ for name, resource in template["Resources"].items():
         except OSError as e:
             failures.append(f"{name}: {e}")
             continue
-        # ELF, e_machine 62 = x86-64 (CI builds Architecture=x86_64).
-        if head[:4] != b"\x7fELF" or int.from_bytes(head[18:20], "little") != 62:
-            failures.append(f"{name}: {bootstrap} is not an x86-64 executable")
+        if head[:4] != b"\x7fELF" or int.from_bytes(head[18:20], "little") != machine:
+            failures.append(f"{name}: {bootstrap} is not an {machine_name} executable")
         elif not os.access(bootstrap, os.X_OK):
             failures.append(f"{name}: {bootstrap} is not executable")
         else:
-            print(f"ok    {name}: {os.path.relpath(bootstrap, base)} ({os.path.getsize(bootstrap) // 1024} KiB)")
+            size = os.path.getsize(bootstrap) // 1024
+            print(f"ok    {name}: {os.path.relpath(bootstrap, base)} ({machine_name} ELF, {size} KiB)")
     elif resource["Type"] == "AWS::Serverless::LayerVersion":
         config = os.path.join(base, props["ContentUri"], "gateway.yaml")
         if os.path.isfile(config):

@@ -3,12 +3,16 @@
 #   1. cfn-lint and `sam validate --lint` (both templates: template.yaml, deploy/sam-local.yaml);
 #   2. the transformed template (SAM's own translator) grants both lambda:InvokeFunctionUrl and
 #      lambda:InvokeFunction for the Function URL in each URL mode (deploy/check_transformed.py);
+#      the guardrail's and bot's version resources carry the hash of their source
+#      (deploy/version_ids.py --check, and its tests deploy/test_version_ids.py);
 #   3. the deployed config (deploy/config/gateway.yaml, the layer's file) with the variables the
 #      template sets, under cargo-lambda's Runtime API emulator on the fake Bedrock and a local
 #      moto_server for the table: the events in events/ get answers from both functions, and
 #      both answers' usage records reach the table;
-#   4. `sam build` for x86_64, and the built artifacts (two bootstraps, the config layer's file).
-#      arm64 needs the aarch64 Rust target, see README. cargo-lambda builds with its own --target
+#   4. `sam build` with samconfig.toml's Architecture (arm64; SAM_ARCH=x86_64 overrides), and the
+#      built artifacts (two bootstraps of that architecture's ELF machine, the config layer's
+#      file). arm64 needs the aarch64 Rust target (added here with rustup) and zig, which
+#      cargo-lambda's PyPI package brings (ziglang, in the sam venv). cargo-lambda builds with its own --target
 #      and flags, so nothing is shared with the test build; its target directory is cached
 #      outside the clone (~/.cache/llm-gateway/sam-target): the first run on a machine compiles
 #      everything (~13 CPU-minutes), later runs the workspace crates only. SAM_BUILD=0 skips it.
@@ -32,6 +36,10 @@ sam validate --lint --template template.yaml
 sam validate --lint --template deploy/sam-local.yaml
 step "transformed template: Function URL permissions"
 python deploy/check_transformed.py template.yaml 2>&1 | grep -v 'unpublished metrics'
+
+step "version resources follow their source (deploy/version_ids.py)"
+python deploy/version_ids.py --check
+python deploy/test_version_ids.py 2>&1 | tail -n 1
 
 step "deployed config under the Lambda emulator (cargo lambda), on the fake Bedrock"
 cargo build --quiet -p gateway-tests --bin fake-bedrock
@@ -96,8 +104,10 @@ start_bg "$work/watch.log" \
 failed=0
 invoke() { # function event jq-free python check
   local fn=$1 event=$2 check=$3 out="$work/$2.out"
+  # The events name the seed's model group; the deployed config's Lex/cheap group answers here.
+  sed 's/claude-3-sonnet/claude-haiku/g' "events/$event" >"$work/event-$event"
   if cargo lambda invoke "$fn" --invoke-address 127.0.0.1 --invoke-port "$port" \
-    --data-file "events/$event" >"$out" 2>&1 && python3 -c "$check" "$out"; then
+    --data-file "$work/event-$event" >"$out" 2>&1 && python3 -c "$check" "$out"; then
     echo "ok    $fn  events/$event"
   else
     echo "FAIL  $fn  events/$event: $(head -c 600 "$out")"
@@ -131,24 +141,47 @@ else
   failed=$((failed + 1))
 fi
 echo "emulator checks done at ${SECONDS}s"
+
+step "post-deploy check (deploy/post_deploy_check.py) against the local server and the emulator's Lex"
+# The same command a user runs after `sam deploy`, here on the chat function as a local server
+# (same config, table in moto, fake Bedrock) and the Lex function under the emulator above.
+api_port=$(free_port)
+export PORT=$api_port
+start_bg "$work/api.log" target/debug/chat
+for _ in $(seq 100); do
+  (echo >"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null && break
+  sleep 0.1
+done
+if python3 deploy/post_deploy_check.py --url "http://127.0.0.1:$api_port" \
+  --master-key "$LITELLM_MASTER_KEY" --lex-invoke-url "http://127.0.0.1:$port" --no-bedrock; then
+  :
+else
+  failed=$((failed + 1))
+  echo "--- local server log"; tail -n 20 "$work/api.log"
+fi
 if [ "$failed" -gt 0 ]; then
   echo "--- emulator log"; tail -n 40 "$work/watch.log"
   exit 1
 fi
 
 if [ "$build" = 1 ]; then
-  step "sam build (x86_64)"
+  arch=${SAM_ARCH:-$(python3 -c 'import re,sys; print(re.search(r"Architecture=(\w+)", open("samconfig.toml").read().split("[default.build.parameters]")[1]).group(1))')}
+  step "sam build ($arch)"
+  if [ "$arch" = arm64 ]; then
+    rustup target list --installed | grep -qx aarch64-unknown-linux-gnu ||
+      rustup target add aarch64-unknown-linux-gnu
+  fi
   out="$root/.aws-sam/build"
   started=$SECONDS
   # cargo-lambda builds with its own target and flags, so nothing of the test build is reused; its
   # target directory is kept outside the clone (like the other heavy tools), so only the first
   # run on a machine compiles the dependencies (~13 CPU-minutes), later ones the workspace only.
   CARGO_TARGET_DIR="${SAM_TARGET_DIR:-$HOME/.cache/llm-gateway/sam-target}" \
-    sam build --beta-features --parameter-overrides Architecture=x86_64 --build-dir "$out" >"$work/build.log" 2>&1 ||
+    sam build --beta-features --parameter-overrides "Architecture=$arch" --build-dir "$out" >"$work/build.log" 2>&1 ||
     { tail -n 40 "$work/build.log"; exit 1; }
   # The built template names each function's artifact folder (functions with the same code share
   # one, e.g. ChatFunction-Shared) and the layer's folder (SAM packages it as it is).
-  python "$root/deploy/check_built.py" "$out/template.yaml"
-  echo "sam build: ok in $((SECONDS - started)) s"
+  python "$root/deploy/check_built.py" "$out/template.yaml" "$arch"
+  echo "sam build ($arch): ok in $((SECONDS - started)) s"
 fi
 echo "template checks passed"

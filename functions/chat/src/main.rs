@@ -29,6 +29,9 @@ async fn run(env: Environment) -> Result<(), Box<dyn std::error::Error + Send + 
     for warning in &config.warnings {
         tracing::warn!("config: {warning}");
     }
+    for warning in config.end_of_life_warnings(gateway::config::today_utc()) {
+        tracing::warn!("config: {warning}");
+    }
     if config.master_key.is_none() {
         tracing::warn!("no master key configured (general_settings.master_key or LITELLM_MASTER_KEY): every request will get 401");
     }

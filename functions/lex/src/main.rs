@@ -34,6 +34,9 @@ async fn run(env: Environment) -> Result<(), Error> {
     for warning in &config.warnings {
         tracing::warn!("config: {warning}");
     }
+    for warning in config.end_of_life_warnings(gateway::config::today_utc()) {
+        tracing::warn!("config: {warning}");
+    }
     let gateway = Arc::new(Gateway::from_config(&config, &env).await?);
     let after = gateway.after_response().clone();
     let lex = Arc::new(LexFulfillment::new(gateway, &config)?);

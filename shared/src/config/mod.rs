@@ -11,6 +11,7 @@ mod error;
 mod evaluation;
 mod fallbacks;
 mod lenient;
+mod lifecycle;
 mod model;
 mod raw;
 mod resolve;
@@ -30,6 +31,7 @@ use serde_yaml_ng::Value;
 pub use error::ConfigError;
 pub use evaluation::{EvaluationSettings, OnlineEvaluatorSettings};
 pub use fallbacks::FallbackKind;
+pub use lifecycle::{today_utc, END_OF_LIFE_NOTICE_DAYS};
 pub use model::{
     GatewayConfig, GuardrailMode, GuardrailSettings, LexSettings, ModelDeployment, Provider,
     RetryPolicy, RouterSettings, RoutingStrategy, StaticCredentials, UsageSettings, UsageSinkKind,

@@ -3,10 +3,16 @@
 use http::HeaderMap;
 
 /// The key a request presents: `Authorization: Bearer <key>`, else `x-api-key: <key>`.
+///
+/// An `Authorization` that is an AWS SigV4 signature (`AWS4-HMAC-SHA256 Credential=...`) is never
+/// a key: behind CloudFront with origin access control (`CloudFrontMode=oac`), CloudFront replaces
+/// the viewer's `Authorization` with its own signature for the Function URL, so callers send
+/// their key in `x-api-key` (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/private-content-restricting-access-to-lambda.html).
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(value) = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
+        .filter(|v| !is_sigv4(v))
     {
         let value = value.trim();
         let key = match value.split_once(char::is_whitespace) {
@@ -21,6 +27,14 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|k| !k.is_empty())
+}
+
+/// An AWS Signature Version 4 `Authorization` value (its algorithm names the scheme).
+fn is_sigv4(value: &str) -> bool {
+    value
+        .trim_start()
+        .get(..4)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("AWS4"))
 }
 
 /// The conversation a request belongs to, from `x-session-id` (at most 128 characters).
@@ -72,6 +86,19 @@ mod tests {
             None
         );
         assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_sigv4_authorization_is_never_a_key() {
+        let signed = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261207/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc123";
+        assert_eq!(
+            presented_key(&headers(&[
+                ("authorization", signed),
+                ("x-api-key", "sk-oac")
+            ])),
+            Some("sk-oac")
+        );
+        assert_eq!(presented_key(&headers(&[("authorization", signed)])), None);
     }
 
     #[test]

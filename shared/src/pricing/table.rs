@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::Price;
@@ -20,6 +21,8 @@ pub enum PriceTableError {
     Json(#[from] serde_json::Error),
     #[error("price table: {0} must be a finite price above 0")]
     BadPrice(String),
+    #[error("price table: {0}.end_of_life must be a date, YYYY-MM-DD")]
+    BadDate(String),
 }
 
 /// On-demand prices per Bedrock model id (see `bedrock_prices.json` for sources and rules).
@@ -77,6 +80,8 @@ struct Entry {
     uniform_regions: bool,
     #[serde(default, rename = "note")]
     _note: Option<String>,
+    /// The on-demand end-of-life date on Bedrock, where AWS publishes one (`YYYY-MM-DD`).
+    end_of_life: Option<String>,
 }
 
 impl PriceTable {
@@ -95,8 +100,27 @@ impl PriceTable {
             if let Some(global) = &entry.global {
                 check(&format!("{id}.global"), global)?;
             }
+            if let Some(end) = &entry.end_of_life {
+                date(end).map_err(|_| PriceTableError::BadDate(id.clone()))?;
+            }
         }
         Ok(table)
+    }
+
+    /// The model's end-of-life date on Bedrock, where the table records one: `model_id` as for
+    /// [`PriceTable::price`] (a profile id or ARN names its base model).
+    pub fn end_of_life(&self, model_id: &str) -> Option<NaiveDate> {
+        let id = model_id.trim();
+        let id = match id.strip_prefix("arn:") {
+            Some(arn) => arn.rsplit_once('/')?.1,
+            None => id,
+        };
+        let entry = self.models.get(id).or_else(|| {
+            let (prefix, base) = id.split_once('.')?;
+            self.profile_prefixes.get(prefix)?;
+            self.models.get(base)
+        })?;
+        date(entry.end_of_life.as_deref()?).ok()
     }
 
     /// Where the figures come from, and for which Region.
@@ -178,6 +202,10 @@ fn check(id: &str, rates: &Rates) -> Result<(), PriceTableError> {
         }
     }
     Ok(())
+}
+
+fn date(text: &str) -> Result<NaiveDate, chrono::ParseError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
 }
 
 /// Parses `json`, or logs why not and returns an empty table.

@@ -232,3 +232,40 @@ fn bad_tables_are_refused_and_the_fallback_is_empty() {
     assert!(empty.is_empty());
     assert_eq!(empty.price(HAIKU_3_5), None);
 }
+
+#[test]
+fn end_of_life_dates_follow_profiles_and_arns() {
+    let table = PriceTable::builtin();
+    let haiku_3 = NaiveDate::from_ymd_opt(2026, 9, 10);
+    for id in [
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "us.anthropic.claude-3-haiku-20240307-v1:0",
+        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+    ] {
+        assert_eq!(table.end_of_life(id), haiku_3, "{id}");
+    }
+    assert_eq!(
+        table.end_of_life("anthropic.claude-3-sonnet-20240229-v1:0"),
+        NaiveDate::from_ymd_opt(2026, 7, 30)
+    );
+    // Today's models have no published end of life; unknown ids and prefixes have none either.
+    for id in [
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "us.amazon.nova-micro-v1:0",
+        "xx.anthropic.claude-3-haiku-20240307-v1:0",
+        "custom.model-v1",
+    ] {
+        assert_eq!(table.end_of_life(id), None, "{id}");
+    }
+}
+
+#[test]
+fn a_bad_end_of_life_date_is_refused() {
+    let json = r#"{"source": "s", "as_of": "2026-12-07", "profile_prefixes": {},
+        "models": {"m": {"input": 1.0, "output": 2.0, "end_of_life": "30/07/2026"}}}"#;
+    assert!(matches!(
+        PriceTable::parse(json),
+        Err(PriceTableError::BadDate(id)) if id == "m"
+    ));
+}

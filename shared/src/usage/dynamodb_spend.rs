@@ -1,7 +1,8 @@
 //! The spend API over the table: records by id (`GetItem`), by key or team and time (`gsi1`,
 //! `gsi2`), and reports from the aggregates (`Query` on a team's or key's partition). A question
 //! with no key, team or id (all records in a time range, all teams' reports) is a `Scan` with a
-//! filter: fine for an admin endpoint, documented as such.
+//! filter, paginated and bounded to [`MAX_SCAN_PAGES`] pages (the role grants `dynamodb:Scan`
+//! for it; a larger table answers "filter by key_id, team or request_id" instead of reading on).
 
 use std::collections::HashMap;
 
@@ -19,6 +20,9 @@ use super::SpendStore;
 /// Attributes of a record item that are the table's, not the record's.
 const INDEX_ATTRIBUTES: [&str; 6] = ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"];
 type Item = HashMap<String, AttributeValue>;
+
+/// The most `Scan` pages (up to 1 MB each) one spend question without a key, team or id reads.
+pub const MAX_SCAN_PAGES: usize = 50;
 
 fn failed(err: impl std::error::Error + 'static) -> SpendError {
     SpendError(DisplayErrorContext(&err).to_string())
@@ -83,7 +87,7 @@ impl DynamoUsageStore {
     ) -> Result<Vec<Item>, SpendError> {
         let mut items = Vec::new();
         let mut start = None;
-        loop {
+        for _ in 0..MAX_SCAN_PAGES {
             let page = self
                 .client
                 .scan()
@@ -100,6 +104,9 @@ impl DynamoUsageStore {
                 return Ok(items);
             }
         }
+        Err(SpendError(format!(
+            "the table holds more than {MAX_SCAN_PAGES} pages to scan: filter by key_id, team or request_id"
+        )))
     }
 
     async fn find_logs(&self, query: &LogQuery) -> Result<Vec<Map<String, Value>>, SpendError> {

@@ -615,3 +615,76 @@ async fn the_first_token_waits_for_one_window_not_for_the_whole_answer() {
     // whole answer.
     assert!(gw.fake.guardrail_calls_from("gout", "1", "OUTPUT") >= 10);
 }
+
+/// `deploy/config/gateway.yaml` as the functions load it, with the stack's values filled in and
+/// every Bedrock client pointed at the fake (endpoint, static credentials, region).
+fn deployed_config_on(endpoint: &str) -> String {
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/gateway.yaml");
+    let text = std::fs::read_to_string(file).unwrap();
+    let wire = format!(
+        "      aws_region_name: us-east-1\n      aws_bedrock_runtime_endpoint: {endpoint}\n      \
+         aws_access_key_id: test-access-key\n      aws_secret_access_key: test-secret-key\n"
+    );
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("model: bedrock/") || trimmed.starts_with("guardrail: bedrock") {
+            out.push_str(&wire);
+        }
+    }
+    out.replace("os.environ/GATEWAY_GUARDRAIL_ID", "gdeployed")
+        .replace("os.environ/GATEWAY_GUARDRAIL_VERSION", "'7'")
+        + &format!("general_settings:\n  master_key: {MASTER_KEY}\n")
+}
+
+#[tokio::test]
+async fn the_deployed_config_blocks_harmful_input_and_masks_every_answer() {
+    let fake = FakeBedrock::start().await.unwrap();
+    fake.add_blocked_word("BLOCKME");
+    let yaml = deployed_config_on(&fake.endpoint());
+    let config = load_config(&yaml);
+    let gw = TestGateway::with_yaml(fake, &yaml).await;
+    let question = format!("Write to {EMAIL} or call {PHONE}");
+    for stream in [false, true] {
+        let body = json!({"model": "claude-haiku", "stream": stream,
+            "messages": [{"role": "user", "content": question}]});
+        let text = answer(&gw.chat(body).await, stream);
+        assert!(
+            text.contains("{EMAIL}") && text.contains("{PHONE}"),
+            "{text}"
+        );
+        assert!(!leaks_pii(&text), "{text}");
+    }
+    // Cost-based routing took the cheaper global profile of the group.
+    assert_eq!(
+        gw.fake
+            .calls("global.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        2
+    );
+    assert!(gw.fake.guardrail_calls("gdeployed", "7") >= 2);
+
+    // Harmful input: refused before any model is called.
+    let before = gw.fake.total_calls();
+    for stream in [false, true] {
+        let body = json!({"model": "claude-sonnet", "stream": stream,
+            "messages": [{"role": "user", "content": "please BLOCKME now"}]});
+        assert_blocked(&gw.chat(body).await);
+    }
+    assert_eq!(
+        gw.fake.total_calls(),
+        before,
+        "no model call for blocked input"
+    );
+
+    // Lex: its model is the deployed config's and its answer is masked too.
+    let lex = LexFulfillment::new(Arc::clone(&gw.gateway), &config).unwrap();
+    assert_eq!(lex.model(), "claude-haiku");
+    let mut event = sample_event("lex-first-turn.json");
+    event["inputTranscript"] = json!(question);
+    let reply = lex.handle_json(event, None).await;
+    let said = reply["messages"][0]["content"].as_str().unwrap();
+    assert!(said.contains("{EMAIL}") && !leaks_pii(said), "{said}");
+}

@@ -437,9 +437,58 @@ fn strings(value: &Value) -> Vec<String> {
     }
 }
 
-#[test]
-fn bedrock_permissions_name_exactly_the_configured_models() {
-    let t = template();
+/// The ARNs (as the template's `!Sub` strings) Bedrock authorizes for one configured model id:
+/// a bare model id is the foundation model in the stack's Region; an inference profile is the
+/// profile in the stack's Region plus its foundation model in every destination Region of
+/// `deploy/inference_profiles.json`, or, for `global.`, in the stack's Region and Region-less.
+fn arns_bedrock_authorizes(model_id: &str, profiles: &serde_json::Value) -> BTreeSet<String> {
+    let fm = |region: &str, id: &str| {
+        format!("arn:${{AWS::Partition}}:bedrock:{region}::foundation-model/{id}")
+    };
+    let global = profiles["global_prefix"].as_str().unwrap();
+    let mut arns = BTreeSet::new();
+    match model_id.split_once('.') {
+        Some((prefix, base))
+            if prefix == global || profiles["profiles"].get(model_id).is_some() =>
+        {
+            arns.insert(format!(
+                "arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}:${{AWS::AccountId}}:inference-profile/{model_id}"
+            ));
+            if prefix == global {
+                arns.insert(fm("${AWS::Region}", base));
+                arns.insert(fm("", base));
+            } else {
+                for region in profiles["profiles"][model_id].as_array().unwrap() {
+                    arns.insert(fm(region.as_str().unwrap(), base));
+                }
+            }
+        }
+        _ => {
+            // A prefix the table does not know is not a bare model id either.
+            let prefix = model_id.split('.').next().unwrap();
+            assert!(
+                [
+                    "anthropic",
+                    "amazon",
+                    "meta",
+                    "mistral",
+                    "cohere",
+                    "ai21",
+                    "deepseek",
+                    "openai",
+                    "qwen",
+                    "writer"
+                ]
+                .contains(&prefix),
+                "{model_id}: an inference profile missing from deploy/inference_profiles.json"
+            );
+            arns.insert(fm("${AWS::Region}", model_id));
+        }
+    }
+    arns
+}
+
+fn deployed_config() -> GatewayConfig {
     let file = root().join("deploy/config/gateway.yaml");
     let env = Environment::from_pairs([
         ("GATEWAY_CONFIG", file.display().to_string()),
@@ -447,38 +496,113 @@ fn bedrock_permissions_name_exactly_the_configured_models() {
         ("GATEWAY_GUARDRAIL_ID", "g".into()),
         ("GATEWAY_GUARDRAIL_VERSION", "1".into()),
     ]);
-    let config = GatewayConfig::from_environment(&env).unwrap();
-    let configured: BTreeSet<String> = config
+    GatewayConfig::from_environment(&env).unwrap()
+}
+
+#[test]
+fn bedrock_permissions_are_exactly_what_the_configured_models_need() {
+    let t = template();
+    let config = deployed_config();
+    let profiles: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root().join("deploy/inference_profiles.json")).unwrap(),
+    )
+    .unwrap();
+    let want: BTreeSet<String> = config
         .model_list
         .iter()
-        .map(|d| d.model_id.clone())
+        .flat_map(|d| arns_bedrock_authorizes(&d.model_id, &profiles))
         .collect();
 
     let models = statement(&t, "BedrockModels");
     let actions: BTreeSet<String> = strings(&models["Action"]).into_iter().collect();
-    let want: BTreeSet<String> = [
+    let want_actions: BTreeSet<String> = [
         "bedrock:InvokeModel",
         "bedrock:InvokeModelWithResponseStream",
         "bedrock:CountTokens",
     ]
     .map(String::from)
     .into();
-    assert_eq!(actions, want);
-    let granted: BTreeSet<String> = strings(&models["Resource"])
-        .iter()
-        .map(|arn| {
-            let (_, id) = arn
-                .split_once(":foundation-model/")
-                .or_else(|| arn.split_once(":inference-profile/"))
-                .unwrap_or_else(|| panic!("not a model ARN: {arn}"));
-            id.to_owned()
-        })
-        .collect();
-    assert_eq!(
-        granted, configured,
-        "the policy must name the configured models, no more"
+    assert_eq!(actions, want_actions);
+    let granted: BTreeSet<String> = strings(&models["Resource"]).into_iter().collect();
+    let missing: Vec<_> = want.difference(&granted).collect();
+    let extra: Vec<_> = granted.difference(&want).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "BedrockModels must grant exactly what the configured models need:\n missing {missing:#?}\n extra {extra:#?}"
     );
+    // No wildcard anywhere; the only Region-less ARNs are global. profiles' foundation models.
+    for arn in &granted {
+        assert!(!arn.contains('*'), "wildcard in {arn}");
+        if arn.contains(":bedrock:::") {
+            let id = arn.rsplit_once('/').unwrap().1;
+            assert!(
+                config
+                    .model_list
+                    .iter()
+                    .any(|d| d.model_id == format!("global.{id}")),
+                "{arn} is Region-less but no global. profile of it is configured"
+            );
+        }
+    }
+}
 
+#[test]
+fn the_iam_derivation_covers_each_kind_of_model_id() {
+    let profiles: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root().join("deploy/inference_profiles.json")).unwrap(),
+    )
+    .unwrap();
+    let us = arns_bedrock_authorizes("us.amazon.nova-micro-v1:0", &profiles);
+    assert_eq!(us.len(), 4, "{us:#?}");
+    assert!(us.contains(
+        "arn:${AWS::Partition}:bedrock:us-east-2::foundation-model/amazon.nova-micro-v1:0"
+    ));
+    let global =
+        arns_bedrock_authorizes("global.anthropic.claude-haiku-4-5-20251001-v1:0", &profiles);
+    assert!(global.contains(
+        "arn:${AWS::Partition}:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"
+    ));
+    assert_eq!(global.len(), 3);
+    let bare = arns_bedrock_authorizes("amazon.nova-micro-v1:0", &profiles);
+    assert_eq!(
+        bare.into_iter().collect::<Vec<_>>(),
+        ["arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/amazon.nova-micro-v1:0"]
+    );
+}
+
+#[test]
+fn the_deployed_config_uses_current_models_with_fallbacks_and_output_guardrails() {
+    let config = deployed_config();
+    // No configured model is past or near its end of life today, nor in the next 90 days.
+    let today = gateway::config::today_utc();
+    for day in today.iter_days().take(91) {
+        assert_eq!(
+            config.end_of_life_warnings(day),
+            Vec::<String>::new(),
+            "{day}"
+        );
+    }
+    assert!(config
+        .model_list
+        .iter()
+        .all(|d| gateway::pricing::PriceTable::builtin()
+            .price(&d.model_id)
+            .is_some()));
+    assert_eq!(config.lex.model.as_deref(), Some("claude-haiku"));
+    let guardrail = &config.guardrails[0];
+    assert!(guardrail.default_on && guardrail.mask_response_content);
+    assert_eq!(
+        guardrail.modes,
+        [
+            gateway::config::GuardrailMode::PreCall,
+            gateway::config::GuardrailMode::PostCall
+        ]
+    );
+}
+
+#[test]
+fn the_other_statements_name_their_own_resources() {
+    let t = template();
     let guardrail = statement(&t, "Guardrail");
     assert_eq!(strings(&guardrail["Action"]), ["bedrock:ApplyGuardrail"]);
     assert_eq!(strings(&guardrail["Resource"]), ["Guardrail.GuardrailArn"]);
@@ -590,4 +714,236 @@ fn the_lex_bot_sends_every_turn_to_the_lex_function() {
     let permission = get(resource(&t, "LexInvokePermission"), "Properties");
     assert_eq!(permission["Principal"], "lexv2.amazonaws.com");
     assert_eq!(strings(&permission["FunctionName"]), ["LexFunction.Arn"]);
+}
+
+/// DynamoDB SDK calls (`.scan()`, `.query()`, ...) → the IAM action each needs. A call missing
+/// here fails `every_dynamodb_call_of_the_code_is_granted` until it is mapped.
+const DYNAMODB_CALLS: &[(&str, &str)] = &[
+    ("get_item", "dynamodb:GetItem"),
+    ("batch_get_item", "dynamodb:BatchGetItem"),
+    ("query", "dynamodb:Query"),
+    ("scan", "dynamodb:Scan"),
+    ("put_item", "dynamodb:PutItem"),
+    ("update_item", "dynamodb:UpdateItem"),
+    ("delete_item", "dynamodb:DeleteItem"),
+    ("batch_write_item", "dynamodb:BatchWriteItem"),
+    // A transaction needs the action of each item it holds (Put/Update/Delete/ConditionCheck):
+    // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
+    ("transact_write_items", "dynamodb:PutItem"),
+    ("transact_write_items", "dynamodb:UpdateItem"),
+    ("transact_write_items", "dynamodb:DeleteItem"),
+    ("transact_write_items", "dynamodb:ConditionCheckItem"),
+    ("transact_get_items", "dynamodb:GetItem"),
+    // Local runs only (GATEWAY_CREATE_TABLES=1): the template creates the table.
+    ("create_table", "local-only"),
+    ("update_time_to_live", "local-only"),
+    ("describe_table", "local-only"),
+    // `client.config()` reads the client's own settings: no request.
+    ("config", "local-only"),
+];
+
+/// Every `.name()` call on a DynamoDB client in the functions' code (outside tests).
+fn dynamodb_calls_in_code() -> BTreeSet<String> {
+    let mut files = Vec::new();
+    rust_files(&root().join("shared/src"), &mut files);
+    for entry in fs::read_dir(root().join("functions")).unwrap() {
+        rust_files(&entry.unwrap().path().join("src"), &mut files);
+    }
+    let mut calls = BTreeSet::new();
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let text = fs::read_to_string(&file).unwrap();
+        if name.ends_with("_tests.rs") || !text.contains("aws_sdk_dynamodb") {
+            continue;
+        }
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+        for (at, _) in code.match_indices("()\n") {
+            let before = &code[..at];
+            let Some(dot) = before.rfind('.') else {
+                continue;
+            };
+            let call = &before[dot + 1..];
+            if call.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                && before[..dot].trim_end().ends_with("client")
+            {
+                calls.insert(call.to_owned());
+            }
+        }
+    }
+    calls
+}
+
+#[test]
+fn every_dynamodb_call_of_the_code_is_granted() {
+    let calls = dynamodb_calls_in_code();
+    // Guards the scan itself: these are called today.
+    for call in [
+        "get_item",
+        "query",
+        "scan",
+        "transact_write_items",
+        "put_item",
+    ] {
+        assert!(calls.contains(call), "scan missed {call}: {calls:?}");
+    }
+    let granted: BTreeSet<String> = strings(&statement(&template(), "Table")["Action"])
+        .into_iter()
+        .collect();
+    for call in &calls {
+        let actions: Vec<&str> = DYNAMODB_CALLS
+            .iter()
+            .filter(|(c, _)| c == call)
+            .map(|(_, a)| *a)
+            .collect();
+        assert!(
+            !actions.is_empty(),
+            "the code calls DynamoDB's {call}: map it to its IAM action in DYNAMODB_CALLS"
+        );
+        for action in actions.into_iter().filter(|a| *a != "local-only") {
+            assert!(
+                granted.contains(action),
+                "the code calls {call}, which needs {action}; the role's Table statement lacks it"
+            );
+        }
+    }
+}
+
+/// Every tag (`!Equals`, `!Not`, ...) inside `value`.
+fn tags_in(value: &Value, out: &mut BTreeSet<String>) {
+    if let Some(tag) = tag(value) {
+        out.insert(tag);
+    }
+    match untag(value) {
+        Value::Sequence(items) => items.iter().for_each(|v| tags_in(v, out)),
+        Value::Mapping(map) => map.iter().for_each(|(_, v)| tags_in(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn rules_use_only_the_functions_cloudformation_documents_for_rules() {
+    // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+    let documented: BTreeSet<String> = [
+        "!And",
+        "!Contains",
+        "!EachMemberEquals",
+        "!EachMemberIn",
+        "!Equals",
+        "!Not",
+        "!Or",
+        "!RefAll",
+        "!ValueOf",
+        "!ValueOfAll",
+        "!Ref",
+    ]
+    .map(String::from)
+    .into();
+    let t = template();
+    let rules = get(&t, "Rules").as_mapping().unwrap();
+    let names: BTreeSet<&str> = rules.keys().map(|k| k.as_str().unwrap()).collect();
+    for needed in [
+        "AlbNeedsNetwork",
+        "InternetFacingAlbNeedsHttps",
+        "OacNeedsIamUrl",
+        "OriginVerifyNeedsOpenUrl",
+    ] {
+        assert!(names.contains(needed), "no rule {needed}: {names:?}");
+    }
+    let mut used = BTreeSet::new();
+    for (_, rule) in rules {
+        tags_in(rule, &mut used);
+    }
+    let undocumented: Vec<_> = used.difference(&documented).collect();
+    assert!(undocumented.is_empty(), "Rules use {undocumented:?}");
+    // The internet-facing rule asks for the certificate.
+    let https = &rules["InternetFacingAlbNeedsHttps"];
+    assert!(format!("{https:?}").contains("AlbCertificateArn"));
+}
+
+fn number(value: &Value) -> u64 {
+    match untag(value) {
+        Value::Number(n) => n.as_u64().unwrap(),
+        Value::String(s) => s.parse().unwrap(),
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+#[test]
+fn every_caller_gets_the_gateways_answer_before_its_own_timeout() {
+    let t = template();
+    // Lex V2 waits at most 30 s for a code hook (https://docs.aws.amazon.com/lexv2/latest/dg/quotas.html);
+    // the model call stops SAFETY_MARGIN before the function's deadline.
+    let lex = number(get(resource(&t, "LexFunction"), "Properties.Timeout"));
+    assert!(
+        lex + 5 <= 30,
+        "Lex function timeout {lex} s: keep it well below Lex's 30 s"
+    );
+    assert!(gateway::lex::SAFETY_MARGIN < std::time::Duration::from_secs(5));
+
+    // ALB: the listener's idle timeout is above the longest chat timeout allowed.
+    let chat_max = number(get(&t, "Parameters.ChatTimeout.MaxValue"));
+    let attributes = get(resource(&t, "Alb"), "Properties.LoadBalancerAttributes");
+    let idle = attributes
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|a| a["Key"] == "idle_timeout.timeout_seconds")
+        .map(|a| number(&a["Value"]))
+        .unwrap();
+    assert!(idle > chat_max && idle <= 4000, "ALB idle timeout {idle}");
+
+    // CloudFront: the Function URL's function gives up before CloudFront's origin read timeout.
+    let timeout = get(resource(&t, "ChatFunction"), "Properties.Timeout");
+    assert_eq!(tag(timeout).as_deref(), Some("!If"));
+    let parts = untag(timeout).as_sequence().unwrap();
+    assert_eq!(parts[0], "CreateCloudFront");
+    assert_eq!(
+        strings(&parts[1]),
+        [
+            "CloudFrontChatTimeout",
+            "CloudFrontOriginReadTimeout",
+            "Seconds"
+        ]
+    );
+    assert_eq!(strings(&parts[2]), ["ChatTimeout"]);
+    let origin = get(
+        resource(&t, "ChatDistribution"),
+        "Properties.DistributionConfig.Origins",
+    );
+    assert_eq!(
+        strings(&origin[0]["CustomOriginConfig"]["OriginReadTimeout"]),
+        ["CloudFrontOriginReadTimeout"]
+    );
+    let mapping = get(&t, "Mappings.CloudFrontChatTimeout");
+    for allowed in get(&t, "Parameters.CloudFrontOriginReadTimeout.AllowedValues")
+        .as_sequence()
+        .unwrap()
+    {
+        let read = number(allowed);
+        let function = number(&mapping[read.to_string().as_str()]["Seconds"]);
+        assert!(
+            function < read,
+            "origin read timeout {read} s, function {function} s"
+        );
+    }
+}
+
+#[test]
+fn invoke_permissions_and_concurrency_are_bounded() {
+    let t = template();
+    let alb = get(resource(&t, "AlbInvokePermission"), "Properties");
+    assert_eq!(strings(&alb["SourceAccount"]), ["AWS::AccountId"]);
+    assert!(strings(&alb["SourceArn"])[0].contains(":${AWS::AccountId}:targetgroup/"));
+    let reserved = get(
+        resource(&t, "ChatFunction"),
+        "Properties.ReservedConcurrentExecutions",
+    );
+    assert_eq!(
+        strings(reserved),
+        [
+            "HasChatReservedConcurrency",
+            "ChatReservedConcurrency",
+            "AWS::NoValue"
+        ]
+    );
 }

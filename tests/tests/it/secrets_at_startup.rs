@@ -97,4 +97,11 @@ async fn the_origin_verify_secret_comes_from_its_secret_and_a_missing_one_stops_
     .unwrap_err();
     assert!(err.to_string().contains("no-such-secret"), "{err}");
     assert!(OriginVerify::load(&env(&[])).await.unwrap().is_none());
+
+    // An empty secret (white space only) is no secret: the start stops, it never checks for "".
+    let blank = secret("origin-verify-blank", "   ").await;
+    let err = OriginVerify::load(&env(&[("GATEWAY_ORIGIN_VERIFY_SECRET_ID", blank.as_str())]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
 }
