@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Command 2: every test. Formatting and lints, the Rust unit and integration tests (against the
-# fake Bedrock), the official OpenAI Python SDK against the local server, both functions through
-# the cargo-lambda Runtime API emulator, the SAM template's checks, and the benchmark in its short
-# mode (asserts no timing).
+# fake Bedrock), tests/python (the official OpenAI Python SDK against the local server, and both
+# functions through the cargo-lambda Runtime API emulator), the SAM template's checks, and the
+# benchmark in its short mode (asserts no timing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AWS_EC2_METADATA_DISABLED=true
@@ -38,10 +38,8 @@ step "Python tools (.venv: OpenAI SDK, pytest, cargo-lambda, moto_server)"
 scripts/bootstrap-python.sh
 step "Rust tests (moto_server for DynamoDB and Secrets Manager)"
 cargo test --workspace
-step "OpenAI Python SDK against the local server"
+step "Python: OpenAI SDK against the local server; both functions under cargo lambda's emulator"
 .venv/bin/python -m pytest tests/python -q
-step "Lambda emulator: cargo lambda invoke"
-scripts/lambda-smoke.sh
 step "SAM template: cfn-lint, sam validate --lint, URL permissions, deployed config on moto, sam build (SAM_BUILD=0 skips)"
 scripts/check-template.sh
 step "Lambda emulator: traces into Phoenix"

@@ -1,7 +1,8 @@
-# Background services for the scripts that run the functions under `cargo lambda` (lambda-smoke,
-# lambda-tracing, check-template): a work folder, the services started into it, and a cleanup
-# that ends every one of them (and their children) when the script exits. Source it; it sets
-# `work`, `pids` and the EXIT/INT/TERM traps. `KEEP_WORK=1` keeps the work folder for a look.
+# Background services for the scripts that run the functions under `cargo lambda` (lambda-tracing,
+# check-template; the event checks are tests/python/test_lambda_emulator.py): a work folder, the
+# services started into it, and a cleanup that ends every one of them (and their children) when
+# the script exits. Source it; it sets `work`, `pids` and the EXIT/INT/TERM traps. `KEEP_WORK=1`
+# keeps the work folder for a look.
 
 work=$(mktemp -d)
 pids=()

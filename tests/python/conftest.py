@@ -135,8 +135,27 @@ def _healthy(url: str) -> bool:
         return False
 
 
+@dataclass
+class FakeBedrock:
+    url: str
+
+    def calls(self) -> dict:
+        """`{"<model id>": {"converse": n, "converse_stream": n}}` since the last reset."""
+        with urllib.request.urlopen(f"{self.url}/_fake/calls", timeout=5) as r:
+            return json.load(r)["models"]
+
+    def total_calls(self) -> int:
+        return sum(e["converse"] + e["converse_stream"] for e in self.calls().values())
+
+    def post(self, path: str) -> None:
+        req = urllib.request.Request(f"{self.url}{path}", data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=5):
+            pass
+
+
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory) -> Servers:
+def built_binaries() -> None:
+    """The chat and lex functions and the test servers (fake-bedrock), built once per session."""
     subprocess.run(
         [
             "cargo", "build", "--quiet", "-p", "chat", "-p", "gateway-tests", "--bins",
@@ -146,11 +165,12 @@ def servers(tmp_path_factory) -> Servers:
         cwd=ROOT,
         check=True,
     )
-    work = tmp_path_factory.mktemp("gateway")
-    config = work / "config.yaml"
-    usage_file = work / "usage.jsonl"
-    _test_config(config, usage_file)
 
+
+@pytest.fixture(scope="session")
+def fake_bedrock(built_binaries, tmp_path_factory) -> FakeBedrock:
+    """One fake Bedrock for the session (the local server and the Lambda emulators share it)."""
+    work = tmp_path_factory.mktemp("fake-bedrock")
     fake_log = work / "fake-bedrock.log"
     fake = subprocess.Popen(
         [str(ROOT / "target/debug/fake-bedrock"), "--port", "0"],
@@ -158,7 +178,6 @@ def servers(tmp_path_factory) -> Servers:
         stderr=subprocess.STDOUT,
         cwd=ROOT,
     )
-    gateway = None
     try:
         found: list[str] = []
 
@@ -170,8 +189,22 @@ def servers(tmp_path_factory) -> Servers:
 
         _wait_for(fake_ready, 10, "fake-bedrock", fake_log)
         assert fake.poll() is None, f"fake-bedrock exited: {_tail(fake_log)}"
-        fake_url = found[0]
+        yield FakeBedrock(found[0])
+    finally:
+        if fake.poll() is None:
+            fake.kill()
+            fake.wait()
 
+
+@pytest.fixture(scope="session")
+def servers(fake_bedrock, tmp_path_factory) -> Servers:
+    work = tmp_path_factory.mktemp("gateway")
+    config = work / "config.yaml"
+    usage_file = work / "usage.jsonl"
+    _test_config(config, usage_file)
+    fake_url = fake_bedrock.url
+    gateway = None
+    try:
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OTEL_"))}
         env.pop("GATEWAY_LAMBDA_MODE", None)
@@ -218,10 +251,9 @@ def servers(tmp_path_factory) -> Servers:
             idle.close()
         assert code == 0, f"the gateway exited {code} on SIGTERM:\n{_tail(gateway_log)}"
     finally:
-        for proc in (gateway, fake):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        if gateway is not None and gateway.poll() is None:
+            gateway.kill()
+            gateway.wait()
 
 
 @pytest.fixture(autouse=True)
