@@ -3,6 +3,7 @@
 //! `validate` turns an OpenAI request into a [`ChatRequest`]; providers turn a `ChatRequest` into
 //! their own wire format and answer with a [`ChatResponse`] or a stream of [`StreamEvent`]s.
 
+pub mod caps;
 pub mod validate;
 
 use serde_json::Value;

@@ -4,7 +4,10 @@
 //!   gateway-admin create-table           creates the table (idempotent)
 //!   gateway-admin replay-usage [FILE]    writes the usage records of the fallback log lines
 //!                                        (`USAGE_RECORD_UNWRITTEN`) in FILE, or stdin, into
-//!                                        the table; a record already there is not counted again
+//!                                        the table; a record already there is not counted again;
+//!                                        markers that do not start a log message and records
+//!                                        that fail validation are refused, with counts and
+//!                                        reasons on stderr (`refused N: reason`)
 //!
 //! The `usage:` section of the config (`GATEWAY_CONFIG`, when set) gives the records' retention.
 
@@ -64,6 +67,9 @@ async fn run(env: &Environment, args: &[String]) -> Result<(), Failure> {
                 }
             };
             say(&serde_json::to_string(&summary)?)?;
+            for (reason, count) in &summary.refusals {
+                writeln!(std::io::stderr(), "refused {count}: {reason}")?;
+            }
             match summary.failed {
                 0 => Ok(()),
                 n => Err(format!("{n} records were not replayed (see the errors above)").into()),
