@@ -56,6 +56,8 @@ router_settings:
   fallbacks: [{flaky: [claude-3-haiku]}]
 litellm_settings:
   callbacks: ["arize_phoenix"]
+telemetry:
+  phoenix_projects: ["lt*"]   # the per-request projects below (run_id starts with lt)
 YAML
 
 run_id="lt$$-$RANDOM"

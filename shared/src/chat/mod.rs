@@ -3,6 +3,8 @@
 //! `openai::into_chat` turns an OpenAI request into a [`ChatRequest`]; providers turn a
 //! `ChatRequest` into their own wire format and answer with a [`ChatResponse`] or a stream of [`StreamEvent`]s.
 
+pub mod caps;
+
 use serde_json::Value;
 
 /// A validated chat request, in the shape every provider can take.

@@ -108,6 +108,11 @@ fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfi
         usage,
         evaluation: Default::default(),
         callbacks: callbacks::supported(&raw),
+        phoenix_projects: raw
+            .telemetry
+            .as_ref()
+            .and_then(|t| t.phoenix_projects.clone())
+            .unwrap_or_default(),
         warnings: Vec::new(),
     };
     validate::references(&raw, &config.model_groups())?;

@@ -21,6 +21,10 @@ pub struct GatewayConfig {
     /// `litellm_settings.callbacks` and `success_callback` names the gateway implements
     /// (`arize_phoenix`); others are warned about and ignored.
     pub callbacks: Vec<String>,
+    /// Our `telemetry.phoenix_projects`: the Phoenix projects a request may name in
+    /// `metadata.project_name` (exact names, or a prefix ending in `*`). Empty (the default):
+    /// every request's spans go to the default project.
+    pub phoenix_projects: Vec<String>,
     /// Settings that are ignored or not applied yet; the caller logs each once. No secrets.
     pub warnings: Vec<String>,
 }

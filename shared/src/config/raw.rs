@@ -28,6 +28,7 @@ pub(super) struct RawConfig {
     pub lex: Option<RawLex>,
     pub usage: Option<RawUsage>,
     pub evaluation: Option<super::evaluation::RawEvaluation>,
+    pub telemetry: Option<RawTelemetry>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -220,6 +221,15 @@ pub(super) struct RawLex {
     pub max_history_turns: Option<u32>,
     #[serde(default, deserialize_with = "opt_u32")]
     pub max_history_bytes: Option<u32>,
+}
+
+/// Our own section (not LiteLLM's): what callers may steer in traces.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTelemetry {
+    /// Phoenix projects a request may name in `metadata.project_name` (exact names, or a
+    /// prefix ending in `*`); any other name goes to the default project.
+    pub phoenix_projects: Option<Vec<String>>,
 }
 
 /// Our own section (not LiteLLM's): where usage records go when there is no DynamoDB table

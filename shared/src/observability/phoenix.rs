@@ -60,7 +60,7 @@ impl PhoenixExporter {
     pub async fn export(&self, traces: &[RequestTrace]) -> Result<usize, String> {
         let mut by_project: Vec<(Option<&str>, Vec<SpanData>)> = Vec::new();
         for trace in traces {
-            let project = trace.project();
+            let project = Some(self.settings.project_for(trace.project()));
             let spans = spans::build(trace, self.hide());
             match by_project.iter_mut().find(|(p, _)| *p == project) {
                 Some((_, batch)) => batch.extend(spans),

@@ -18,7 +18,8 @@ pub const PHOENIX_API_KEY: &str = "PHOENIX_API_KEY";
 /// read once at start-up when [`PHOENIX_API_KEY`] is unset: what the SAM template sets, so the
 /// key is not in the function's environment.
 pub const PHOENIX_API_KEY_SECRET_ID: &str = "PHOENIX_API_KEY_SECRET_ID";
-/// The default project (`openinference.project.name`); `metadata.project_name` overrides it.
+/// The default project (`openinference.project.name`); `metadata.project_name` overrides it
+/// when the config's `telemetry.phoenix_projects` lists the name.
 pub const PHOENIX_PROJECT_NAME: &str = "PHOENIX_PROJECT_NAME";
 /// OpenInference's switches: no input (or output) content on any span.
 pub const OPENINFERENCE_HIDE_INPUTS: &str = "OPENINFERENCE_HIDE_INPUTS";
@@ -49,6 +50,9 @@ pub struct TraceSettings {
     pub endpoint: String,
     pub api_key: Option<crate::secret::Secret<String>>,
     pub project: String,
+    /// The projects a request may name (`telemetry.phoenix_projects`: exact names, or a
+    /// prefix ending in `*`); any other name means the default project.
+    pub allowed_projects: Vec<String>,
     pub hide_inputs: bool,
     pub hide_outputs: bool,
     pub timeout: Duration,
@@ -60,6 +64,7 @@ impl std::fmt::Debug for TraceSettings {
             .field("endpoint", &self.endpoint)
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
             .field("project", &self.project)
+            .field("allowed_projects", &self.allowed_projects)
             .field("hide_inputs", &self.hide_inputs)
             .field("hide_outputs", &self.hide_outputs)
             .finish()
@@ -91,7 +96,28 @@ impl TraceSettings {
         if !config.callbacks.iter().any(|c| c == PHOENIX_CALLBACK) {
             return Ok(None);
         }
-        Self::from_env(env).map(Some)
+        Self::from_env(env).map(|settings| {
+            Some(TraceSettings {
+                allowed_projects: config.phoenix_projects.clone(),
+                ..settings
+            })
+        })
+    }
+
+    /// The project a request's spans go to: the one it names when the allow-list has it,
+    /// else the default.
+    pub fn project_for<'a>(&'a self, requested: Option<&'a str>) -> &'a str {
+        let allowed = |name: &str| {
+            self.allowed_projects
+                .iter()
+                .any(|entry| match entry.strip_suffix('*') {
+                    Some(prefix) => name.starts_with(prefix),
+                    None => entry == name,
+                })
+        };
+        requested
+            .filter(|name| allowed(name))
+            .unwrap_or(&self.project)
     }
 
     pub fn from_env(env: &Environment) -> Result<TraceSettings, TelemetryInitError> {
@@ -119,6 +145,7 @@ impl TraceSettings {
             project: set(PHOENIX_PROJECT_NAME)
                 .unwrap_or(DEFAULT_PROJECT)
                 .to_owned(),
+            allowed_projects: Vec::new(),
             hide_inputs: flag(env, OPENINFERENCE_HIDE_INPUTS),
             hide_outputs: flag(env, OPENINFERENCE_HIDE_OUTPUTS),
             timeout,
@@ -220,5 +247,28 @@ mod tests {
         let local =
             Environment::from_pairs([(GATEWAY_METRICS, "emf"), (GATEWAY_METRICS_NAMESPACE, "N")]);
         assert_eq!(MetricsSettings::from_env(&local).unwrap().namespace, "N");
+    }
+
+    #[test]
+    fn a_caller_named_project_outside_the_allow_list_goes_to_the_default_project() {
+        let yaml = "model_list:\n  - model_name: m\n    litellm_params: {model: bedrock/x.y-v1}\n\
+                    litellm_settings: {callbacks: [arize_phoenix]}\n\
+                    telemetry:\n  phoenix_projects: [support, \"team-*\"]\n";
+        let config = crate::config::from_yaml_str(yaml, &Environment::default()).unwrap();
+        let env = Environment::from_pairs([(PHOENIX_PROJECT_NAME, "gw")]);
+        let s = TraceSettings::from_config(&config, &env).unwrap().unwrap();
+        assert_eq!(s.project_for(Some("support")), "support");
+        assert_eq!(s.project_for(Some("team-a")), "team-a");
+        assert_eq!(s.project_for(Some("billing")), "gw");
+        assert_eq!(s.project_for(Some("support2")), "gw");
+        assert_eq!(s.project_for(None), "gw");
+        let none = TraceSettings::from_env(&env).unwrap();
+        assert_eq!(
+            none.project_for(Some("support")),
+            "gw",
+            "no list: nothing allowed"
+        );
+        let typo = yaml.replace("phoenix_projects", "phoenix_project");
+        assert!(crate::config::from_yaml_str(&typo, &Environment::default()).is_err());
     }
 }

@@ -130,15 +130,32 @@ fn common(trace: &RequestTrace, out: &mut Vec<KeyValue>) {
     }
 }
 
-/// The request's `metadata` with the gateway's own fields (never the key itself).
+/// The `metadata` fields only the gateway writes (a caller's are dropped, even when the
+/// gateway has no value for one, e.g. a key with no alias).
+pub const GATEWAY_METADATA_FIELDS: &[&str] = &[
+    "request_id",
+    "caller",
+    "key_id",
+    "key_alias",
+    "team",
+    "user_id",
+    "model",
+];
+
+/// The request's `metadata` with the gateway's own fields (never the key itself); where the
+/// caller wrote a field the gateway sets (`team`, `key_id`, `user_id`, ...), the gateway's
+/// value wins, so a caller cannot pose as another team or key in a trace.
 fn metadata(trace: &RequestTrace) -> String {
     let r = &trace.record;
     let mut map = match &trace.capture.metadata {
         Some(serde_json::Value::Object(map)) => map.clone(),
         _ => serde_json::Map::new(),
     };
+    for owned in GATEWAY_METADATA_FIELDS {
+        map.remove(*owned);
+    }
     let mut put = |k: &str, v: serde_json::Value| {
-        map.entry(k.to_owned()).or_insert(v);
+        map.insert(k.to_owned(), v);
     };
     put("request_id", r.request_id.clone().into());
     put("caller", r.caller.into());
@@ -149,6 +166,10 @@ fn metadata(trace: &RequestTrace) -> String {
     if let Some(team) = &r.team {
         put("team", team.clone().into());
     }
+    if let Some(user) = &r.user {
+        put("user_id", user.clone().into());
+    }
+    put("model", r.model.clone().into());
     serde_json::Value::Object(map).to_string()
 }
 

@@ -156,3 +156,28 @@ fn hidden_inputs_and_outputs_leave_no_content() {
     }
     assert!(attr(&spans[1], "llm.token_count.total").is_some());
 }
+
+#[test]
+fn caller_metadata_cannot_pose_as_another_team_key_or_user() {
+    let mut trace = trace_with_tools();
+    trace.record.key_id = "k-real".into();
+    trace.record.team = Some("team-real".into());
+    trace.record.user = Some("alice".into());
+    trace.record.model = "m".into();
+    trace.capture.metadata = Some(json!({
+        "team": "team-other", "key_id": "k-other", "key_alias": "admin",
+        "user_id": "mallory", "request_id": "forged", "caller": "lex", "model": "big",
+        "note": "kept"
+    }));
+    for span in build(&trace, Hide::default()) {
+        let metadata: serde_json::Value = serde_json::from_str(&text(&span, "metadata")).unwrap();
+        assert_eq!(
+            metadata,
+            json!({"team": "team-real", "key_id": "k-real", "user_id": "alice",
+                   "request_id": "r", "caller": "", "model": "m", "note": "kept"}),
+            "{}",
+            span.name
+        );
+        assert_eq!(text(&span, "user.id"), "alice");
+    }
+}

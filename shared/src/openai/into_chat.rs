@@ -30,6 +30,7 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayErr
             "messages",
         ));
     }
+    crate::chat::caps::check(req.user.as_deref(), req.metadata.as_ref())?;
     let params = inference_params(&req)?;
     let routing = route_options(&req)?;
     let tools = tools(req.tools.unwrap_or_default())?;

@@ -261,9 +261,10 @@ impl Accounting {
         finish: Option<FinishReason>,
         first_token: Option<Duration>,
     ) {
-        let Some(mut record) = self.record.take() else {
+        let Some(record) = self.record.take() else {
             return;
         };
+        let mut record = Box::new((*record).bounded());
         record.outcome = outcome;
         record.error_type = error_type;
         record.latency_ms = millis(self.started.elapsed());

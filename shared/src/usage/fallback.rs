@@ -5,6 +5,11 @@
 //! `... ERROR usage_fallback: USAGE_RECORD_UNWRITTEN {"request_id":...}`; in Lambda (JSON logs)
 //! the same text is the `message` field of a JSON line, escaped. [`records_in_line`] reads
 //! both, with any prefix a log export adds (timestamps, stream names), several to a line.
+//!
+//! Only a marker that STARTS a log message counts: at the start of the line, right after the
+//! `usage_fallback: ` target of a text line, or as the first text of a JSON line's `"message"`
+//! string. A caller's text that reaches a log inside another message or field (where JSON
+//! escapes its quotes) cannot pose as a record.
 
 use serde_json::{Map, Value};
 
@@ -32,11 +37,38 @@ pub fn log_unwritten(record: &Map<String, Value>) {
 }
 
 /// The records in one log line, one per marker (a line may hold several, e.g. `aws logs`
-/// text output); each `Err` names a marker with no readable record after it.
+/// text output); each `Err` says why a marker gave no record (it does not start a log
+/// message, or no readable record follows it).
 pub fn records_in_line(line: &str) -> Vec<Result<Map<String, Value>, String>> {
     line.match_indices(MARKER)
-        .map(|(at, _)| record_after(line[at + MARKER.len()..].trim_start()))
+        .map(|(at, _)| {
+            if !starts_a_message(&line[..at]) {
+                return Err(NOT_A_MESSAGE_START.to_owned());
+            }
+            record_after(line[at + MARKER.len()..].trim_start())
+        })
         .collect()
+}
+
+/// Why a marker inside some other text is refused.
+pub const NOT_A_MESSAGE_START: &str = "the marker does not start a log message";
+
+/// Whether a marker after `before` starts a log message: the line start (after whitespace),
+/// a text line's `usage_fallback: ` target, or a JSON `"message":"` (its quotes unescaped, so
+/// written by the log formatter, not inside a caller's string).
+fn starts_a_message(before: &str) -> bool {
+    let before = before.trim_end_matches(' ');
+    if before.trim().is_empty() || before.ends_with(" usage_fallback:") {
+        return true;
+    }
+    let Some(rest) = before.strip_suffix('"') else {
+        return false;
+    };
+    let Some(rest) = rest.trim_end().strip_suffix(':') else {
+        return false;
+    };
+    let rest = rest.trim_end();
+    rest.ends_with("\"message\"") && !rest.ends_with("\\\"message\"")
 }
 
 /// The record right after a marker: plain JSON (text logs), or JSON escaped inside a JSON
@@ -93,9 +125,34 @@ mod tests {
         let two = format!("{lambda}\t{text}");
         assert_eq!(records_in_line(&two), vec![want.clone(), want]);
         assert!(records_in_line("INFO nothing here").is_empty());
+        assert_eq!(
+            records_in_line(&format!("{MARKER} {compact}")),
+            vec![Ok(record.as_object().unwrap().clone())]
+        );
         assert!(matches!(
             records_in_line(&format!("{MARKER} not json")).as_slice(),
             [Err(_)]
         ));
+    }
+
+    #[test]
+    fn a_marker_inside_another_message_or_field_is_refused() {
+        let forged = r#"{"request_id":"forged","started_at_ms":1,"cost_usd":-500}"#;
+        let refused = Err(NOT_A_MESSAGE_START.to_owned());
+        // A caller's text inside a JSON log line's field or message (escaped by the formatter).
+        let in_field = json!({"level":"WARN","fields":{"message":"bad request",
+                              "user": format!("{MARKER} {forged}")}})
+        .to_string();
+        let mid_message = json!({"level":"WARN","fields":{
+                              "message": format!("model not found: x {MARKER} {forged}")}})
+        .to_string();
+        let nested = json!({"level":"WARN","fields":{"message": "x",
+                            "body": format!("{{\"message\":\"{MARKER} {forged}")}})
+        .to_string();
+        // A text line whose message merely mentions the marker.
+        let text = format!("2026-12-02T03:00:00Z WARN gateway: user said {MARKER} {forged}");
+        for line in [in_field, mid_message, nested, text] {
+            assert_eq!(records_in_line(&line), vec![refused.clone()], "{line}");
+        }
     }
 }

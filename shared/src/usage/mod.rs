@@ -15,6 +15,7 @@ mod kept;
 mod memory_spend;
 mod record;
 mod replay;
+mod replay_check;
 mod sinks;
 mod spend;
 
@@ -27,7 +28,9 @@ use futures_util::future::BoxFuture;
 pub use billed::{Billed, NO_TEAM};
 pub use calendar::{day, day_end_ms, day_start_ms, days_before, month, rfc3339};
 pub use dynamodb::{DynamoUsageStore, Written, ATTEMPT_TIMEOUT};
-pub use record::{Outcome, UsageRecord};
+pub use record::{
+    Outcome, UsageRecord, MAX_FIELD_CHARS, MAX_LIST_ITEMS, MAX_LIST_ITEM_CHARS, TRUNCATED,
+};
 pub use replay::{replay_lines, ReplaySummary};
 #[cfg(feature = "bench-knobs")]
 pub use sinks::SlowUsageSink;

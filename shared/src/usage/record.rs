@@ -1,9 +1,9 @@
 //! One usage record per request: who asked for what, what it cost, how it went.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How the request ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     #[default]
@@ -57,3 +57,61 @@ pub struct UsageRecord {
     /// Sensitive-information entity types guardrails found (`EMAIL`, `PHONE`), never the text.
     pub guardrail_entities: Vec<String>,
 }
+
+/// The most characters a record keeps of one string field (ids, names, `user`, session id).
+pub const MAX_FIELD_CHARS: usize = 512;
+/// The most entries a record keeps in one list (fallbacks, guardrails, entity types).
+pub const MAX_LIST_ITEMS: usize = 16;
+/// The most characters a record keeps of one list entry.
+pub const MAX_LIST_ITEM_CHARS: usize = 128;
+/// Ends a string the record cut short.
+pub const TRUNCATED: &str = "…[truncated]";
+
+impl UsageRecord {
+    /// The record with every string and list cut to the caps above, so its item and its
+    /// fallback log line have a fixed worst-case size (far under DynamoDB's 400 KB item and
+    /// CloudWatch Logs' 256 KB event; `usage::record` tests hold the figures).
+    pub fn bounded(mut self) -> UsageRecord {
+        for field in [&mut self.request_id, &mut self.key_id, &mut self.model] {
+            cut(field, MAX_FIELD_CHARS);
+        }
+        for field in [
+            &mut self.key_alias,
+            &mut self.team,
+            &mut self.user,
+            &mut self.session_id,
+            &mut self.deployment_id,
+            &mut self.provider_model,
+        ] {
+            if let Some(text) = field.as_mut() {
+                cut(text, MAX_FIELD_CHARS);
+            }
+        }
+        for list in [
+            &mut self.fallbacks,
+            &mut self.guardrails,
+            &mut self.guardrail_entities,
+        ] {
+            list.truncate(MAX_LIST_ITEMS);
+            for item in list.iter_mut() {
+                cut(item, MAX_LIST_ITEM_CHARS);
+            }
+        }
+        self
+    }
+}
+
+/// Cuts `text` to at most `max` characters, the last of them [`TRUNCATED`].
+pub fn cut(text: &mut String, max: usize) {
+    if text.chars().nth(max).is_none() {
+        return;
+    }
+    let keep = max.saturating_sub(TRUNCATED.chars().count());
+    let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
+    text.truncate(end);
+    text.push_str(TRUNCATED);
+}
+
+#[cfg(test)]
+#[path = "record_tests.rs"]
+mod tests;

@@ -1,14 +1,19 @@
 //! `gateway-admin replay-usage`: reads log lines, finds the fallback records in them, and writes
 //! each into the table exactly once (the record's conditional put makes a second replay, or a
 //! record that did arrive after all, a counted duplicate, not a second count).
+//!
+//! A marker that does not start a log message, a record that does not parse, and one that fails
+//! [`super::replay_check::check`] are refused: counted, with the reason, and never written.
+
+use std::collections::BTreeMap;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use super::dynamodb::{DynamoUsageStore, Written};
-use super::fallback;
+use super::{fallback, replay_check};
 
 /// What a replay did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReplaySummary {
     /// Lines read.
     pub lines: u64,
@@ -16,8 +21,21 @@ pub struct ReplaySummary {
     pub written: u64,
     /// Records already in the table (left as they were).
     pub duplicates: u64,
-    /// Lines with the marker whose record could not be read, or could not be written.
+    /// Records that could not be written (the table refused them or did not answer).
     pub failed: u64,
+    /// Markers whose record was refused: not at the start of a log message, unreadable, or
+    /// failing validation (unknown fields, wrong types, negative cost, ...).
+    pub refused: u64,
+    /// How many were refused for each reason.
+    pub refusals: BTreeMap<String, u64>,
+}
+
+impl ReplaySummary {
+    fn refuse(&mut self, line: u64, reason: String) {
+        tracing::warn!(line, reason = %reason, "fallback record refused");
+        self.refused += 1;
+        *self.refusals.entry(reason).or_default() += 1;
+    }
 }
 
 /// Replays every fallback record in `lines` into `store`'s table.
@@ -30,11 +48,10 @@ pub async fn replay_lines(
     while let Some(line) = lines.next_line().await? {
         summary.lines += 1;
         for found in fallback::records_in_line(&line) {
-            let record = match found {
+            let record = match found.and_then(|r| replay_check::check(&r).map(|()| r)) {
                 Ok(record) => record,
-                Err(err) => {
-                    summary.failed += 1;
-                    tracing::error!(line = summary.lines, error = %err, "unreadable fallback record");
+                Err(reason) => {
+                    summary.refuse(summary.lines, reason);
                     continue;
                 }
             };

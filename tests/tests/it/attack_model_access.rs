@@ -139,3 +139,44 @@ async fn a_lex_team_limited_to_haiku_never_falls_back_to_sonnet() {
     assert_eq!(gw.gw.fake.calls(HAIKU), 1);
     assert_eq!(gw.gw.fake.calls(SONNET), 0, "the team may not use sonnet");
 }
+
+/// `/v1/models` and `/v1/models/{id}` show a key only the groups it may use (its own list
+/// narrowed by its team's), so a restricted key cannot map what else the gateway serves.
+#[tokio::test]
+async fn a_restricted_key_lists_and_looks_up_only_the_groups_it_may_use() {
+    let gw = instance("attack-models-list", "").await;
+    gw.admin(
+        "/team/new",
+        Some(json!({"team_id": "cheap", "models": ["claude-3-haiku"]})),
+    )
+    .await;
+    let team_key = gw
+        .new_key(json!({"team_id": "cheap", "models": ["claude-3-sonnet", "claude-3-haiku"]}))
+        .await;
+    let haiku_key = gw.new_key(json!({"models": ["claude-3-haiku"]})).await;
+    let get = |key: &str, path: &str| {
+        http::Request::get(path)
+            .header("authorization", format!("Bearer {key}"))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    for key in [&team_key, &haiku_key] {
+        let list = gw.gw.send(get(key, "/v1/models")).await;
+        assert_eq!(list.status, 200);
+        let ids: Vec<Value> = list.json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].clone())
+            .collect();
+        assert_eq!(ids, vec![json!("claude-3-haiku")]);
+        let hidden = gw.gw.send(get(key, "/v1/models/claude-3-sonnet")).await;
+        assert_eq!(
+            hidden.assert_error(404, "invalid_request_error")["error"]["code"],
+            "model_not_found"
+        );
+        let own = gw.gw.send(get(key, "/v1/models/claude-3-haiku")).await;
+        assert_eq!(own.json()["id"], "claude-3-haiku");
+    }
+    assert_eq!(gw.gw.fake.total_calls(), 0);
+}

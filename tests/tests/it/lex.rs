@@ -555,3 +555,17 @@ async fn every_question_leaves_a_usage_record_billed_to_the_team_of_the_alias_or
     let records = gw.usage_records().await;
     assert_eq!(records[0].team.as_deref(), Some("test-alias"));
 }
+
+#[tokio::test]
+async fn a_megabyte_lex_session_id_is_cut_in_the_usage_record() {
+    let gw = Lex::start("").await;
+    let mut event = sample("lex-first-turn.json");
+    event["sessionId"] = json!("s".repeat(1 << 20));
+    let answer = gw.send(event).await;
+    assert_eq!(intent_state(&answer), "Fulfilled");
+    let records = gw.usage_records().await;
+    let session = records[0].session_id.clone().unwrap();
+    assert_eq!(session.chars().count(), gateway::usage::MAX_FIELD_CHARS);
+    assert!(session.ends_with(gateway::usage::TRUNCATED));
+    assert!(serde_json::to_string(&records[0]).unwrap().len() < 16 * 1024);
+}

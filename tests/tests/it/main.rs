@@ -6,6 +6,7 @@
 mod attack_guardrail_input;
 mod attack_hostile_input;
 mod attack_model_access;
+mod attack_unbounded_fields;
 mod chat_completions;
 mod chat_streaming;
 mod errors;

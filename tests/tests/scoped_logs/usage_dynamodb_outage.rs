@@ -93,7 +93,8 @@ async fn records_survive_an_outage_through_the_fallback_log_and_replay_once() {
             lines: captured.lines().count() as u64,
             written: 3,
             duplicates: 0,
-            failed: 0
+            failed: 0,
+            ..ReplaySummary::default()
         }
     );
     let again = replay_lines(&store, captured.as_bytes()).await.unwrap();
@@ -115,4 +116,70 @@ async fn records_survive_an_outage_through_the_fallback_log_and_replay_once() {
     assert!(get(&client, &table, &format!("REQ#{first}"), "REQ")
         .await
         .is_none());
+}
+
+/// A caller's text that reaches a log (inside another field, or a message it does not start)
+/// cannot pose as a fallback record, and a record at a real marker still has to pass
+/// validation: refused, counted with its reason, never written.
+#[tokio::test(flavor = "current_thread")]
+async fn replay_refuses_forged_markers_and_records_that_fail_validation() {
+    let moto = MotoServer::spawn();
+    let fake = FakeBedrock::start().await.unwrap();
+    let config = load_config(&config_yaml(&fake.endpoint()));
+    let (store, client) = store(&moto, &config).await;
+    let table = store.table().to_owned();
+    let record = |id: &str, cost: f64| {
+        json!({"request_id": id, "started_at_ms": 1_764_633_600_000_u64, "caller": "api",
+               "key_id": "k1", "model": "claude-3-sonnet", "outcome": "success",
+               "prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "cost_usd": cost})
+    };
+    let marker = fallback::MARKER;
+    let good = record("r-good", 0.25);
+    let forged = record("r-forged", -1000.0);
+    let mut unknown = record("r-unknown", 0.1);
+    unknown["is_admin"] = json!(true);
+    let lambda_line = |message: String| {
+        json!({"level": "ERROR", "fields": {"message": message}, "target": "usage_fallback"})
+            .to_string()
+    };
+    let lines = [
+        format!("2026-12-02T03:00:00Z ERROR usage_fallback: {marker} {good}"),
+        // The caller's `user` field, logged by some other line.
+        json!({"level": "WARN", "fields": {"message": "request refused",
+               "user": format!("{marker} {forged}")}, "target": "gateway"})
+        .to_string(),
+        // A message that merely contains the marker.
+        lambda_line(format!("model x not found: {marker} {forged}")),
+        lambda_line(format!("{marker} {forged}")),
+        lambda_line(format!("{marker} {unknown}")),
+    ]
+    .join("\n");
+    let summary = replay_lines(&store, lines.as_bytes()).await.unwrap();
+    assert_eq!(
+        (summary.written, summary.refused, summary.failed),
+        (1, 4, 0),
+        "{summary:?}"
+    );
+    let reasons: Vec<(&str, u64)> = summary
+        .refusals
+        .iter()
+        .map(|(reason, n)| (reason.split(',').next().unwrap(), *n))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            ("`cost_usd` is negative or not finite", 1),
+            (fallback::NOT_A_MESSAGE_START, 2),
+            ("unknown field `is_admin`", 1),
+        ]
+    );
+    must_get(&client, &table, "REQ#r-good", "REQ").await;
+    for id in ["r-forged", "r-unknown"] {
+        assert!(get(&client, &table, &format!("REQ#{id}"), "REQ")
+            .await
+            .is_none());
+    }
+    let total = must_get(&client, &table, "AGG#KEY#k1", "TOTAL").await;
+    assert_eq!(number(&total, "cost_usd"), 0.25);
+    assert_eq!(number(&total, "requests"), 1.0);
 }

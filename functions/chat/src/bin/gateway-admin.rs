@@ -4,7 +4,10 @@
 //!   gateway-admin create-table           creates the table (idempotent)
 //!   gateway-admin replay-usage [FILE]    writes the usage records of the fallback log lines
 //!                                        (`USAGE_RECORD_UNWRITTEN`) in FILE, or stdin, into
-//!                                        the table; a record already there is not counted again
+//!                                        the table; a record already there is not counted again;
+//!                                        markers that do not start a log message and records
+//!                                        that fail validation are refused, with counts and
+//!                                        reasons on stderr (`refused N: reason`)
 //!   gateway-admin evaluate ...           runs a dataset through the gateway against model
 //!                                        groups and scores the answers (`gateway::evaluation::cli`
 //!                                        has the options); exit status 2 when a score is under its
@@ -71,6 +74,9 @@ async fn run(env: &Environment, args: &[String]) -> Result<(), Failure> {
                 }
             };
             say(&serde_json::to_string(&summary)?)?;
+            for (reason, count) in &summary.refusals {
+                writeln!(std::io::stderr(), "refused {count}: {reason}")?;
+            }
             match summary.failed {
                 0 => Ok(()),
                 n => Err(format!("{n} records were not replayed (see the errors above)").into()),
