@@ -29,6 +29,8 @@ mod guard;
 mod guard_stream;
 mod invocations;
 mod limits;
+#[cfg(test)]
+mod proptests;
 mod route;
 mod stream;
 
