@@ -12,6 +12,8 @@ pub mod serve;
 mod spend;
 mod sse;
 
+#[cfg(test)]
+pub(crate) use body::parse_json;
 pub use error::ApiError;
 
 use std::sync::Arc;
