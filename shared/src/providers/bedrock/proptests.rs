@@ -376,3 +376,107 @@ proptest! {
         prop_assert_eq!(started, dense);
     }
 }
+
+/// A ConverseStream-like event frame: the headers the SDK reads and a JSON payload.
+fn frame(event_type: &str, payload: &str) -> aws_smithy_types::event_stream::Message {
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    Message::new(payload.as_bytes().to_vec())
+        .add_header(Header::new(
+            ":message-type",
+            HeaderValue::String("event".into()),
+        ))
+        .add_header(Header::new(
+            ":event-type",
+            HeaderValue::String(event_type.to_owned().into()),
+        ))
+        .add_header(Header::new(
+            ":content-type",
+            HeaderValue::String("application/json".into()),
+        ))
+}
+
+/// Feeds `wire` to the SDK's frame decoder in chunks of the given sizes: the messages decoded,
+/// and whether it stopped on an error.
+fn decode(wire: &[u8], sizes: &[usize]) -> (Vec<aws_smithy_types::event_stream::Message>, bool) {
+    use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
+    let mut decoder = MessageFrameDecoder::new();
+    let mut buffer = bytes::BytesMut::new();
+    let mut messages = Vec::new();
+    let mut at = 0;
+    let mut sizes = sizes.iter().cycle();
+    while at < wire.len() {
+        let end = (at + sizes.next().copied().unwrap_or(1)).min(wire.len());
+        buffer.extend_from_slice(&wire[at..end]);
+        at = end;
+        loop {
+            match decoder.decode_frame(&mut buffer) {
+                Ok(DecodedFrame::Complete(message)) => messages.push(message),
+                Ok(DecodedFrame::Incomplete) => break,
+                Err(_) => return (messages, true),
+            }
+        }
+    }
+    (messages, false)
+}
+
+fn frames() -> impl Strategy<Value = Vec<aws_smithy_types::event_stream::Message>> {
+    let event = (
+        prop::sample::select(vec![
+            "messageStart",
+            "contentBlockStart",
+            "contentBlockDelta",
+            "messageStop",
+            "metadata",
+        ]),
+        ".{0,40}",
+    )
+        .prop_map(|(kind, text)| frame(kind, &json!({"delta": {"text": text}}).to_string()));
+    prop::collection::vec(event, 1..6)
+}
+
+fn encode(messages: &[aws_smithy_types::event_stream::Message]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for message in messages {
+        aws_smithy_eventstream::frame::write_message_to(message, &mut wire).unwrap();
+    }
+    wire
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn event_stream_frames_split_anywhere_decode_whole_and_in_order(
+        messages in frames(),
+        sizes in prop::collection::vec(1usize..64, 1..6),
+    ) {
+        let (decoded, failed) = decode(&encode(&messages), &sizes);
+        prop_assert!(!failed);
+        prop_assert_eq!(decoded, messages);
+    }
+
+    #[test]
+    fn a_garbled_frame_is_an_error_never_a_different_event(
+        messages in frames(),
+        flips in prop::collection::vec((any::<usize>(), 1u8..=255), 1..4),
+        sizes in prop::collection::vec(1usize..64, 1..6),
+    ) {
+        let mut wire = encode(&messages);
+        for (at, mask) in &flips {
+            let at = at % wire.len();
+            wire[at] ^= mask;
+        }
+        let (decoded, _) = decode(&wire, &sizes);
+        // Checksums catch every garbled byte: what decodes is an unchanged prefix.
+        prop_assert!(decoded.len() <= messages.len());
+        prop_assert_eq!(&decoded[..], &messages[..decoded.len()]);
+    }
+
+    #[test]
+    fn any_bytes_through_the_frame_decoder_never_panic(
+        wire in prop::collection::vec(any::<u8>(), 0..512),
+        sizes in prop::collection::vec(1usize..64, 1..6),
+    ) {
+        let _ = decode(&wire, &sizes);
+    }
+}
