@@ -56,7 +56,11 @@ fn deltas(text: &str, sizes: &[usize]) -> Vec<String> {
 }
 
 fn pass_through() -> Arc<[Arc<Attached>]> {
-    let words = Arc::new(WordListGuardrail::new("words", &[], &[])) as Arc<dyn Guardrail>;
+    masking(&[])
+}
+
+fn masking(masked: &[&str]) -> Arc<[Arc<Attached>]> {
+    let words = Arc::new(WordListGuardrail::new("words", &[], masked)) as Arc<dyn Guardrail>;
     Arc::from(vec![Attached::new(
         words,
         GuardrailPolicy::always(GuardrailMode::PostCall),
@@ -64,6 +68,13 @@ fn pass_through() -> Arc<[Arc<Attached>]> {
 }
 
 fn windows(parts: &[String]) -> (Vec<Result<StreamEvent, GatewayError>>, usize) {
+    windows_through(parts, pass_through())
+}
+
+fn windows_through(
+    parts: &[String],
+    guardrails: Arc<[Arc<Attached>]>,
+) -> (Vec<Result<StreamEvent, GatewayError>>, usize) {
     let mut items: Vec<_> = parts
         .iter()
         .map(|p| Ok(StreamEvent::TextDelta(p.clone())))
@@ -72,7 +83,7 @@ fn windows(parts: &[String]) -> (Vec<Result<StreamEvent, GatewayError>>, usize) 
     let log = GuardrailLog::default();
     let stream = output_stream(
         Box::pin(futures_util::stream::iter(items)),
-        pass_through(),
+        guardrails,
         log.clone(),
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -132,5 +143,32 @@ proptest! {
                 "cut at {} inside grapheme {:?}", at, containing.1
             );
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_masked_word_is_masked_wherever_the_windows_fall(
+        pieces in prop::collection::vec(
+            prop_oneof![4 => piece(), 1 => Just(" secret ".to_owned()), 1 => Just("\nSecret.".to_owned())],
+            0..120,
+        ),
+        sizes in prop::collection::vec(1usize..300, 1..8),
+    ) {
+        let text = pieces.concat();
+        prop_assume!(text.matches("secret").count() + text.matches("Secret").count()
+            == pieces.iter().filter(|p| p.contains("ecret")).count());
+        let (out, _) = windows_through(&deltas(&text, &sizes), masking(&["secret"]));
+        let released: String = out
+            .iter()
+            .filter_map(|event| match event {
+                Ok(StreamEvent::TextDelta(text)) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        let expected = text.replace("secret", "{MASKED}").replace("Secret", "{MASKED}");
+        prop_assert_eq!(released, expected);
     }
 }
