@@ -102,7 +102,7 @@ fn load(yaml: &str) -> Result<GatewayConfig, ConfigError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn any_text_loads_or_is_a_config_error(yaml in any::<String>()) {

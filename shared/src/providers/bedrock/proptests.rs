@@ -443,7 +443,7 @@ fn encode(messages: &[aws_smithy_types::event_stream::Message]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn event_stream_frames_split_anywhere_decode_whole_and_in_order(
