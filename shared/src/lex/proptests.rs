@@ -167,3 +167,129 @@ proptest! {
         prop_assert!(escaped_len(cut) <= max);
     }
 }
+
+/// A well-formed fulfillment event: any transcript, any history attribute (string-valued).
+fn fulfillment_event() -> impl Strategy<Value = Value> {
+    let history = prop_oneof![
+        ".{0,16}",
+        prop::collection::vec((".{0,40}", ".{0,40}"), 0..6)
+            .prop_map(|turns| json!(turns).to_string()),
+    ];
+    (
+        prop::sample::select(vec!["Text", "Speech", "DTMF"]),
+        ".{0,200}",
+        history,
+    )
+        .prop_map(|(mode, transcript, history)| {
+            json!({
+                "messageVersion": "1.0", "invocationSource": "FulfillmentCodeHook",
+                "inputMode": mode, "sessionId": "s-1", "inputTranscript": transcript,
+                "bot": {"id": "B", "name": "QAAssistant", "aliasId": "A", "localeId": "en_US", "version": "1"},
+                "sessionState": {
+                    "sessionAttributes": {"qa_history": history, "other": "x"},
+                    "intent": {"name": "QA", "slots": {}, "state": "InProgress", "confirmationState": "None"}
+                }
+            })
+        })
+}
+
+/// Answers every request with a long markdown text (so replies must be fitted).
+struct Answering;
+
+impl crate::providers::ChatProvider for Answering {
+    fn chat<'a>(
+        &'a self,
+        _: &'a crate::chat::ChatRequest,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<crate::chat::ChatResponse, crate::providers::ProviderError>,
+                > + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async {
+            Ok(crate::chat::ChatResponse {
+                content: Some(format!(
+                    "# Answer\n\n{}",
+                    "**Yes.** It *is* `so`. ".repeat(80)
+                )),
+                tool_calls: Vec::new(),
+                finish_reason: crate::chat::FinishReason::Stop,
+                usage: crate::chat::Usage::default(),
+            })
+        })
+    }
+
+    fn chat_stream<'a>(
+        &'a self,
+        _: &'a crate::chat::ChatRequest,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<crate::providers::EventStream, crate::providers::ProviderError>,
+                > + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async { Err(crate::providers::ProviderError::Unavailable("no".into())) })
+    }
+}
+
+/// One fulfillment (a gateway over [`Answering`]) and its runtime, shared by the cases.
+fn fulfillment() -> &'static (tokio::runtime::Runtime, super::LexFulfillment) {
+    static SHARED: std::sync::OnceLock<(tokio::runtime::Runtime, super::LexFulfillment)> =
+        std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let env = crate::env::Environment::from_pairs([("AWS_REGION", "us-east-1")]);
+        let config = crate::config::from_yaml_str(
+            "model_list:\n  - model_name: claude-3-sonnet\n    litellm_params: {model: bedrock/anthropic.claude-3-sonnet-20240229-v1:0}\n",
+            &env,
+        )
+        .unwrap();
+        let providers = config
+            .model_list
+            .iter()
+            .map(|d| {
+                let provider: std::sync::Arc<dyn crate::providers::ChatProvider> =
+                    std::sync::Arc::new(Answering);
+                (d.deployment_id.clone(), provider)
+            })
+            .collect();
+        let gateway = runtime
+            .block_on(crate::gateway::Gateway::builder(&config, providers).build())
+            .unwrap();
+        let fulfillment =
+            super::LexFulfillment::new(std::sync::Arc::new(gateway), &config).unwrap();
+        (runtime, fulfillment)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_event_through_the_handler_gets_a_valid_lex_answer(
+        payload in prop_oneof![3 => fulfillment_event(), 2 => event(), 1 => any_json()],
+    ) {
+        let (runtime, fulfillment) = fulfillment();
+        let answer = runtime.block_on(fulfillment.handle_json(payload, None));
+        let state = &answer["sessionState"];
+        let action = state["dialogAction"]["type"].as_str();
+        prop_assert!(
+            matches!(action, Some("Close" | "Delegate" | "ElicitSlot" | "ElicitIntent" | "ConfirmIntent")),
+            "{}", answer
+        );
+        let attributes = state["sessionAttributes"].as_object();
+        prop_assert!(attributes.is_none_or(|a| a.values().all(Value::is_string)), "{}", answer);
+        for message in answer["messages"].as_array().into_iter().flatten() {
+            let content = message["content"].as_str().unwrap_or_default();
+            prop_assert!(content.chars().count() <= super::reply::LEX_MAX_MESSAGE_CHARS);
+        }
+    }
+}
