@@ -22,6 +22,8 @@ mod warnings;
 #[cfg(test)]
 mod fixture_tests;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod rule_tests;
 
 use std::path::Path;

@@ -10,6 +10,8 @@ pub mod origin_verify;
 pub mod serve;
 mod sse;
 
+#[cfg(test)]
+pub(crate) use body::parse_json;
 pub use error::ApiError;
 
 use std::sync::Arc;

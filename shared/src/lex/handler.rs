@@ -31,7 +31,7 @@ impl LexFulfillment {
 }
 
 /// A safe answer to an event that did not parse.
-fn salvaged_response(payload: &Value) -> LexResponse {
+pub(super) fn salvaged_response(payload: &Value) -> LexResponse {
     let event = salvage(payload);
     let delegate = event.invocation_source == InvocationSource::DialogCodeHook
         && event.session_state.intent.is_some();

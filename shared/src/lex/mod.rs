@@ -9,6 +9,8 @@ mod json_budget;
 mod kinds;
 mod markdown;
 mod prompt;
+#[cfg(test)]
+mod proptests;
 mod reply;
 mod respond;
 mod response;

@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use unicode_segmentation::UnicodeSegmentation;
+use unicode_segmentation::{GraphemeCursor, UnicodeSegmentation};
 
 use super::account::GuardrailLog;
 use super::guard::{run, Outcome};
@@ -234,7 +234,8 @@ fn cut(buffer: &str) -> Option<usize> {
     if buffer.len() < STREAM_WINDOW_HARD_MAX_BYTES {
         return None;
     }
-    let within = |at: &usize| (1..=STREAM_WINDOW_HARD_MAX_BYTES).contains(at);
+    // Still a window of the minimum size: a boundary near the start would make a tiny one.
+    let within = |at: &usize| (STREAM_WINDOW_MIN_BYTES..=STREAM_WINDOW_HARD_MAX_BYTES).contains(at);
     buffer
         .split_word_bound_indices()
         .map(|(at, _)| at)
@@ -278,10 +279,19 @@ fn last_safe_space(buffer: &str) -> Option<usize> {
     (STREAM_WINDOW_MIN_BYTES..bytes.len().saturating_sub(1))
         .rev()
         .find_map(|i| {
-            let safe =
-                bytes[i].is_ascii_whitespace() && !(phone(bytes[i - 1]) && phone(bytes[i + 1]));
+            let safe = bytes[i].is_ascii_whitespace()
+                && !(phone(bytes[i - 1]) && phone(bytes[i + 1]))
+                && is_grapheme_boundary(buffer, i + 1);
             safe.then_some(i + 1)
         })
+}
+
+/// Whether `at` is between two graphemes of `text` (not between `\r` and `\n`, nor before a
+/// combining mark).
+fn is_grapheme_boundary(text: &str, at: usize) -> bool {
+    GraphemeCursor::new(at, text.len(), true)
+        .is_boundary(text, 0)
+        .unwrap_or(false)
 }
 
 /// The last word boundary (Unicode's rules) with no email or phone character on both sides,
@@ -375,6 +385,30 @@ mod tests {
         let run = "é".repeat(STREAM_WINDOW_HARD_MAX_BYTES);
         let at = cut(&run).unwrap();
         assert!(run.is_char_boundary(at) && at <= STREAM_WINDOW_HARD_MAX_BYTES);
+    }
+
+    #[test]
+    fn a_safe_space_never_splits_a_grapheme() {
+        // Found by the property test: a space followed by a combining mark is one grapheme,
+        // and so is CR LF.
+        let filler = "x".repeat(STREAM_WINDOW_MAX_BYTES);
+        for joined in [" \u{301}", "\r\n"] {
+            let text = format!("{filler}{joined}yyy");
+            if let Some(at) = cut(&text) {
+                assert!(is_grapheme_boundary(&text, at), "{joined:?} cut at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_cut_where_it_stands_still_makes_a_window_of_the_minimum_size() {
+        // Found by the property test: the only word boundary was after the leading space.
+        let run = format!(" {}", "x".repeat(STREAM_WINDOW_HARD_MAX_BYTES));
+        let at = cut(&run).unwrap();
+        assert!(
+            (STREAM_WINDOW_MIN_BYTES..=STREAM_WINDOW_HARD_MAX_BYTES).contains(&at),
+            "cut at {at}"
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ mod gateway;
 mod guard;
 mod guard_stream;
 mod limits;
+#[cfg(test)]
+mod proptests;
 mod route;
 mod stream;
 

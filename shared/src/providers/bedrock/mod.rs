@@ -4,6 +4,8 @@ mod build;
 mod clients;
 mod document;
 mod error;
+#[cfg(test)]
+mod proptests;
 mod request;
 mod response;
 mod stream;

@@ -13,6 +13,8 @@ use crate::chat::StreamEvent;
 #[derive(Debug, Default)]
 pub struct StreamConverter {
     tool_index_of_block: HashMap<i32, u32>,
+    /// The index the next tool call gets: a block started twice still gets a new one.
+    next_tool_index: u32,
 }
 
 impl StreamConverter {
@@ -22,7 +24,8 @@ impl StreamConverter {
             Event::MessageStart(_) => Some(StreamEvent::Start),
             Event::ContentBlockStart(start) => match start.start {
                 Some(bedrock::ContentBlockStart::ToolUse(tool)) => {
-                    let index = u32::try_from(self.tool_index_of_block.len()).unwrap_or(u32::MAX);
+                    let index = self.next_tool_index;
+                    self.next_tool_index = index.saturating_add(1);
                     self.tool_index_of_block
                         .insert(start.content_block_index, index);
                     Some(StreamEvent::ToolCallStart {
@@ -60,6 +63,37 @@ impl StreamConverter {
 mod tests {
     use super::*;
     use crate::chat::FinishReason;
+
+    fn tool_start(block: i32) -> Event {
+        Event::ContentBlockStart(
+            bedrock::ContentBlockStartEvent::builder()
+                .content_block_index(block)
+                .start(bedrock::ContentBlockStart::ToolUse(
+                    bedrock::ToolUseBlockStart::builder()
+                        .tool_use_id("t")
+                        .name("w")
+                        .build()
+                        .unwrap(),
+                ))
+                .build()
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_block_started_twice_never_shares_a_tool_call_index() {
+        // Found by the property test: indices came from the map's size, so block 2 started
+        // twice then block 0 gave two calls index 1.
+        let mut c = StreamConverter::default();
+        let indices: Vec<u32> = [2, 2, 0]
+            .into_iter()
+            .filter_map(|block| match c.convert(tool_start(block)) {
+                Some(StreamEvent::ToolCallStart { index, .. }) => Some(index),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(indices, [0, 1, 2]);
+    }
 
     #[test]
     fn tool_calls_are_indexed_from_zero_whatever_the_block_index() {
