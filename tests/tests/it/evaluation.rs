@@ -683,8 +683,8 @@ mod scheduled {
     }
 
     /// The function's environment as the template sets it, on the test config and Phoenix.
-    fn env(ws: &Workspace, dataset: &str) -> Environment {
-        Environment::from_pairs([
+    fn pairs(ws: &Workspace, dataset: &str) -> Vec<(String, String)> {
+        [
             ("AWS_REGION", "us-east-1".to_owned()),
             ("GATEWAY_CONFIG", ws.path("config.yaml")),
             ("PHOENIX_COLLECTOR_HTTP_ENDPOINT", phoenix_url().to_owned()),
@@ -698,7 +698,13 @@ mod scheduled {
                 "contains judge:correctness".to_owned(),
             ),
             (scheduled::JUDGE_VAR, "judge".to_owned()),
-        ])
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .into()
+    }
+
+    fn env(ws: &Workspace, dataset: &str) -> Environment {
+        Environment::from_pairs(pairs(ws, dataset))
     }
 
     fn metrics() -> (EmfMetrics, Captured) {
@@ -809,6 +815,40 @@ mod scheduled {
             })
             .count();
         assert_eq!(leftovers, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_key_the_runs_are_the_scheduled_evaluation_service() {
+        // As deployed: the master key is in Secrets Manager, not the config, and no
+        // GATEWAY_EVAL_KEY is set (`gateway-admin evaluate` would refuse to run).
+        let fake = FakeBedrock::start().await.unwrap();
+        let ws = Workspace::new(&fake, QA);
+        let config = std::fs::read_to_string(ws.dir.join("config.yaml")).unwrap();
+        let at = config.find("general_settings:").unwrap();
+        std::fs::write(ws.dir.join("config.yaml"), &config[..at]).unwrap();
+        let name = unique_project("keyless");
+        let client = PhoenixClient::new(phoenix_url(), None, Duration::from_secs(30)).unwrap();
+        let mut dataset = Dataset::from_file(Path::new(&ws.path("qa.jsonl"))).unwrap();
+        dataset.name.clone_from(&name);
+        client.ensure_dataset(&dataset).await.unwrap();
+        let mut pairs = pairs(&ws, &name);
+        pairs.retain(|(k, _)| k != scheduled::EVALUATORS_VAR && k != scheduled::MODELS_VAR);
+        pairs.push((scheduled::MODELS_VAR.into(), "claude-3-haiku".into()));
+        let env = Environment::from_pairs(pairs);
+        let (metrics, out) = metrics();
+        let summary = scheduled::handle(&env, &event(), Some(&metrics))
+            .await
+            .unwrap();
+        assert_eq!(fake.calls(HAIKU), 3);
+        assert_eq!(fake.calls(SONNET), 0);
+        // The default evaluator: `contains`.
+        assert_eq!(out.text().lines().count(), 1, "{}", out.text());
+        assert!(
+            out.text().contains("\"Evaluator\":\"contains\""),
+            "{}",
+            out.text()
+        );
+        assert_eq!(summary["models"][0]["failed"], 0, "{summary}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
