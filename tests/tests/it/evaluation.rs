@@ -2,7 +2,8 @@
 //! against the fake Bedrock (which also plays the judge), scored, and recorded in a real
 //! Phoenix: the dataset, one experiment per model, its runs (linked to their traces) and
 //! evaluations are read back through Phoenix's REST API. Also the threshold's exit status, a
-//! judge answering garbage, and a run interrupted and resumed.
+//! judge answering garbage, a run interrupted and resumed, the live quality score, and the
+//! scheduled experiment (an EventBridge scheduled event: EMF scores per model and evaluator).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
