@@ -465,6 +465,16 @@ fn the_scheduled_evaluation_runs_its_binary_on_its_schedule_with_the_gateways_ro
         )),
         0
     );
+    // A run that fails as a whole (no score to fall) alarms too.
+    let errors = resource(&t, "ScheduledEvaluationErrorAlarm");
+    assert_eq!(errors["Condition"], "HasScheduledEvaluationAlarm");
+    let errors = get(errors, "Properties");
+    assert_eq!(errors["Namespace"], "AWS/Lambda");
+    assert_eq!(errors["MetricName"], "Errors");
+    assert_eq!(
+        strings(&errors["Dimensions"][0]["Value"]),
+        ["ScheduledEvaluationFunction"]
+    );
     let alarm_condition = format!("{:?}", get(&t, "Conditions.HasScheduledEvaluationAlarm"));
     assert!(
         alarm_condition.contains("HasScheduledEvaluation")
