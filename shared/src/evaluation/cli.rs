@@ -29,7 +29,6 @@ use crate::config::{self, GatewayConfig, CONFIG_PATH_VAR};
 use crate::env::Environment;
 use crate::gateway::Gateway;
 use crate::observability::{PhoenixExporter, Telemetry, TraceSettings};
-use crate::secret::Secret;
 
 /// The variable holding the key an evaluation runs with (when `--key` is not given).
 pub const EVAL_KEY_VAR: &str = "GATEWAY_EVAL_KEY";
@@ -51,24 +50,37 @@ impl Outcome {
     }
 }
 
+/// What to run: the command line's options (also filled in by `scheduled`).
 #[derive(Debug, Default)]
-struct Args {
-    dataset: Option<PathBuf>,
-    phoenix_dataset: Option<String>,
-    dataset_name: Option<String>,
-    models: Vec<String>,
-    evals: Vec<String>,
-    judge: Option<String>,
-    mins: Vec<Threshold>,
-    concurrency: Option<usize>,
-    results: Option<PathBuf>,
-    key: Option<String>,
-    phoenix: Option<String>,
-    no_phoenix: bool,
-    experiment: Option<String>,
-    max_tokens: Option<u32>,
-    temperature: Option<f32>,
-    config: Option<PathBuf>,
+pub(super) struct Args {
+    pub(super) dataset: Option<PathBuf>,
+    pub(super) phoenix_dataset: Option<String>,
+    pub(super) dataset_name: Option<String>,
+    pub(super) models: Vec<String>,
+    pub(super) evals: Vec<String>,
+    pub(super) judge: Option<String>,
+    pub(super) mins: Vec<Threshold>,
+    pub(super) concurrency: Option<usize>,
+    pub(super) results: Option<PathBuf>,
+    pub(super) key: Option<String>,
+    /// Without a key: run as this service principal (the scheduled run) instead of failing.
+    pub(super) service: Option<String>,
+    pub(super) phoenix: Option<String>,
+    pub(super) no_phoenix: bool,
+    pub(super) experiment: Option<String>,
+    pub(super) max_tokens: Option<u32>,
+    pub(super) temperature: Option<f32>,
+    pub(super) config: Option<PathBuf>,
+}
+
+/// A finished run: its summaries and what it was recorded as.
+pub(super) struct Finished {
+    pub(super) summaries: Vec<report::ModelSummary>,
+    pub(super) dataset_name: String,
+    pub(super) experiment_name: String,
+    pub(super) results_path: PathBuf,
+    /// Phoenix's base URL when the experiment was recorded there.
+    pub(super) phoenix: Option<String>,
 }
 
 pub const USAGE: &str = "usage: gateway-admin evaluate (--dataset FILE | --phoenix-dataset NAME) \
@@ -154,6 +166,39 @@ pub async fn run(
     progress: Arc<dyn Fn(&str) + Send + Sync>,
 ) -> Result<Outcome, EvalError> {
     let args = parse(args)?;
+    let mins = args.mins.clone();
+    let finished = experiment(env, args, progress).await?;
+    let write = |e: std::io::Error| EvalError::Results(e.to_string());
+    out.write_all(report::render(&finished.summaries).as_bytes())
+        .map_err(write)?;
+    if let Some(base) = &finished.phoenix {
+        writeln!(
+            out,
+            "Phoenix: {base}/datasets (dataset {:?}, experiments {}-<model>)",
+            finished.dataset_name, finished.experiment_name
+        )
+        .map_err(write)?;
+    }
+    writeln!(out, "results: {}", finished.results_path.display()).map_err(write)?;
+    let failing = report::below(&finished.summaries, &mins);
+    for (model, evaluator, mean, min) in &failing {
+        let mean = mean.map_or_else(|| "no score".to_owned(), |m| format!("{m:.3}"));
+        writeln!(out, "BELOW THRESHOLD: {model} {evaluator} {mean} < {min}").map_err(write)?;
+    }
+    Ok(if failing.is_empty() {
+        Outcome::Passed
+    } else {
+        Outcome::BelowThreshold
+    })
+}
+
+/// Runs an experiment as `args` describe: every example through the gateway per model,
+/// scored, recorded in Phoenix when there is one; progress lines to `progress`.
+pub(super) async fn experiment(
+    env: &Environment,
+    args: Args,
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+) -> Result<Finished, EvalError> {
     let evaluators = args
         .evals
         .iter()
@@ -179,7 +224,10 @@ pub async fn run(
         .clone()
         .or_else(|| env.get(EVAL_KEY_VAR).map(str::to_owned))
         .or_else(|| config.master_key.as_ref().map(|k| k.expose().clone()));
-    let principal = runner::principal(&gateway, key.as_deref()).await?;
+    let principal = match (key, &args.service) {
+        (None, Some(service)) => crate::keys::Principal::service(service, None),
+        (key, _) => runner::principal(&gateway, key.as_deref()).await?,
+    };
 
     let mut dataset = match (&args.dataset, &args.phoenix_dataset, &phoenix) {
         (Some(path), _, _) => Dataset::from_file(path)?,
@@ -250,30 +298,12 @@ pub async fn run(
     gateway.after_response().flush().await;
     let all = outcome?;
     let names: Vec<String> = evaluators.iter().map(Evaluator::name).collect();
-    let summaries = report::summarize(&options.models, &names, &all);
-    let write = |e: std::io::Error| EvalError::Results(e.to_string());
-    out.write_all(report::render(&summaries).as_bytes())
-        .map_err(write)?;
-    if let Some(client) = &phoenix {
-        writeln!(
-            out,
-            "Phoenix: {}/datasets (dataset {:?}, experiments {}-<model>)",
-            client.base_url(),
-            dataset.name,
-            options.experiment_name
-        )
-        .map_err(write)?;
-    }
-    writeln!(out, "results: {}", results_path.display()).map_err(write)?;
-    let failing = report::below(&summaries, &args.mins);
-    for (model, evaluator, mean, min) in &failing {
-        let mean = mean.map_or_else(|| "no score".to_owned(), |m| format!("{m:.3}"));
-        writeln!(out, "BELOW THRESHOLD: {model} {evaluator} {mean} < {min}").map_err(write)?;
-    }
-    Ok(if failing.is_empty() {
-        Outcome::Passed
-    } else {
-        Outcome::BelowThreshold
+    Ok(Finished {
+        summaries: report::summarize(&options.models, &names, &all),
+        dataset_name: dataset.name.clone(),
+        experiment_name: options.experiment_name.clone(),
+        results_path,
+        phoenix: phoenix.as_ref().map(|c| c.base_url().to_owned()),
     })
 }
 
@@ -301,17 +331,16 @@ async fn trace_settings(
         (Some(url), configured) => {
             let base = url.trim().trim_end_matches('/');
             let base = base.strip_suffix("/v1/traces").unwrap_or(base);
-            let mut settings = configured.unwrap_or_else(|| TraceSettings {
-                endpoint: String::new(),
-                api_key: env
-                    .get(crate::observability::settings::PHOENIX_API_KEY)
-                    .map(|k| Secret::from(k.to_owned())),
-                project: crate::observability::settings::DEFAULT_PROJECT.to_owned(),
-                hide_inputs: false,
-                hide_outputs: false,
-                timeout: Duration::from_secs(5),
-                allowed_projects: Vec::new(),
-            });
+            // Without the config's tracing: the environment's project, switches and API key
+            // (its secret too, as the functions read it).
+            let mut settings = match configured {
+                Some(settings) => settings,
+                None => TraceSettings::from_env(env)
+                    .map_err(|e| EvalError::Usage(e.to_string()))?
+                    .with_secret_api_key(env)
+                    .await
+                    .map_err(|e| EvalError::Phoenix(format!("API key: {e}")))?,
+            };
             settings.endpoint = format!("{base}/v1/traces");
             Some(settings)
         }

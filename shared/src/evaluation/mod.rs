@@ -8,6 +8,7 @@
 //! - `runner`: every example through `Gateway::chat` per model group, bounded concurrency,
 //!   resumable through the `results` file;
 //! - `online`: the live quality score, judged after the response on a sample of live traffic;
+//! - `scheduled`: the same experiment on an EventBridge schedule in AWS, its scores as EMF metrics;
 //! - `report`: one table per model (scores with 95% intervals, cost, latency, failures) and
 //!   the thresholds that make the command fail.
 
@@ -21,6 +22,7 @@ pub mod phoenix_client;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod scheduled;
 
 pub use dataset::{Dataset, Example};
 pub use evaluators::{Evaluator, Score};

@@ -2,7 +2,8 @@
 //! against the fake Bedrock (which also plays the judge), scored, and recorded in a real
 //! Phoenix: the dataset, one experiment per model, its runs (linked to their traces) and
 //! evaluations are read back through Phoenix's REST API. Also the threshold's exit status, a
-//! judge answering garbage, and a run interrupted and resumed.
+//! judge answering garbage, a run interrupted and resumed, the live quality score, and the
+//! scheduled experiment (an EventBridge scheduled event: EMF scores per model and evaluator).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -657,5 +658,239 @@ mod live {
             2,
             "both answers are being judged, after they were sent"
         );
+    }
+}
+
+// ---- The scheduled experiment: an EventBridge scheduled event in the function. ----
+
+mod scheduled {
+    use super::*;
+    use gateway::evaluation::scheduled::{self, METRIC_NAME};
+    use gateway::evaluation::{Dataset, PhoenixClient};
+    use gateway::observability::settings::MetricsSettings;
+    use gateway::observability::EmfMetrics;
+    use gateway_tests::captured::Captured;
+
+    /// `events/scheduled-evaluation.json` with its own event id (the results file is named
+    /// after it).
+    fn event() -> Value {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/scheduled-evaluation.json");
+        let mut event: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(event["detail-type"], "Scheduled Event");
+        event["id"] = Value::from(unique_project("event"));
+        event
+    }
+
+    /// The function's environment as the template sets it, on the test config and Phoenix.
+    fn pairs(ws: &Workspace, dataset: &str) -> Vec<(String, String)> {
+        [
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("GATEWAY_CONFIG", ws.path("config.yaml")),
+            ("PHOENIX_COLLECTOR_HTTP_ENDPOINT", phoenix_url().to_owned()),
+            (scheduled::DATASET_VAR, dataset.to_owned()),
+            (
+                scheduled::MODELS_VAR,
+                "claude-3-sonnet, claude-3-haiku".to_owned(),
+            ),
+            (
+                scheduled::EVALUATORS_VAR,
+                "contains judge:correctness".to_owned(),
+            ),
+            (scheduled::JUDGE_VAR, "judge".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .into()
+    }
+
+    fn env(ws: &Workspace, dataset: &str) -> Environment {
+        Environment::from_pairs(pairs(ws, dataset))
+    }
+
+    fn metrics() -> (EmfMetrics, Captured) {
+        let out = Captured::default();
+        let metrics = EmfMetrics::to_writer(
+            MetricsSettings {
+                namespace: "Scheduled".into(),
+            },
+            Box::new(out.clone()),
+        );
+        (metrics, out)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_scheduled_event_runs_the_phoenix_dataset_and_publishes_a_score_per_model_and_evaluator(
+    ) {
+        let fake = FakeBedrock::start().await.unwrap();
+        let ws = Workspace::new(&fake, QA);
+        // The dataset is in Phoenix (uploaded as `evaluate --dataset FILE` uploads it).
+        let name = unique_project("scheduled");
+        let client = PhoenixClient::new(phoenix_url(), None, Duration::from_secs(30)).unwrap();
+        let mut dataset = Dataset::from_file(Path::new(&ws.path("qa.jsonl"))).unwrap();
+        dataset.name.clone_from(&name);
+        let uploaded = client.ensure_dataset(&dataset).await.unwrap();
+
+        let event = event();
+        let (metrics, out) = metrics();
+        let summary = scheduled::handle(&env(&ws, &name), &event, Some(&metrics))
+            .await
+            .unwrap();
+
+        // Every example through the pipeline per model, every answer judged.
+        assert_eq!(fake.calls(SONNET), 3);
+        assert_eq!(fake.calls(HAIKU), 3);
+        assert_eq!(fake.calls(JUDGE), 6);
+        let experiment = format!("{name}-2026-12-07T04:00:00Z");
+        assert_eq!(summary["experiment"], experiment.as_str(), "{summary}");
+        assert_eq!(summary["models"].as_array().unwrap().len(), 2, "{summary}");
+
+        // One EMF line per model and evaluator, with the mean the fake implies.
+        let lines: Vec<Value> = out
+            .text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        let mut seen = Vec::new();
+        for line in &lines {
+            let cw = &line["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(cw["Namespace"], "Scheduled");
+            assert_eq!(
+                cw["Dimensions"],
+                serde_json::json!([[], ["Model", "Evaluator"]])
+            );
+            assert_eq!(cw["Metrics"][0]["Name"], METRIC_NAME);
+            let score = line[METRIC_NAME].as_f64().unwrap();
+            assert!((score - 2.0 / 3.0).abs() < 1e-9, "{line}");
+            assert_eq!(line["Scored"], 3);
+            assert_eq!(line["Dataset"], name.as_str());
+            seen.push(format!(
+                "{} {}",
+                line["Model"].as_str().unwrap(),
+                line["Evaluator"].as_str().unwrap()
+            ));
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "claude-3-haiku contains",
+                "claude-3-haiku judge:correctness",
+                "claude-3-sonnet contains",
+                "claude-3-sonnet judge:correctness"
+            ]
+        );
+
+        // The experiments, on the dataset already in Phoenix (not a second upload).
+        let datasets = phoenix_json_async(format!("/v1/datasets?name={name}")).await;
+        assert_eq!(datasets["data"].as_array().unwrap().len(), 1, "{datasets}");
+        let experiments =
+            phoenix_json_async(format!("/v1/datasets/{}/experiments", uploaded.dataset_id)).await;
+        let experiments = experiments["data"].as_array().unwrap().clone();
+        assert_eq!(experiments.len(), 2, "{experiments:?}");
+        for e in &experiments {
+            let id = e["id"].as_str().unwrap();
+            let runs = phoenix_json_async(format!("/v1/experiments/{id}/runs")).await;
+            assert_eq!(runs["data"].as_array().unwrap().len(), 3, "{runs}");
+            let full = phoenix_json_async(format!("/v1/experiments/{id}/json")).await;
+            for row in full.as_array().unwrap() {
+                assert_eq!(row["annotations"].as_array().unwrap().len(), 2, "{row}");
+            }
+        }
+        let mut models: Vec<&str> = experiments
+            .iter()
+            .map(|e| e["metadata"]["model"].as_str().unwrap())
+            .collect();
+        models.sort_unstable();
+        assert_eq!(models, ["claude-3-haiku", "claude-3-sonnet"]);
+
+        // A finished run leaves no results file behind in the function's /tmp.
+        let leftovers = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|f| {
+                f.file_name()
+                    .to_string_lossy()
+                    .contains(event["id"].as_str().unwrap())
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_key_the_runs_are_the_scheduled_evaluation_service() {
+        // As deployed: the master key is in Secrets Manager, not the config, and no
+        // GATEWAY_EVAL_KEY is set (`gateway-admin evaluate` would refuse to run).
+        let fake = FakeBedrock::start().await.unwrap();
+        let ws = Workspace::new(&fake, QA);
+        let config = std::fs::read_to_string(ws.dir.join("config.yaml")).unwrap();
+        let at = config.find("general_settings:").unwrap();
+        std::fs::write(ws.dir.join("config.yaml"), &config[..at]).unwrap();
+        let name = unique_project("keyless");
+        let client = PhoenixClient::new(phoenix_url(), None, Duration::from_secs(30)).unwrap();
+        let mut dataset = Dataset::from_file(Path::new(&ws.path("qa.jsonl"))).unwrap();
+        dataset.name.clone_from(&name);
+        client.ensure_dataset(&dataset).await.unwrap();
+        let mut pairs = pairs(&ws, &name);
+        pairs.retain(|(k, _)| k != scheduled::EVALUATORS_VAR && k != scheduled::MODELS_VAR);
+        pairs.push((scheduled::MODELS_VAR.into(), "claude-3-haiku".into()));
+        let env = Environment::from_pairs(pairs);
+        let (metrics, out) = metrics();
+        let summary = scheduled::handle(&env, &event(), Some(&metrics))
+            .await
+            .unwrap();
+        assert_eq!(fake.calls(HAIKU), 3);
+        assert_eq!(fake.calls(SONNET), 0);
+        // The default evaluator: `contains`.
+        assert_eq!(out.text().lines().count(), 1, "{}", out.text());
+        assert!(
+            out.text().contains("\"Evaluator\":\"contains\""),
+            "{}",
+            out.text()
+        );
+        assert_eq!(summary["models"][0]["failed"], 0, "{summary}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_missing_dataset_or_another_event_is_a_clear_error_with_no_model_call_or_metric() {
+        let fake = FakeBedrock::start().await.unwrap();
+        let ws = Workspace::new(&fake, QA);
+        let (metrics, out) = metrics();
+        let missing = unique_project("no-such-dataset");
+        let err = scheduled::handle(&env(&ws, &missing), &event(), Some(&metrics))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Phoenix has no dataset named") && err.contains(&missing),
+            "{err}"
+        );
+
+        let lex: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/lex-first-turn.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let err = scheduled::handle(&env(&ws, &missing), &lex, Some(&metrics))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an EventBridge scheduled event"), "{err}");
+
+        let unset = Environment::from_pairs([("GATEWAY_CONFIG", ws.path("config.yaml"))]);
+        let err = scheduled::handle(&unset, &event(), Some(&metrics))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(scheduled::DATASET_VAR), "{err}");
+
+        assert_eq!(
+            fake.calls(SONNET) + fake.calls(HAIKU) + fake.calls(JUDGE),
+            0
+        );
+        assert_eq!(out.text(), "");
     }
 }

@@ -106,6 +106,17 @@ const OPTIONAL: &[(&str, &str)] = &[
     ),
 ];
 
+/// The scheduled evaluation's settings: its function sets them all (checked below).
+const SCHEDULED_EVALUATION_VARS: &[&str] = &[
+    gateway::evaluation::scheduled::DATASET_VAR,
+    gateway::evaluation::scheduled::MODELS_VAR,
+    gateway::evaluation::scheduled::EVALUATORS_VAR,
+    gateway::evaluation::scheduled::JUDGE_VAR,
+];
+
+/// Binaries of the function packages that no function runs: the admin command line.
+const NOT_DEPLOYED: &[&str] = &["gateway-admin"];
+
 /// Variables the contract between the branches names; the template sets them all, for both
 /// chat and Lex, whether or not this branch's code reads them yet.
 const CONTRACT: &[&str] = &[
@@ -293,8 +304,10 @@ fn every_variable_the_code_reads_is_set_or_optional() {
         for name in &read {
             assert!(
                 set.contains_key(name) || optional.contains_key(name.as_str())
-                    // chat-only settings, set where they matter (checked below)
-                    || ["GATEWAY_LAMBDA_MODE", "GATEWAY_ORIGIN_VERIFY_SECRET_ID"].contains(&name.as_str()),
+                    // chat-only and scheduled-evaluation-only settings, set where they matter
+                    // (checked below)
+                    || ["GATEWAY_LAMBDA_MODE", "GATEWAY_ORIGIN_VERIFY_SECRET_ID"].contains(&name.as_str())
+                    || SCHEDULED_EVALUATION_VARS.contains(&name.as_str()),
                 "{function}: the code reads {name}, which the template does not set \
                  (set it, or add it to OPTIONAL with the reason)"
             );
@@ -338,6 +351,7 @@ fn handler_binaries_are_workspace_binaries() {
     assert_eq!(get(&t, "Globals.Function.Runtime"), "provided.al2023");
     assert_eq!(get(&t, "Globals.Function.Handler"), "bootstrap");
     let workspace = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    // Every binary of the function packages: the package's own (src/main.rs) and its [[bin]]s.
     let mut binaries = BTreeSet::new();
     for entry in fs::read_dir(root().join("functions")).unwrap() {
         let dir = entry.unwrap().path();
@@ -349,10 +363,16 @@ fn handler_binaries_are_workspace_binaries() {
         if workspace.contains(&member) && dir.join("src/main.rs").is_file() {
             binaries.extend(
                 quoted_after(&manifest, "name =")
-                    .first()
+                    .iter()
                     .map(|s| s.to_string()),
             );
+            for path in quoted_after(&manifest, "path =") {
+                assert!(dir.join(path).is_file(), "{}: no {path}", dir.display());
+            }
         }
+    }
+    for admin in NOT_DEPLOYED {
+        assert!(binaries.remove(*admin), "no binary {admin}: {binaries:?}");
     }
     let mut used = BTreeSet::new();
     for (function, r) in functions(&t) {
@@ -368,6 +388,99 @@ fn handler_binaries_are_workspace_binaries() {
         used.insert(binary.to_owned());
     }
     assert_eq!(used, binaries, "every function binary is deployed");
+    assert!(used.contains("evaluate-scheduled"), "{used:?}");
+}
+
+#[test]
+fn the_scheduled_evaluation_runs_its_binary_on_its_schedule_with_the_gateways_role() {
+    let t = template();
+    let function = resource(&t, "ScheduledEvaluationFunction");
+    assert_eq!(function["Condition"], "HasScheduledEvaluation");
+    let condition = format!("{:?}", get(&t, "Conditions.HasScheduledEvaluation"));
+    assert!(
+        condition.contains("ScheduledEvaluationDataset"),
+        "{condition}"
+    );
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"],
+        "evaluate-scheduled"
+    );
+    let props = get(function, "Properties");
+    // The gateway's role: the statements the pipeline's calls need (models, guardrail, table,
+    // master key, Phoenix key), which the tests above check against the code.
+    assert_eq!(strings(&props["Role"]), ["GatewayFunctionRole.Arn"]);
+    assert!(number(&props["Timeout"]) <= 900);
+    assert_eq!(
+        number(&props["EventInvokeConfig"]["MaximumRetryAttempts"]),
+        0
+    );
+    // Its log group is one the role's Logs statement covers (`${AWS::StackName}-*`).
+    let group = resource(&t, "ScheduledEvaluationLogGroup");
+    assert_eq!(group["Condition"], "HasScheduledEvaluation");
+    assert!(strings(&group["Properties"]["LogGroupName"])[0]
+        .starts_with("/aws/lambda/${AWS::StackName}-"));
+    assert_eq!(
+        strings(&props["LoggingConfig"]["LogGroup"]),
+        ["ScheduledEvaluationLogGroup"]
+    );
+    let events = props["Events"].as_mapping().unwrap();
+    assert_eq!(events.len(), 1);
+    let (_, event) = events.iter().next().unwrap();
+    assert_eq!(event["Type"], "Schedule");
+    assert_eq!(
+        strings(&event["Properties"]["Schedule"]),
+        ["ScheduledEvaluationSchedule"]
+    );
+    // Each setting the code reads comes from its parameter.
+    let vars = variables(&t, "ScheduledEvaluationFunction");
+    for (name, parameter) in SCHEDULED_EVALUATION_VARS.iter().zip([
+        "ScheduledEvaluationDataset",
+        "ScheduledEvaluationModels",
+        "ScheduledEvaluationEvaluators",
+        "ScheduledEvaluationJudge",
+    ]) {
+        assert_eq!(strings(&vars[*name]), [parameter], "{name}");
+        get(&t, &format!("Parameters.{parameter}"));
+    }
+    // Off by default.
+    assert_eq!(get(&t, "Parameters.ScheduledEvaluationDataset.Default"), "");
+    // The alarm: the metric the code writes, in the gateway's namespace, off by default.
+    let alarm = resource(&t, "ScheduledEvaluationAlarm");
+    assert_eq!(alarm["Condition"], "HasScheduledEvaluationAlarm");
+    let alarm = get(alarm, "Properties");
+    assert_eq!(
+        alarm["MetricName"],
+        gateway::evaluation::scheduled::METRIC_NAME
+    );
+    assert_eq!(strings(&alarm["Namespace"]), ["MetricsNamespace"]);
+    assert_eq!(alarm["ComparisonOperator"], "LessThanThreshold");
+    assert_eq!(
+        strings(&alarm["Threshold"]),
+        ["ScheduledEvaluationAlarmThreshold"]
+    );
+    assert_eq!(
+        number(get(
+            &t,
+            "Parameters.ScheduledEvaluationAlarmThreshold.Default"
+        )),
+        0
+    );
+    // A run that fails as a whole (no score to fall) alarms too.
+    let errors = resource(&t, "ScheduledEvaluationErrorAlarm");
+    assert_eq!(errors["Condition"], "HasScheduledEvaluationAlarm");
+    let errors = get(errors, "Properties");
+    assert_eq!(errors["Namespace"], "AWS/Lambda");
+    assert_eq!(errors["MetricName"], "Errors");
+    assert_eq!(
+        strings(&errors["Dimensions"][0]["Value"]),
+        ["ScheduledEvaluationFunction"]
+    );
+    let alarm_condition = format!("{:?}", get(&t, "Conditions.HasScheduledEvaluationAlarm"));
+    assert!(
+        alarm_condition.contains("HasScheduledEvaluation")
+            && alarm_condition.contains("ScheduledEvaluationAlarmThreshold"),
+        "{alarm_condition}"
+    );
 }
 
 /// The config the functions read, loaded as they load it: `/opt/X` is `X` of the layer's folder.
@@ -846,6 +959,7 @@ fn rules_use_only_the_functions_cloudformation_documents_for_rules() {
         "InternetFacingAlbNeedsHttps",
         "OacNeedsIamUrl",
         "OriginVerifyNeedsOpenUrl",
+        "ScheduledEvaluationNeedsPhoenix",
     ] {
         assert!(names.contains(needed), "no rule {needed}: {names:?}");
     }
