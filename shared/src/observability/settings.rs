@@ -88,12 +88,26 @@ impl TraceSettings {
         Ok(self)
     }
 
-    /// `None` unless the config's callbacks name [`PHOENIX_CALLBACK`].
+    /// `None` unless the config's callbacks name [`PHOENIX_CALLBACK`], or when the endpoint
+    /// variables are present but both empty: a deployment switches traces off that way (the
+    /// template always sets `PHOENIX_COLLECTOR_HTTP_ENDPOINT`, empty without a collector).
     pub fn from_config(
         config: &GatewayConfig,
         env: &Environment,
     ) -> Result<Option<TraceSettings>, TelemetryInitError> {
         if !config.callbacks.iter().any(|c| c == PHOENIX_CALLBACK) {
+            return Ok(None);
+        }
+        let empty = |name| env.get(name).map(|v| v.trim().is_empty());
+        let switched_off = matches!(
+            (
+                empty(PHOENIX_COLLECTOR_HTTP_ENDPOINT),
+                empty(PHOENIX_COLLECTOR_ENDPOINT),
+            ),
+            (Some(true), None | Some(true)) | (None, Some(true))
+        );
+        if switched_off {
+            tracing::info!("traces off: the Phoenix collector endpoint is set empty");
             return Ok(None);
         }
         Self::from_env(env).map(|settings| {
@@ -229,6 +243,24 @@ mod tests {
         assert!(s.hide_inputs && !s.hide_outputs);
         let bad = Environment::from_pairs([(PHOENIX_COLLECTOR_ENDPOINT, "ftp://x")]);
         assert!(TraceSettings::from_env(&bad).is_err());
+    }
+
+    #[test]
+    fn an_endpoint_set_empty_switches_configured_traces_off() {
+        let config = crate::config::from_yaml_str(
+            "model_list:\n  - model_name: m\n    litellm_params:\n      model: bedrock/anthropic.claude-3-haiku-20240307-v1:0\nlitellm_settings:\n  callbacks: [\"arize_phoenix\"]\n",
+            &Environment::default(),
+        )
+        .unwrap();
+        let off = Environment::from_pairs([(PHOENIX_COLLECTOR_HTTP_ENDPOINT, " ")]);
+        assert!(TraceSettings::from_config(&config, &off).unwrap().is_none());
+        let on =
+            Environment::from_pairs([(PHOENIX_COLLECTOR_HTTP_ENDPOINT, "http://127.0.0.1:6006")]);
+        assert!(TraceSettings::from_config(&config, &on).unwrap().is_some());
+        // Not set at all: the default collector, as LiteLLM does.
+        assert!(TraceSettings::from_config(&config, &Environment::default())
+            .unwrap()
+            .is_some());
     }
 
     #[test]
