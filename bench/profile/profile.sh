@@ -4,6 +4,10 @@
 #   bench/profile/profile.sh            perf profile at c=64 and c=1, bucketed by component
 #   bench/profile/profile.sh --alloc    also: requests/s with glibc malloc vs jemalloc vs mimalloc
 #                                       (LD_PRELOAD of Debian's libjemalloc2 / libmimalloc2.0)
+#   bench/profile/profile.sh --features every feature on (bench/config/gateway-features.yaml):
+#                                       a virtual key with budget and limits, pre_call and
+#                                       post_call guardrails on the fake ApplyGuardrail, traces
+#                                       to a stand-in OTLP collector (bench.py's Collector)
 #
 # Builds a profiling copy of the gateway (frame pointers, line tables, symbols) into
 # target/profiling with environment overrides only: Cargo.toml is not touched. Needs `perf`
@@ -15,7 +19,16 @@ BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROOT="$(cd "$BENCH/.." && pwd)"
 cd "$ROOT"
 ALLOC=0
-[ "${1:-}" = "--alloc" ] && ALLOC=1
+FEATURES=0
+for arg in "$@"; do
+  case "$arg" in
+    --alloc) ALLOC=1 ;;
+    --features) FEATURES=1 ;;
+    *) echo "unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+CONFIG="$BENCH/config/gateway.yaml"
+[ "$FEATURES" = 1 ] && CONFIG="$BENCH/config/gateway-features.yaml"
 
 OUT="$BENCH/.work/profile-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
@@ -45,7 +58,17 @@ FAKE="$(grep -o 'http://127.0.0.1:[0-9]*' "$OUT/fake.log")"
 
 KEY=sk-bench-master-key
 BODY='{"model":"claude-3-sonnet","stream":false,"max_tokens":64,"messages":[{"role":"user","content":"Say hello in five words"}]}'
-ENVS=(GATEWAY_CONFIG="$BENCH/config/gateway.yaml" LITELLM_MASTER_KEY=$KEY
+COLLECTOR_ENV=()
+if [ "$FEATURES" = 1 ]; then
+  # The stand-in OTLP collector of bench/features.py, in a Python process on CPU 1.
+  (cd "$BENCH" && exec taskset -c 1 python3 -c 'import time, bench as b
+c = b.Collector(0); print(c.url, flush=True)
+while True: time.sleep(60)') > "$OUT/collector.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do grep -q "http://" "$OUT/collector.log" && break; sleep 0.05; done
+  COLLECTOR_ENV=(PHOENIX_COLLECTOR_ENDPOINT="$(grep -o 'http://127.0.0.1:[0-9]*' "$OUT/collector.log")")
+fi
+ENVS=(GATEWAY_CONFIG="$CONFIG" LITELLM_MASTER_KEY=$KEY "${COLLECTOR_ENV[@]}"
       AWS_ENDPOINT_URL_BEDROCK_RUNTIME="$FAKE" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
       AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true RUST_LOG="${RUST_LOG:-info}")
 
@@ -60,15 +83,24 @@ start_gateway() { # binary port [extra env...]
   done
   echo "gateway did not start" >&2; exit 1
 }
+AUTH=$KEY
 load() { # port concurrency seconds json-out
   taskset -c 1 "$OHA" --no-tui --output-format json -c "$2" -z "${3}s" -m POST -T application/json \
-    -d "$BODY" -H "Authorization: Bearer $KEY" "http://127.0.0.1:$1/v1/chat/completions" > "$4"
+    -d "$BODY" -H "Authorization: Bearer $AUTH" "http://127.0.0.1:$1/v1/chat/completions" > "$4"
+}
+virtual_key() { # port: a key with a budget and limits that never bind (as bench/features.py)
+  curl -sf -X POST "http://127.0.0.1:$1/key/generate" -H "Authorization: Bearer $KEY" \
+    -H 'Content-Type: application/json' \
+    -d '{"max_budget":1000000.0,"budget_duration":"30d","rpm_limit":10000000,"tpm_limit":10000000000,"key_alias":"profile"}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'
 }
 rps() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(round(d['summary']['requestsPerSec']))" "$1"; }
 
 PORT=48611
 start_gateway "$ROOT/target/profiling/release/chat" $PORT
-load $PORT 64 3 "$OUT/warm.json"
+[ "$FEATURES" = 1 ] && AUTH="$(virtual_key $PORT)"
+# Past the default keep_records (10,000) so the memory copy of usage records is full (steady state).
+load $PORT 64 6 "$OUT/warm.json"
 for c in 64 1; do
   load $PORT $c 12 "$OUT/oha-c$c.json" &
   LOADPID=$!
@@ -98,6 +130,7 @@ if [ "$ALLOC" = 1 ]; then
     fi
     PORT=$((PORT + 1))
     start_gateway "$ROOT/target/release/chat" $PORT "${PRE[@]}"
+    [ "$FEATURES" = 1 ] && AUTH="$(virtual_key $PORT)"
     load $PORT 64 2 "$OUT/alloc-warm.json"
     R=()
     for i in 1 2 3; do load $PORT 64 5 "$OUT/alloc-$alloc-$i.json"; R+=("$(rps "$OUT/alloc-$alloc-$i.json")"); done
