@@ -64,6 +64,7 @@ mod answer;
 mod faults;
 mod guardrail;
 mod server;
+mod sigv4;
 mod state;
 mod stream;
 mod validate;

@@ -33,6 +33,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/_fake/reset", post(reset))
         .route("/_fake/latency", post(latency))
         .route("/_fake/last-request/{model_id}", get(last_request))
+        .layer(axum::middleware::from_fn(super::sigv4::check))
         .with_state(state)
 }
 

@@ -25,6 +25,7 @@ mod pipeline_seams;
 mod routing;
 mod sam_template;
 mod secrets_at_startup;
+mod signed_client;
 mod stalled_store;
 mod stalled_streams;
 mod store_table;

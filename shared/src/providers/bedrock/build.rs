@@ -61,10 +61,10 @@ fn guardrails_with(
             endpoint_url: g.endpoint_url.as_deref(),
             credentials: g.credentials.as_ref(),
         };
-        let client = clients.client(
+        let client = clients.signed(
             &format!("guardrail {}", g.name),
             place,
-            Some(GUARDRAIL_CALL_TIMEOUT),
+            GUARDRAIL_CALL_TIMEOUT,
         )?;
         let guardrail = BedrockGuardrail::new(&g.name, &g.guardrail_id, &g.version, client);
         built.insert(g.name.clone(), Arc::new(guardrail));

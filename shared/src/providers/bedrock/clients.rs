@@ -13,12 +13,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::config::timeout::TimeoutConfig;
 use aws_sdk_bedrockruntime::config::StalledStreamProtectionConfig;
 use aws_sdk_bedrockruntime::Client;
 
+use super::signed::{SignedClient, SignedHttp};
 use crate::config::{ModelDeployment, StaticCredentials};
 use crate::env::Environment;
 
@@ -42,6 +44,10 @@ pub fn call_timeouts(timeout: Option<Duration>) -> TimeoutConfig {
 pub enum ClientInitError {
     #[error("{deployment}: no AWS region: set litellm_params.aws_region_name or AWS_REGION")]
     NoRegion { deployment: String },
+    #[error("{user}: no AWS credentials provider is configured")]
+    NoCredentials { user: String },
+    #[error("HTTP client: {0}")]
+    Http(String),
 }
 
 /// What makes two deployments' clients differ: region, endpoint, access key id, timeout.
@@ -65,7 +71,11 @@ pub struct ClientPlace<'a> {
 pub struct BedrockClients {
     base: SdkConfig,
     default_region: Option<String>,
+    /// `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, else `AWS_ENDPOINT_URL` (what the SDK clients use).
+    env_endpoint: Option<String>,
     clients: HashMap<ClientKey, Client>,
+    /// The signed clients' one connection pool, made when the first is asked for.
+    signed_http: Option<SignedHttp>,
 }
 
 impl BedrockClients {
@@ -85,10 +95,16 @@ impl BedrockClients {
     /// stores' clients); `env`'s region is the default for deployments without their own.
     pub fn from_sdk(base: SdkConfig, env: &Environment) -> Self {
         let default_region = default_region(env);
+        let env_endpoint = env
+            .get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+            .or_else(|| env.get("AWS_ENDPOINT_URL"))
+            .map(str::to_owned);
         BedrockClients {
             base,
             default_region,
+            env_endpoint,
             clients: HashMap::new(),
+            signed_http: None,
         }
     }
 
@@ -152,6 +168,61 @@ impl BedrockClients {
         let client = Client::from_conf(builder.build());
         self.clients.insert(key, client.clone());
         Ok(client)
+    }
+
+    /// A lean signed client (`signed`) for `place`, with the same region, endpoint and
+    /// credentials an SDK client for `place` would have; `timeout` bounds each call.
+    pub fn signed(
+        &mut self,
+        user: &str,
+        place: ClientPlace<'_>,
+        timeout: Duration,
+    ) -> Result<SignedClient, ClientInitError> {
+        let Some(region) = place
+            .region
+            .map(str::to_owned)
+            .or_else(|| self.default_region.clone())
+        else {
+            return Err(ClientInitError::NoRegion {
+                deployment: user.to_owned(),
+            });
+        };
+        let endpoint = place
+            .endpoint_url
+            .map(str::to_owned)
+            .or_else(|| self.env_endpoint.clone())
+            .or_else(|| self.base.endpoint_url().map(str::to_owned))
+            .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"));
+        let credentials =
+            match place.credentials {
+                Some(creds) => SharedCredentialsProvider::new(Credentials::new(
+                    &creds.access_key_id,
+                    creds.secret_access_key.expose(),
+                    creds.session_token.as_ref().map(|t| t.expose().clone()),
+                    None,
+                    "litellm_params",
+                )),
+                None => self.base.credentials_provider().ok_or_else(|| {
+                    ClientInitError::NoCredentials {
+                        user: user.to_owned(),
+                    }
+                })?,
+            };
+        let http = match &self.signed_http {
+            Some(http) => http.clone(),
+            None => {
+                let http = SignedHttp::new().map_err(ClientInitError::Http)?;
+                self.signed_http = Some(http.clone());
+                http
+            }
+        };
+        Ok(SignedClient::new(
+            http,
+            &endpoint,
+            &region,
+            credentials,
+            timeout,
+        ))
     }
 
     pub fn len(&self) -> usize {

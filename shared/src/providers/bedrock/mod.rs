@@ -8,6 +8,7 @@ mod error;
 mod proptests;
 mod request;
 mod response;
+pub mod signed;
 mod stream;
 pub mod warm_up;
 
