@@ -11,6 +11,24 @@
 //! record gets each distinct `name:action` and entity type once.
 
 //!
+//! **Never undercharged.** A request is charged for every model output it caused, whether or
+//! not the client got it ([`Charges`]): an answer a guardrail discarded (`during_call`, or a
+//! `post_call` block that moved on to a fallback) is charged its real usage; a model call that
+//! ended without a usage event is charged an estimate, and its record says
+//! `usage_estimated: true`:
+//! - a stream that stopped after some output (the client's `timeout`, the idle timeout, an
+//!   upstream error mid-stream, a client that went away, even at `finish_reason`): input
+//!   estimated as the reservation does (`route::estimate`: characters / 4 + 1), output
+//!   estimated from what was streamed ([`streamed_tokens`]: its bytes / 4 rounded up, never
+//!   fewer than the deltas received, each at least one token);
+//! - a call abandoned before any output reached the gateway (a timeout, a `during_call` block
+//!   beside a stream, a client gone while a whole answer was being made): its reservation,
+//!   the input estimate plus `max_tokens` (which the model is always sent), since the model
+//!   may finish the answer and bill it though nobody reads it.
+//!
+//! The settlement uses the same charged cost. A provider error (throttled, refused, invalid)
+//! charges nothing: the model did not run.
+//!
 //! When tracing is on it also captures what the request's spans need (`observability`): each
 //! model attempt with its timing, the request after input guardrails and the answer after
 //! output guardrails; GUARDRAIL spans come from the guardrail checks. Only clones and
@@ -23,15 +41,81 @@ use super::context::RequestContext;
 use crate::after_response::{AfterResponse, Job, SettleJob};
 use crate::chat::ChatRequest;
 use crate::chat::{FinishReason, Usage};
-use crate::error::GatewayError;
+use crate::error::{GatewayError, ProviderError};
 use crate::guardrails::GuardrailCheck;
 use crate::keys::{KeyStore, ReservationPlan, Settlement};
 use crate::observability::{
     AttemptCapture, GuardrailCapture, OutputCapture, RequestTrace, TraceCapture,
 };
 use crate::pricing::{self, Price};
-use crate::router::Deployment;
+use crate::router::{Deployment, Estimate};
 use crate::usage::{Outcome, UsageRecord};
+
+/// Output tokens estimated from a stream cut before its usage event: `bytes` / 4 rounded up,
+/// and never fewer than `deltas` (each delta carries at least one token).
+pub(crate) fn streamed_tokens(bytes: u64, deltas: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(4).max(deltas)).unwrap_or(u32::MAX)
+}
+
+/// What a request is charged beyond its final answer's usage event: shared with the routing
+/// closures (a fallback's discarded answer) and the stream wrapper.
+#[derive(Clone, Default)]
+pub(crate) struct Charges(Arc<Mutex<Charged>>);
+
+#[derive(Clone, Copy, Default)]
+struct Charged {
+    usage: Usage,
+    /// USD of the parts with a known price.
+    cost: f64,
+    /// Some part had a known price.
+    priced: bool,
+    /// Some part is an estimate.
+    estimated: bool,
+}
+
+impl Charges {
+    /// An answer a guardrail discarded: its real usage at its deployment's price.
+    pub(crate) fn discarded(&self, price: Option<&Price>, usage: &Usage) {
+        self.add(price, usage, false);
+    }
+
+    /// Model work without a usage event, estimated as `input` and `output` tokens.
+    pub(crate) fn estimated(&self, price: Option<&Price>, input: u32, output: u32) {
+        let usage = Usage {
+            prompt_tokens: input,
+            completion_tokens: output,
+            total_tokens: input.saturating_add(output),
+            cached_tokens: None,
+        };
+        self.add(price, &usage, true);
+    }
+
+    fn add(&self, price: Option<&Price>, usage: &Usage, estimated: bool) {
+        let mut charged = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let sum = &mut charged.usage;
+        sum.prompt_tokens = sum.prompt_tokens.saturating_add(usage.prompt_tokens);
+        sum.completion_tokens = sum
+            .completion_tokens
+            .saturating_add(usage.completion_tokens);
+        sum.total_tokens = sum.total_tokens.saturating_add(usage.total_tokens);
+        if let Some(price) = price {
+            charged.cost += pricing::cost(
+                price,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens.unwrap_or(0),
+                0,
+            );
+            charged.priced = true;
+        }
+        charged.estimated |= estimated;
+    }
+
+    fn take(&self) -> Option<Charged> {
+        let charged = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        (charged.usage.total_tokens > 0 || charged.estimated).then_some(charged)
+    }
+}
 
 pub(crate) struct Accounting {
     after: AfterResponse,
@@ -44,6 +128,12 @@ pub(crate) struct Accounting {
     trace: Option<Box<TraceCapture>>,
     /// The budget reservation to settle when the request finishes.
     reservation: Option<Box<(ReservationPlan, Arc<dyn KeyStore>)>>,
+    /// The request's estimated input and its `max_tokens`, for estimated charges.
+    expected: Estimate,
+    /// Charges beyond the final answer's usage event.
+    charges: Charges,
+    /// A model call has begun and has neither answered nor failed.
+    call_open: bool,
 }
 
 /// The guardrail checks of one request, appended by whichever stage runs them.
@@ -104,7 +194,40 @@ impl Accounting {
             guardrails: GuardrailLog::default(),
             trace,
             reservation: None,
+            expected: Estimate::default(),
+            charges: Charges::default(),
+            call_open: false,
         }
+    }
+
+    /// The request's estimated tokens (`route::estimate`), once it is known.
+    pub(crate) fn expect(&mut self, estimate: &Estimate) {
+        self.expected = *estimate;
+    }
+
+    /// Where discarded answers and estimated work are charged.
+    pub(crate) fn charges(&self) -> Charges {
+        self.charges.clone()
+    }
+
+    /// The model call now open is abandoned with nothing received: charged its reservation.
+    pub(crate) fn abandoned_call(&mut self) {
+        if std::mem::take(&mut self.call_open) {
+            self.charges.estimated(
+                self.price.as_ref(),
+                self.expected.input_tokens,
+                self.expected.output_tokens,
+            );
+        }
+    }
+
+    /// A stream ended without a usage event after `bytes` of output in `deltas` deltas.
+    pub(crate) fn streamed_without_usage(&mut self, bytes: u64, deltas: u64) {
+        self.charges.estimated(
+            self.price.as_ref(),
+            self.expected.input_tokens,
+            streamed_tokens(bytes, deltas),
+        );
     }
 
     /// Whether the request's content and timings are captured for a trace.
@@ -127,16 +250,27 @@ impl Accounting {
         }
     }
 
-    /// The current model call failed with `err`.
+    /// The current model call failed with `err`; a timeout abandoned it (charged its
+    /// reservation), a provider's error did not run it (charged nothing).
     pub(crate) fn attempt_failed(&mut self, err: &GatewayError) {
+        if matches!(err, GatewayError::Provider(ProviderError::Timeout(_))) {
+            self.abandoned_call();
+        }
+        self.call_open = false;
         if let Some(attempt) = self.trace.as_mut().and_then(|t| t.attempts.last_mut()) {
             attempt.ended = Some(Instant::now());
             attempt.error = Some((err.kind(), err.to_string()));
         }
     }
 
+    /// The current model call's stream began: from here the stream accounts its output.
+    pub(crate) fn stream_began(&mut self) {
+        self.call_open = false;
+    }
+
     /// The current model call answered whole.
     pub(crate) fn attempt_answered(&mut self) {
+        self.call_open = false;
         if let Some(attempt) = self.trace.as_mut().and_then(|t| t.attempts.last_mut()) {
             attempt.ended = Some(Instant::now());
         }
@@ -146,6 +280,7 @@ impl Accounting {
     pub(crate) fn attempt(&mut self, deployment: &Deployment) {
         let config = &deployment.config;
         self.price = deployment.price().copied();
+        self.call_open = true;
         if let Some(record) = self.record.as_mut() {
             record.attempts += 1;
             record.deployment_id = Some(config.deployment_id.clone());
@@ -264,6 +399,8 @@ impl Accounting {
         let Some(record) = self.record.take() else {
             return;
         };
+        // Gone while a model call was still open (a whole answer being made).
+        self.abandoned_call();
         let mut record = Box::new((*record).bounded());
         record.outcome = outcome;
         record.error_type = error_type;
@@ -287,6 +424,19 @@ impl Accounting {
             record.completion_tokens = usage.completion_tokens;
             record.total_tokens = usage.total_tokens;
             record.cost_usd = self.cost(&usage);
+        }
+        if let Some(extra) = self.charges.take() {
+            record.prompt_tokens = record
+                .prompt_tokens
+                .saturating_add(extra.usage.prompt_tokens);
+            record.completion_tokens = record
+                .completion_tokens
+                .saturating_add(extra.usage.completion_tokens);
+            record.total_tokens = record.total_tokens.saturating_add(extra.usage.total_tokens);
+            if extra.priced {
+                record.cost_usd = Some(record.cost_usd.unwrap_or(0.0) + extra.cost);
+            }
+            record.usage_estimated = extra.estimated;
         }
         if let Some(held) = self.reservation.take() {
             let (plan, store) = *held;
@@ -341,4 +491,51 @@ impl Drop for Accounting {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_output_is_bytes_over_four_rounded_up_and_at_least_one_per_delta() {
+        assert_eq!(streamed_tokens(0, 0), 0);
+        assert_eq!(streamed_tokens(1, 1), 1);
+        assert_eq!(streamed_tokens(12, 2), 3);
+        assert_eq!(streamed_tokens(13, 2), 4);
+        // Many one-byte deltas (CJK, emoji pieces): one token each at least.
+        assert_eq!(streamed_tokens(10, 10), 10);
+        assert_eq!(streamed_tokens(u64::MAX, 1), u32::MAX);
+    }
+
+    #[test]
+    fn charges_add_up_priced_or_not_and_remember_estimates() {
+        let price = Price {
+            input_per_token: 0.5,
+            output_per_token: 1.0,
+            cache_read_per_token: None,
+            cache_write_per_token: None,
+        };
+        let charges = Charges::default();
+        assert!(charges.clone().take().is_none(), "nothing charged");
+        let usage = Usage {
+            prompt_tokens: 2,
+            completion_tokens: 3,
+            total_tokens: 5,
+            cached_tokens: None,
+        };
+        charges.discarded(Some(&price), &usage);
+        let real = charges.take().unwrap();
+        assert_eq!(
+            (real.usage.total_tokens, real.cost, real.estimated),
+            (5, 4.0, false)
+        );
+        charges.estimated(None, 4, 6);
+        charges.estimated(Some(&price), 2, 0);
+        let estimated = charges.take().unwrap();
+        assert_eq!(estimated.usage.prompt_tokens, 6);
+        assert_eq!(estimated.usage.completion_tokens, 6);
+        assert!(estimated.priced && estimated.estimated);
+        assert_eq!(estimated.cost, 1.0);
+    }
 }

@@ -4,10 +4,14 @@
 //! [`Timed`] ends a stream that stalls: no event for `stream_idle_timeout`, or the invocation's
 //! deadline, gives a timeout error as the last item. [`AnswerStream`] records the time to the
 //! first token and the usage, and finishes the request's [`Accounting`] when the stream ends,
-//! breaks, or is dropped before its end (the client went away).
+//! breaks, or is dropped before its end (the client went away). [`Received`] counts the
+//! model's output as it arrives (before output guardrails), to charge a stream that ended
+//! without its usage event (`account`'s estimate).
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -24,9 +28,42 @@ use crate::router::InFlight;
 /// Events with gateway errors: what the pipeline's stream stages pass along.
 pub type GatewayEvents = Pin<Box<dyn Stream<Item = Result<StreamEvent, GatewayError>> + Send>>;
 
+/// The output a stream's model sent: bytes of text, tool names and arguments, and the deltas
+/// that carried them.
+#[derive(Debug, Default)]
+pub(crate) struct Received {
+    bytes: AtomicU64,
+    deltas: AtomicU64,
+}
+
+impl Received {
+    fn count(&self, event: &StreamEvent) {
+        let bytes = match event {
+            StreamEvent::TextDelta(text) => text.len(),
+            StreamEvent::ToolCallStart { name, .. } => name.len(),
+            StreamEvent::ToolCallDelta { arguments, .. } => arguments.len(),
+            StreamEvent::Start | StreamEvent::Usage(_) | StreamEvent::Finish(_) => 0,
+        };
+        if bytes > 0 {
+            let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.deltas.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes and deltas so far.
+    fn get(&self) -> (u64, u64) {
+        (
+            self.bytes.load(Ordering::Relaxed),
+            self.deltas.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// Provider events, ended with a timeout error when the next one is too long in coming.
 pub(crate) struct Timed {
     events: EventStream,
+    received: Arc<Received>,
     idle: Duration,
     deadline: Option<tokio::time::Instant>,
     timer: Pin<Box<Sleep>>,
@@ -38,9 +75,11 @@ impl Timed {
         events: EventStream,
         idle: Duration,
         deadline: Option<tokio::time::Instant>,
+        received: Arc<Received>,
     ) -> Self {
         let mut timed = Timed {
             events,
+            received,
             idle,
             deadline,
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
@@ -75,6 +114,7 @@ impl Stream for Timed {
         match self.events.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(event))) => {
                 self.rearm();
+                self.received.count(&event);
                 Poll::Ready(Some(Ok(event)))
             }
             Poll::Ready(Some(Err(err))) => {
@@ -119,6 +159,9 @@ pub struct AnswerStream {
     routing: Routing,
     /// The answer as sent, for the trace (only when tracing is on).
     output: Option<OutputCapture>,
+    /// The model's output as received (before output guardrails held or dropped any), to
+    /// estimate the output of a stream that ends without its usage event.
+    received: Arc<Received>,
 }
 
 impl AnswerStream {
@@ -128,6 +171,7 @@ impl AnswerStream {
         in_flight: InFlight,
         started: Instant,
         routing: Routing,
+        received: Arc<Received>,
     ) -> Self {
         let output = account.capturing().then(OutputCapture::default);
         AnswerStream {
@@ -141,6 +185,7 @@ impl AnswerStream {
             finish: None,
             span: tracing::Span::current(),
             routing,
+            received,
         }
     }
 
@@ -165,11 +210,16 @@ impl AnswerStream {
         }
     }
 
-    /// The stream's end: the captured answer goes to the trace, then `finish` accounts it.
+    /// The stream's end: the captured answer goes to the trace, and a stream without a usage
+    /// event is charged its estimate; then `finish` accounts it.
     fn take_account(&mut self) -> Option<Accounting> {
         let mut account = self.account.take()?;
         if let Some(output) = self.output.take() {
             account.capture_output(output);
+        }
+        if self.usage.is_none() {
+            let (bytes, deltas) = self.received.get();
+            account.streamed_without_usage(bytes, deltas);
         }
         Some(account)
     }
