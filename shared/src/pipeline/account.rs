@@ -34,13 +34,14 @@
 //! output guardrails; GUARDRAIL spans come from the guardrail checks. Only clones and
 //! timestamps happen here; spans are built and exported after the response.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::context::RequestContext;
 use crate::after_response::{AfterResponse, Job, SettleJob};
 use crate::chat::ChatRequest;
-use crate::chat::{FinishReason, Usage};
+use crate::chat::{FinishReason, StreamEvent, Usage};
 use crate::error::{GatewayError, ProviderError};
 use crate::guardrails::GuardrailCheck;
 use crate::keys::{KeyStore, ReservationPlan, Settlement};
@@ -58,9 +59,19 @@ pub(crate) fn streamed_tokens(bytes: u64, deltas: u64) -> u32 {
 }
 
 /// What a request is charged beyond its final answer's usage event: shared with the routing
-/// closures (a fallback's discarded answer) and the stream wrapper.
+/// closures (a fallback's discarded answer) and the stream wrapper, which counts the model's
+/// streamed output as it arrives.
 #[derive(Clone, Default)]
-pub(crate) struct Charges(Arc<Mutex<Charged>>);
+pub(crate) struct Charges(Arc<ChargesInner>);
+
+#[derive(Default)]
+struct ChargesInner {
+    charged: Mutex<Charged>,
+    /// Bytes of text, tool names and arguments a stream's model sent, and the deltas that
+    /// carried them.
+    received_bytes: AtomicU64,
+    received_deltas: AtomicU64,
+}
 
 #[derive(Clone, Copy, Default)]
 struct Charged {
@@ -74,6 +85,21 @@ struct Charged {
 }
 
 impl Charges {
+    /// A stream event arrived from the model.
+    pub(crate) fn received(&self, event: &StreamEvent) {
+        let bytes = match event {
+            StreamEvent::TextDelta(text) => text.len(),
+            StreamEvent::ToolCallStart { name, .. } => name.len(),
+            StreamEvent::ToolCallDelta { arguments, .. } => arguments.len(),
+            StreamEvent::Start | StreamEvent::Usage(_) | StreamEvent::Finish(_) => 0,
+        };
+        if bytes > 0 {
+            let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+            self.0.received_bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.0.received_deltas.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// An answer a guardrail discarded: its real usage at its deployment's price.
     pub(crate) fn discarded(&self, price: Option<&Price>, usage: &Usage) {
         self.add(price, usage, false);
@@ -91,7 +117,7 @@ impl Charges {
     }
 
     fn add(&self, price: Option<&Price>, usage: &Usage, estimated: bool) {
-        let mut charged = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut charged = self.charged();
         let sum = &mut charged.usage;
         sum.prompt_tokens = sum.prompt_tokens.saturating_add(usage.prompt_tokens);
         sum.completion_tokens = sum
@@ -111,8 +137,15 @@ impl Charges {
         charged.estimated |= estimated;
     }
 
+    fn charged(&self) -> std::sync::MutexGuard<'_, Charged> {
+        self.0
+            .charged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn take(&self) -> Option<Charged> {
-        let charged = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        let charged = std::mem::take(&mut *self.charged());
         (charged.usage.total_tokens > 0 || charged.estimated).then_some(charged)
     }
 }
@@ -122,7 +155,8 @@ pub(crate) struct Accounting {
     /// `None` once finished.
     record: Option<Box<UsageRecord>>,
     started: std::time::Instant,
-    price: Option<Price>,
+    /// Boxed: the stream a request becomes holds its accounting, and stays small.
+    price: Option<Box<Price>>,
     guardrails: GuardrailLog,
     /// `Some` when tracing is on.
     trace: Option<Box<TraceCapture>>,
@@ -214,17 +248,19 @@ impl Accounting {
     pub(crate) fn abandoned_call(&mut self) {
         if std::mem::take(&mut self.call_open) {
             self.charges.estimated(
-                self.price.as_ref(),
+                self.price.as_deref(),
                 self.expected.input_tokens,
                 self.expected.output_tokens,
             );
         }
     }
 
-    /// A stream ended without a usage event after `bytes` of output in `deltas` deltas.
-    pub(crate) fn streamed_without_usage(&mut self, bytes: u64, deltas: u64) {
+    /// A stream ended without a usage event: charged what the model sent so far.
+    pub(crate) fn streamed_without_usage(&mut self) {
+        let bytes = self.charges.0.received_bytes.load(Ordering::Relaxed);
+        let deltas = self.charges.0.received_deltas.load(Ordering::Relaxed);
         self.charges.estimated(
-            self.price.as_ref(),
+            self.price.as_deref(),
             self.expected.input_tokens,
             streamed_tokens(bytes, deltas),
         );
@@ -279,7 +315,7 @@ impl Accounting {
     /// A model call on `deployment` begins.
     pub(crate) fn attempt(&mut self, deployment: &Deployment) {
         let config = &deployment.config;
-        self.price = deployment.price().copied();
+        self.price = deployment.price().copied().map(Box::new);
         self.call_open = true;
         if let Some(record) = self.record.as_mut() {
             record.attempts += 1;
@@ -314,9 +350,9 @@ impl Accounting {
 
     /// What `usage` costs on the deployment of the last attempt; `None` when its price is unknown.
     pub(crate) fn cost(&self, usage: &Usage) -> Option<f64> {
-        self.price.map(|price| {
+        self.price.as_deref().map(|price| {
             pricing::cost(
-                &price,
+                price,
                 usage.prompt_tokens,
                 usage.completion_tokens,
                 usage.cached_tokens.unwrap_or(0),
@@ -460,15 +496,19 @@ impl Accounting {
                     elapsed: c.elapsed,
                 })
                 .collect();
-            let cost_split = self.price.filter(|_| record.cost_usd.is_some()).map(|p| {
-                let (prompt, completion) =
-                    usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
-                let cached = usage.and_then(|u| u.cached_tokens).unwrap_or(0);
-                (
-                    pricing::cost(&p, prompt, 0, cached, 0),
-                    pricing::cost(&p, 0, completion, 0, 0),
-                )
-            });
+            let cost_split = self
+                .price
+                .as_deref()
+                .filter(|_| record.cost_usd.is_some())
+                .map(|p| {
+                    let (prompt, completion) =
+                        usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+                    let cached = usage.and_then(|u| u.cached_tokens).unwrap_or(0);
+                    (
+                        pricing::cost(p, prompt, 0, cached, 0),
+                        pricing::cost(p, 0, completion, 0, 0),
+                    )
+                });
             Box::new(RequestTrace {
                 record: (*record).clone(),
                 capture: *capture,

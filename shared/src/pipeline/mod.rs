@@ -400,12 +400,11 @@ impl Gateway {
         };
         account.stream_began();
         let deployment = routed.deployment;
-        let received = std::sync::Arc::new(stream::Received::default());
         let timed = Timed::new(
             routed.value,
             deployment.stream_idle_timeout,
             deadline,
-            std::sync::Arc::clone(&received),
+            account.charges(),
         );
         let post_call = self.post_call(&deployment.config.model_name, ctx, request, guards);
         let events = guard_stream::output_stream(Box::pin(timed), post_call, log);
@@ -419,7 +418,6 @@ impl Gateway {
                 retries: routed.retries,
                 fallbacks: routed.fallbacks,
             },
-            received,
         ))
     }
 }

@@ -4,21 +4,19 @@
 //! [`Timed`] ends a stream that stalls: no event for `stream_idle_timeout`, or the invocation's
 //! deadline, gives a timeout error as the last item. [`AnswerStream`] records the time to the
 //! first token and the usage, and finishes the request's [`Accounting`] when the stream ends,
-//! breaks, or is dropped before its end (the client went away). [`Received`] counts the
-//! model's output as it arrives (before output guardrails), to charge a stream that ended
-//! without its usage event (`account`'s estimate).
+//! breaks, or is dropped before its end (the client went away). [`Timed`] counts the model's
+//! output as it arrives (before output guardrails hold or drop any), to charge a stream that
+//! ended without its usage event (`account`'s estimate).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::Stream;
 use tokio::time::Sleep;
 
-use super::account::Accounting;
+use super::account::{Accounting, Charges};
 use crate::chat::{FinishReason, StreamEvent, ToolCall, Usage};
 use crate::error::{GatewayError, TimeoutKind};
 use crate::observability::OutputCapture;
@@ -28,42 +26,11 @@ use crate::router::InFlight;
 /// Events with gateway errors: what the pipeline's stream stages pass along.
 pub type GatewayEvents = Pin<Box<dyn Stream<Item = Result<StreamEvent, GatewayError>> + Send>>;
 
-/// The output a stream's model sent: bytes of text, tool names and arguments, and the deltas
-/// that carried them.
-#[derive(Debug, Default)]
-pub(crate) struct Received {
-    bytes: AtomicU64,
-    deltas: AtomicU64,
-}
-
-impl Received {
-    fn count(&self, event: &StreamEvent) {
-        let bytes = match event {
-            StreamEvent::TextDelta(text) => text.len(),
-            StreamEvent::ToolCallStart { name, .. } => name.len(),
-            StreamEvent::ToolCallDelta { arguments, .. } => arguments.len(),
-            StreamEvent::Start | StreamEvent::Usage(_) | StreamEvent::Finish(_) => 0,
-        };
-        if bytes > 0 {
-            let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-            self.bytes.fetch_add(bytes, Ordering::Relaxed);
-            self.deltas.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Bytes and deltas so far.
-    fn get(&self) -> (u64, u64) {
-        (
-            self.bytes.load(Ordering::Relaxed),
-            self.deltas.load(Ordering::Relaxed),
-        )
-    }
-}
-
 /// Provider events, ended with a timeout error when the next one is too long in coming.
 pub(crate) struct Timed {
     events: EventStream,
-    received: Arc<Received>,
+    /// Counts the model's output as it arrives.
+    received: Charges,
     idle: Duration,
     deadline: Option<tokio::time::Instant>,
     timer: Pin<Box<Sleep>>,
@@ -75,7 +42,7 @@ impl Timed {
         events: EventStream,
         idle: Duration,
         deadline: Option<tokio::time::Instant>,
-        received: Arc<Received>,
+        received: Charges,
     ) -> Self {
         let mut timed = Timed {
             events,
@@ -114,7 +81,7 @@ impl Stream for Timed {
         match self.events.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(event))) => {
                 self.rearm();
-                self.received.count(&event);
+                self.received.received(&event);
                 Poll::Ready(Some(Ok(event)))
             }
             Poll::Ready(Some(Err(err))) => {
@@ -159,9 +126,6 @@ pub struct AnswerStream {
     routing: Routing,
     /// The answer as sent, for the trace (only when tracing is on).
     output: Option<OutputCapture>,
-    /// The model's output as received (before output guardrails held or dropped any), to
-    /// estimate the output of a stream that ends without its usage event.
-    received: Arc<Received>,
 }
 
 impl AnswerStream {
@@ -171,7 +135,6 @@ impl AnswerStream {
         in_flight: InFlight,
         started: Instant,
         routing: Routing,
-        received: Arc<Received>,
     ) -> Self {
         let output = account.capturing().then(OutputCapture::default);
         AnswerStream {
@@ -185,7 +148,6 @@ impl AnswerStream {
             finish: None,
             span: tracing::Span::current(),
             routing,
-            received,
         }
     }
 
@@ -218,8 +180,7 @@ impl AnswerStream {
             account.capture_output(output);
         }
         if self.usage.is_none() {
-            let (bytes, deltas) = self.received.get();
-            account.streamed_without_usage(bytes, deltas);
+            account.streamed_without_usage();
         }
         Some(account)
     }
