@@ -222,3 +222,37 @@ async fn lex_sends_max_tokens_and_a_blocked_question_is_charged_to_its_team() {
     let spend = team["team_info"]["spend"].as_f64().unwrap();
     assert!(close(spend, cost), "team spend {spend}, charged {cost}");
 }
+
+#[tokio::test]
+async fn a_client_that_closes_at_finish_reason_is_charged_what_was_streamed() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let gw = instance("charge-close", "").await;
+    let key = gw.new_key(json!({"max_budget": 100.0})).await;
+    let request = http::Request::post("/v1/chat/completions")
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Body::from(hi(true, json!({"max_tokens": 50})).to_string()))
+        .unwrap();
+    let response = gw.gw.router.clone().oneshot(request).await.unwrap();
+    let mut body = response.into_body();
+    let mut seen = String::new();
+    // Reads until the chunk with `finish_reason`, then goes away before the usage.
+    while !seen.contains(r#""finish_reason":"stop""#) {
+        let frame = body.frame().await.unwrap().unwrap();
+        if let Some(data) = frame.data_ref() {
+            seen.push_str(&String::from_utf8_lossy(data));
+        }
+    }
+    assert!(!seen.contains(r#""usage""#), "{seen}");
+    drop(body);
+    let record = last_record(&gw).await;
+    // "Fake answer to: hi" in four deltas, 18 bytes: 5 tokens out; "hi": 1 in.
+    assert!(record.usage_estimated, "{record:?}");
+    assert_eq!((record.prompt_tokens, record.completion_tokens), (1, 5));
+    let cost = 6.0 * PRICE_PER_TOKEN;
+    assert!(close(record.cost_usd.unwrap(), cost), "{record:?}");
+    assert!(close(spend_of(&gw, &key).await, cost));
+}
