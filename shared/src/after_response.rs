@@ -7,9 +7,17 @@
 //! p50 on one core), so the task wakes on its own timer, or at once when [`AfterResponse::flush`]
 //! asks. In Lambda, the internal extension (`lambda_extension`) holds the sandbox open after
 //! each response until `flush` says the queue is empty, so nothing is frozen in it. A full queue
-//! or a failed write never touches the response: it is logged and counted, and a record the
-//! queue had no room for goes to the usage fallback log line (`usage::fallback`). The local
-//! server holds traces for a batch window (`observability::trace_batch`); a flush exports them.
+//! or a failed write never touches the response: it is logged and counted, and a record or a
+//! budget settlement the queue had no room for, or a settlement the store refused, goes to the
+//! replayable fallback log line (`usage::fallback`). The local server holds traces for a batch
+//! window (`observability::trace_batch`); a flush exports them.
+//!
+//! In Lambda the hold ends [`AfterResponse::deadline_margin`] before the invocation's deadline
+//! (`usage.deadline_margin_ms`, default 500 ms), since past the deadline Lambda freezes the
+//! sandbox and what is still pending may never finish: [`AfterResponse::flush_until`] then
+//! [`spills`](AfterResponse::spill) every record and settlement still queued or being written
+//! to the fallback line (traces are dropped and counted). A write that lands after all makes
+//! its replay a counted duplicate: records and settlements are written at most once.
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -25,6 +33,7 @@ use crate::keys::{KeyStore, Settlement};
 use crate::lambda_extension::invocations::Invocations;
 use crate::observability::trace_batch::TraceBatch;
 use crate::observability::{LiveEvaluator, RequestTrace, Telemetry};
+use crate::usage::fallback;
 use crate::usage::{UsageRecord, UsageSink};
 
 /// Records written at the same time by the drain task.
@@ -67,6 +76,24 @@ pub struct QueueStats {
     pub dropped: u64,
     /// Queued, but the write failed (or its task panicked).
     pub failed: u64,
+    /// Records and settlements sent to the fallback line when the deadline came first (queued
+    /// or still being written), and traces dropped then.
+    pub spilled: u64,
+}
+
+/// A write under way, kept to spill it if the deadline comes first.
+enum Spill {
+    Usage(Box<UsageRecord>),
+    Settle(Box<Settlement>),
+}
+
+impl Spill {
+    fn log(&self) {
+        match self {
+            Spill::Usage(record) => fallback::log_unwritten_record(record),
+            Spill::Settle(settlement) => fallback::log_unwritten_settlement(settlement),
+        }
+    }
 }
 
 struct Shared {
@@ -90,6 +117,12 @@ struct Shared {
     flushing: AtomicUsize,
     /// How long traces are held to be exported together, in ms (0: every drain tick).
     trace_window_ms: AtomicU64,
+    /// Records and settlements being written, by write number.
+    writing: Mutex<std::collections::HashMap<u64, Spill>>,
+    next_write: AtomicU64,
+    spilled: AtomicU64,
+    /// How long before an invocation's deadline the work stops, in ms.
+    deadline_margin_ms: AtomicU64,
 }
 
 /// The queue's handle: cheap to clone, shared by the pipeline and the Lambda extension.
@@ -137,6 +170,12 @@ impl AfterResponse {
             traces_enabled: telemetry.traces_enabled(),
             flushing: AtomicUsize::new(0),
             trace_window_ms: AtomicU64::new(0),
+            writing: Mutex::new(std::collections::HashMap::new()),
+            next_write: AtomicU64::new(0),
+            spilled: AtomicU64::new(0),
+            deadline_margin_ms: AtomicU64::new(millis(
+                crate::config::UsageSettings::DEFAULT_DEADLINE_MARGIN,
+            )),
         });
         tokio::spawn(drain(Arc::clone(&shared), sink, telemetry, live));
         AfterResponse { shared }
@@ -161,9 +200,11 @@ impl AfterResponse {
             }
         };
         if let Some(job) = refused {
-            if let Job::Usage(record) = &job {
-                // Not lost: the fallback line is replayable into the store.
-                crate::usage::fallback::log_unwritten_record(record);
+            // Not lost: the fallback line is replayable into the store.
+            match &job {
+                Job::Usage(record) => fallback::log_unwritten_record(record),
+                Job::Settle(settle) => fallback::log_unwritten_settlement(&settle.settlement),
+                Job::Trace(_) => {}
             }
             let request_id = job.request_id();
             let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -188,6 +229,72 @@ impl AfterResponse {
         }
     }
 
+    /// Waits as [`AfterResponse::flush`] does, until `deadline` at most; then spills what is
+    /// left ([`AfterResponse::spill`]). `true` when everything was written in time.
+    pub async fn flush_until(&self, deadline: tokio::time::Instant) -> bool {
+        if tokio::time::timeout_at(deadline, self.flush())
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        self.spill();
+        false
+    }
+
+    /// Sends every record and settlement still queued or being written to the fallback line
+    /// (replayable: `gateway-admin replay-usage`), and drops queued traces; how many jobs it
+    /// spilled. Writes under way go on, and one that lands makes its replay a duplicate.
+    pub fn spill(&self) -> u64 {
+        let queued: Vec<Job> = self
+            .shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        let mut spilled = 0;
+        for job in queued {
+            match &job {
+                Job::Usage(record) => fallback::log_unwritten_record(record),
+                Job::Settle(settle) => fallback::log_unwritten_settlement(&settle.settlement),
+                Job::Trace(_) => {}
+            }
+            spilled += 1;
+            self.finish_one();
+        }
+        for write in self
+            .shared
+            .writing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
+            write.log();
+            spilled += 1;
+        }
+        if spilled > 0 {
+            self.shared.spilled.fetch_add(spilled, Ordering::Relaxed);
+            tracing::warn!(
+                spilled,
+                "after-response work unfinished before the deadline: sent to the fallback line"
+            );
+        }
+        spilled
+    }
+
+    /// Lambda: how long before an invocation's deadline the after-response work stops.
+    pub fn with_deadline_margin(self, margin: Duration) -> Self {
+        self.shared
+            .deadline_margin_ms
+            .store(millis(margin), Ordering::Relaxed);
+        self
+    }
+
+    pub fn deadline_margin(&self) -> Duration {
+        Duration::from_millis(self.shared.deadline_margin_ms.load(Ordering::Relaxed))
+    }
+
     /// Holds finished requests' traces up to `window` to export them together (the local
     /// server; Lambda exports each invocation's before the extension lets the sandbox freeze).
     pub fn batch_traces(&self, window: Duration) {
@@ -206,6 +313,7 @@ impl AfterResponse {
             written: self.shared.written.load(Ordering::Relaxed),
             dropped: self.shared.dropped.load(Ordering::Relaxed),
             failed: self.shared.failed.load(Ordering::Relaxed),
+            spilled: self.shared.spilled.load(Ordering::Relaxed),
         }
     }
 
@@ -266,6 +374,30 @@ impl Drop for Flushing<'_> {
     }
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Keeps a copy of a write under way (to spill it); its number.
+fn writing(shared: &Shared, spill: Spill) -> u64 {
+    let id = shared.next_write.fetch_add(1, Ordering::Relaxed);
+    shared
+        .writing
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id, spill);
+    id
+}
+
+fn written(shared: &Shared, id: Option<u64>) -> Option<Spill> {
+    let id = id?;
+    shared
+        .writing
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&id)
+}
+
 fn finish_one(shared: &Shared) {
     if shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
         shared.idle.notify_waiters();
@@ -279,6 +411,8 @@ struct Written {
     request_id: String,
     jobs: usize,
     result: Result<Result<(), String>, Box<dyn std::any::Any + Send>>,
+    /// The write's number among those kept to spill.
+    write: Option<u64>,
 }
 
 async fn drain(
@@ -306,6 +440,7 @@ async fn drain(
                         metrics.write(&record);
                     }
                     let sink = Arc::clone(&sink);
+                    let write = writing(&shared, Spill::Usage(record.clone()));
                     writes.push(
                         async move {
                             // A panicking sink fails its record, not the drain task.
@@ -318,6 +453,7 @@ async fn drain(
                                 request_id: record.request_id,
                                 jobs: 1,
                                 result,
+                                write: Some(write),
                             }
                         }
                         .boxed(),
@@ -336,6 +472,7 @@ async fn drain(
                                     request_id,
                                     jobs: 1,
                                     result,
+                                    write: None,
                                 }
                             }
                             .boxed(),
@@ -343,26 +480,30 @@ async fn drain(
                     }
                     batch.push(*trace, now);
                 }
-                Job::Settle(job) => writes.push(
-                    async move {
-                        let request_id = job.settlement.plan.request_id.clone();
-                        let result = AssertUnwindSafe(job.store.settle(&job.settlement))
-                            .catch_unwind()
-                            .await
-                            .map(|r| {
-                                r.map_err(|e| {
-                                    format!("{e} (the reservation is released after its TTL)")
-                                })
-                            });
-                        Written {
-                            what: "budget settlement",
-                            request_id,
-                            jobs: 1,
-                            result,
+                Job::Settle(job) => {
+                    let write = writing(&shared, Spill::Settle(Box::new(job.settlement.clone())));
+                    writes.push(
+                        async move {
+                            let request_id = job.settlement.plan.request_id.clone();
+                            let result = AssertUnwindSafe(job.store.settle(&job.settlement))
+                                .catch_unwind()
+                                .await
+                                .map(|r| {
+                                    r.map_err(|e| {
+                                        format!("{e} (kept in the fallback line to replay)")
+                                    })
+                                });
+                            Written {
+                                what: "budget settlement",
+                                request_id,
+                                jobs: 1,
+                                result,
+                                write: Some(write),
+                            }
                         }
-                    }
-                    .boxed(),
-                ),
+                        .boxed(),
+                    );
+                }
             }
         }
         let window = Duration::from_millis(shared.trace_window_ms.load(Ordering::Relaxed));
@@ -385,6 +526,7 @@ async fn drain(
                         request_id,
                         jobs,
                         result,
+                        write: None,
                     }
                 }
                 .boxed(),
@@ -392,8 +534,14 @@ async fn drain(
         }
         tokio::select! {
             Some(done) = writes.next(), if !writes.is_empty() => {
-                let Written { what, request_id, jobs, result } = done;
+                let Written { what, request_id, jobs, result, write } = done;
                 let jobs_u64 = u64::try_from(jobs).unwrap_or(u64::MAX);
+                let kept = written(&shared, write);
+                // A settlement the store refused is replayable from its fallback line; a record
+                // is put there by its sink once its attempts are spent.
+                if let (Some(spill @ Spill::Settle(_)), Ok(Err(_)) | Err(_)) = (&kept, &result) {
+                    spill.log();
+                }
                 match result {
                     Ok(Ok(())) => {
                         shared.written.fetch_add(jobs_u64, Ordering::Relaxed);
@@ -480,7 +628,8 @@ mod tests {
                 submitted: 2,
                 written: 2,
                 dropped: 0,
-                failed: 0
+                failed: 0,
+                spilled: 0,
             }
         );
     }

@@ -209,7 +209,8 @@ impl GatewayBuilder<'_> {
                 Arc::clone(&sink),
                 self.telemetry,
                 self.live,
-            ),
+            )
+            .with_deadline_margin(config.usage.deadline_margin),
             usage_sink: sink,
         }))
     }

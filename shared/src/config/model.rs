@@ -329,6 +329,9 @@ pub struct UsageSettings {
     pub write_attempts: u32,
     /// Log and file sinks: the latest records kept in memory for the spend API (0: none).
     pub keep_records: usize,
+    /// Lambda: after-response work stops this long before the invocation's deadline, and what
+    /// is left goes to the replayable fallback line (`after_response`).
+    pub deadline_margin: Duration,
 }
 
 impl UsageSettings {
@@ -339,6 +342,9 @@ impl UsageSettings {
     pub const MAX_WRITE_ATTEMPTS: u32 = 10;
     /// About 5 MB of records.
     pub const DEFAULT_KEEP_RECORDS: usize = 10_000;
+    pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+    /// A margin longer than this would leave no time for the work itself.
+    pub const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(60);
 }
 
 impl Default for UsageSettings {
@@ -350,6 +356,7 @@ impl Default for UsageSettings {
             retention_days: Self::DEFAULT_RETENTION_DAYS,
             write_attempts: Self::DEFAULT_WRITE_ATTEMPTS,
             keep_records: Self::DEFAULT_KEEP_RECORDS,
+            deadline_margin: Self::DEFAULT_DEADLINE_MARGIN,
         }
     }
 }

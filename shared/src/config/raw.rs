@@ -255,4 +255,7 @@ pub(super) struct RawUsage {
     /// Log and file sinks: the latest records kept in memory for the spend API (0: none).
     #[serde(default, deserialize_with = "opt_u32")]
     pub keep_records: Option<u32>,
+    /// Lambda: after-response work stops this long before the invocation's deadline.
+    #[serde(default, deserialize_with = "opt_u64")]
+    pub deadline_margin_ms: Option<u64>,
 }

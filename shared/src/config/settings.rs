@@ -326,7 +326,21 @@ pub(super) fn usage(raw: Option<&RawUsage>) -> Result<UsageSettings, ConfigError
         }
         None => defaults.write_attempts,
     };
+    let deadline_margin = match raw.deadline_margin_ms.map(std::time::Duration::from_millis) {
+        Some(margin) if margin <= UsageSettings::MAX_DEADLINE_MARGIN => margin,
+        Some(_) => {
+            return Err(ConfigError::invalid(
+                "usage.deadline_margin_ms",
+                format!(
+                    "must be at most {} ms",
+                    UsageSettings::MAX_DEADLINE_MARGIN.as_millis()
+                ),
+            ))
+        }
+        None => defaults.deadline_margin,
+    };
     Ok(UsageSettings {
+        deadline_margin,
         sink,
         queue_capacity,
         simulated_latency: simulated_latency(raw.simulated_latency_ms)?,

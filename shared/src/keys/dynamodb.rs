@@ -31,6 +31,12 @@ impl DynamoKeyStore {
         }
     }
 
+    /// A settlement written at most once (`gateway-admin replay-usage` replays fallback lines
+    /// with it): `true` when it changed the counters, `false` when it had been applied before.
+    pub async fn settle_once(&self, settlement: &Settlement) -> Result<bool, KeyStoreError> {
+        super::dynamodb_limits::settle_once(self, settlement).await
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, KeyStoreError> {
         let output = self
             .client

@@ -1,7 +1,8 @@
 //! Budgets and rate limits in DynamoDB: a request's whole reservation (budget amounts, open
 //! `RES#` items, request and token counts, for its key and its team) is ONE `TransactWriteItems`
 //! whose conditions admit it or refuse it as a whole; settling and releasing happen after the
-//! response. The item layout and the release of crashed reservations are in [`super::limits`].
+//! response. The item layout and the release of crashed reservations are in [`super::limits`];
+//! `SETTLED#<request id>` marks a settlement applied, so one replayed is applied once.
 
 use std::time::Duration;
 
@@ -280,6 +281,11 @@ async fn release(
     }
 }
 
+/// `SETTLED#<request id>`: the marker that a request's settlement was applied to a scope.
+pub fn settled_sort_key(request_id: &str) -> String {
+    format!("SETTLED#{request_id}")
+}
+
 /// Replaces each scope's reservation by the actual cost (deleting its `RES#` item in the same
 /// transaction; a reservation already released gets the whole cost added instead) and corrects
 /// the minute's token count.
@@ -287,10 +293,30 @@ pub(crate) async fn settle(
     store: &DynamoKeyStore,
     settlement: &Settlement,
 ) -> Result<(), KeyStoreError> {
+    settle_once(store, settlement).await.map(drop)
+}
+
+/// [`settle`], at most once per request and scope: each scope's transaction also puts a
+/// `SETTLED#<request id>` marker on the condition that there is none, so a settlement written
+/// again (replayed from its fallback line, or after a write that did land) changes nothing.
+/// `true` when this call changed some counter.
+pub(crate) async fn settle_once(
+    store: &DynamoKeyStore,
+    settlement: &Settlement,
+) -> Result<bool, KeyStoreError> {
     let plan = &settlement.plan;
+    let mut applied = false;
     for scope in &plan.scopes {
         let pk = scope.scope.partition_key();
-        let mut items = Vec::new();
+        let marker = Put::builder()
+            .table_name(&store.table)
+            .item("pk", s(pk.clone()))
+            .item("sk", s(settled_sort_key(&plan.request_id)))
+            .item("expires_at", n(plan.now + BUDGET_RETENTION_SECS))
+            .condition_expression("attribute_not_exists(pk)");
+        let mut items = vec![TransactWriteItem::builder()
+            .put(build(marker.build())?)
+            .build()];
         if scope.tpm_limit.is_some() {
             let update = Update::builder()
                 .table_name(&store.table)
@@ -310,7 +336,7 @@ pub(crate) async fn settle(
             );
         }
         let Some(budget) = &scope.budget else {
-            transact(store, items).await?;
+            applied |= transact(store, items).await? == Sent::Done;
             continue;
         };
         let spend = |delta: f64| {
@@ -340,27 +366,39 @@ pub(crate) async fn settle(
                 .update(build(spend(settlement.budget_delta()))?)
                 .build(),
         );
-        if !transact(store, with_reservation).await? {
-            // Released meanwhile: its amount no longer counts, the whole cost does.
-            items.push(
-                TransactWriteItem::builder()
-                    .update(build(spend(settlement.cost))?)
-                    .build(),
-            );
-            transact(store, items).await?;
+        match transact(store, with_reservation).await? {
+            Sent::Done => applied = true,
+            // The marker is there: settled before.
+            Sent::Refused(failed) if failed.contains(&0) => {}
+            Sent::Refused(_) => {
+                // Released meanwhile: its amount no longer counts, the whole cost does.
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(build(spend(settlement.cost))?)
+                        .build(),
+                );
+                applied |= transact(store, items).await? == Sent::Done;
+            }
         }
     }
-    Ok(())
+    Ok(applied)
 }
 
-/// Sends a transaction, again after a conflict with a concurrent one; `false` when a condition
-/// refused it.
+/// How a transaction ended.
+#[derive(Debug, PartialEq)]
+enum Sent {
+    Done,
+    /// Conditions refused it: the indexes of the items whose condition failed.
+    Refused(Vec<usize>),
+}
+
+/// Sends a transaction, again after a conflict with a concurrent one.
 async fn transact(
     store: &DynamoKeyStore,
     items: Vec<TransactWriteItem>,
-) -> Result<bool, KeyStoreError> {
+) -> Result<Sent, KeyStoreError> {
     if items.is_empty() {
-        return Ok(true);
+        return Ok(Sent::Done);
     }
     let mut attempt = 0;
     loop {
@@ -372,7 +410,7 @@ async fn transact(
             .send()
             .await;
         let err = match sent {
-            Ok(_) => return Ok(true),
+            Ok(_) => return Ok(Sent::Done),
             Err(err) => err,
         };
         let codes: Vec<String> = match err.as_service_error() {
@@ -383,8 +421,14 @@ async fn transact(
                 .collect(),
             _ => return Err(store_error(err)),
         };
-        if codes.iter().any(|c| c == "ConditionalCheckFailed") {
-            return Ok(false);
+        let refused: Vec<usize> = codes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| *c == "ConditionalCheckFailed")
+            .map(|(i, _)| i)
+            .collect();
+        if !refused.is_empty() {
+            return Ok(Sent::Refused(refused));
         }
         if !codes.iter().any(|c| c == "TransactionConflict") || attempt >= CONFLICT_ATTEMPTS * 2 {
             return Err(store_error(err));

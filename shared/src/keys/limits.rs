@@ -21,6 +21,8 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::duration::parse_duration;
 use super::KeyStoreError;
 use crate::error::GatewayError;
@@ -87,7 +89,8 @@ impl Limits {
 }
 
 /// What a counter belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// A virtual key, by its full hash.
     Key(String),
@@ -133,7 +136,7 @@ pub fn reservation_sort_key(request_id: &str) -> String {
 }
 
 /// A budget to reserve against.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BudgetPlan {
     pub max: f64,
     /// The counter's sort key (`BUDGET#...`).
@@ -143,7 +146,7 @@ pub struct BudgetPlan {
 }
 
 /// One scope's part of a reservation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScopePlan {
     pub scope: Scope,
     pub budget: Option<BudgetPlan>,
@@ -152,7 +155,7 @@ pub struct ScopePlan {
 }
 
 /// Everything one request reserves before its model call, in one conditional write.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReservationPlan {
     pub request_id: String,
     /// Unix seconds when the plan was made.
@@ -286,8 +289,9 @@ pub enum ReserveError {
     Store(#[from] KeyStoreError),
 }
 
-/// What a request actually cost, to replace its reservation.
-#[derive(Debug, Clone, PartialEq)]
+/// What a request actually cost, to replace its reservation. Serialized, it is the
+/// replayable fallback line of a settlement that could not be written (`usage::fallback`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settlement {
     pub plan: ReservationPlan,
     /// USD (0 when the request failed before a model answered, or the price is unknown).

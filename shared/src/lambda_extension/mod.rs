@@ -163,7 +163,8 @@ pub async fn register(after: &AfterResponse) -> bool {
 }
 
 /// Waits for the invocation `request_id`'s response to finish and its jobs to be written, at
-/// most until the invocation's deadline.
+/// most until [`stop_at`]: the deadline less the queue's margin. What is left then goes to the
+/// replayable fallback line ([`AfterResponse::spill`]) before the sandbox may freeze.
 async fn hold_until_written(after: &AfterResponse, request_id: &str, deadline_ms: u64) {
     let work = async {
         after.invocation_done_for(request_id).await;
@@ -176,18 +177,38 @@ async fn hold_until_written(after: &AfterResponse, request_id: &str, deadline_ms
     if deadline_ms < crate::deadline::PLAUSIBLE_EPOCH_MS {
         work.await;
     } else {
-        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+        let left = stop_at(deadline_ms, now_ms, after.deadline_margin());
         if tokio::time::timeout(left, work).await.is_err() {
-            tracing::warn!(stats = ?after.stats(), "after-response work unfinished at the invocation's deadline");
+            let spilled = after.spill();
+            tracing::warn!(spilled, stats = ?after.stats(), "after-response work unfinished before the invocation's deadline; the rest is in the fallback line");
             return;
         }
     }
     tracing::debug!(stats = ?after.stats(), "after-response work written; the sandbox may freeze");
 }
 
+/// How long the hold may last: until `margin` before the deadline (none when less is left).
+fn stop_at(deadline_ms: u64, now_ms: u64, margin: Duration) -> Duration {
+    let margin_ms = u64::try_from(margin.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(deadline_ms.saturating_sub(margin_ms).saturating_sub(now_ms))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::for_another_function;
+    use super::{for_another_function, stop_at};
+    use std::time::Duration;
+
+    #[test]
+    fn the_hold_stops_its_margin_before_the_deadline() {
+        let margin = Duration::from_millis(500);
+        assert_eq!(stop_at(10_000, 7_000, margin), Duration::from_millis(2_500));
+        assert_eq!(stop_at(10_000, 9_600, margin), Duration::ZERO);
+        assert_eq!(stop_at(10_000, 12_000, margin), Duration::ZERO);
+        assert_eq!(
+            stop_at(10_000, 7_000, Duration::ZERO),
+            Duration::from_secs(3)
+        );
+    }
 
     #[test]
     fn events_for_other_functions_are_told_apart_by_their_arn() {

@@ -11,39 +11,163 @@
 //! record gets each distinct `name:action` and entity type once.
 
 //!
+//! **Never undercharged.** A request is charged for every model output it caused, whether or
+//! not the client got it ([`Charges`]): an answer a guardrail discarded (`during_call`, or a
+//! `post_call` block that moved on to a fallback) is charged its real usage; a model call that
+//! ended without a usage event is charged an estimate, and its record says
+//! `usage_estimated: true`:
+//! - a stream that stopped after some output (the client's `timeout`, the idle timeout, an
+//!   upstream error mid-stream, a client that went away, even at `finish_reason`): input
+//!   estimated as the reservation does (`route::estimate`: characters / 4 + 1), output
+//!   estimated from what was streamed ([`streamed_tokens`]: its bytes / 4 rounded up, never
+//!   fewer than the deltas received, each at least one token);
+//! - a call abandoned before any output reached the gateway (a timeout, a `during_call` block
+//!   beside a stream, a client gone while a whole answer was being made): its reservation,
+//!   the input estimate plus `max_tokens` (which the model is always sent), since the model
+//!   may finish the answer and bill it though nobody reads it.
+//!
+//! The settlement uses the same charged cost. A provider error (throttled, refused, invalid)
+//! charges nothing: the model did not run.
+//!
 //! When tracing is on it also captures what the request's spans need (`observability`): each
 //! model attempt with its timing, the request after input guardrails and the answer after
 //! output guardrails; GUARDRAIL spans come from the guardrail checks. Only clones and
 //! timestamps happen here; spans are built and exported after the response.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::context::RequestContext;
 use crate::after_response::{AfterResponse, Job, SettleJob};
 use crate::chat::ChatRequest;
-use crate::chat::{FinishReason, Usage};
-use crate::error::GatewayError;
+use crate::chat::{FinishReason, StreamEvent, Usage};
+use crate::error::{GatewayError, ProviderError};
 use crate::guardrails::GuardrailCheck;
 use crate::keys::{KeyStore, ReservationPlan, Settlement};
 use crate::observability::{
     AttemptCapture, GuardrailCapture, OutputCapture, RequestTrace, TraceCapture,
 };
 use crate::pricing::{self, Price};
-use crate::router::Deployment;
+use crate::router::{Deployment, Estimate};
 use crate::usage::{Outcome, UsageRecord};
+
+/// Output tokens estimated from a stream cut before its usage event: `bytes` / 4 rounded up,
+/// and never fewer than `deltas` (each delta carries at least one token).
+pub(crate) fn streamed_tokens(bytes: u64, deltas: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(4).max(deltas)).unwrap_or(u32::MAX)
+}
+
+/// What a request is charged beyond its final answer's usage event: shared with the routing
+/// closures (a fallback's discarded answer) and the stream wrapper, which counts the model's
+/// streamed output as it arrives.
+#[derive(Clone, Default)]
+pub(crate) struct Charges(Arc<ChargesInner>);
+
+#[derive(Default)]
+struct ChargesInner {
+    charged: Mutex<Charged>,
+    /// Bytes of text, tool names and arguments a stream's model sent, and the deltas that
+    /// carried them.
+    received_bytes: AtomicU64,
+    received_deltas: AtomicU64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Charged {
+    usage: Usage,
+    /// USD of the parts with a known price.
+    cost: f64,
+    /// Some part had a known price.
+    priced: bool,
+    /// Some part is an estimate.
+    estimated: bool,
+}
+
+impl Charges {
+    /// A stream event arrived from the model.
+    pub(crate) fn received(&self, event: &StreamEvent) {
+        let bytes = match event {
+            StreamEvent::TextDelta(text) => text.len(),
+            StreamEvent::ToolCallStart { name, .. } => name.len(),
+            StreamEvent::ToolCallDelta { arguments, .. } => arguments.len(),
+            StreamEvent::Start | StreamEvent::Usage(_) | StreamEvent::Finish(_) => 0,
+        };
+        if bytes > 0 {
+            let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+            self.0.received_bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.0.received_deltas.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An answer a guardrail discarded: its real usage at its deployment's price.
+    pub(crate) fn discarded(&self, price: Option<&Price>, usage: &Usage) {
+        self.add(price, usage, false);
+    }
+
+    /// Model work without a usage event, estimated as `input` and `output` tokens.
+    pub(crate) fn estimated(&self, price: Option<&Price>, input: u32, output: u32) {
+        let usage = Usage {
+            prompt_tokens: input,
+            completion_tokens: output,
+            total_tokens: input.saturating_add(output),
+            cached_tokens: None,
+        };
+        self.add(price, &usage, true);
+    }
+
+    fn add(&self, price: Option<&Price>, usage: &Usage, estimated: bool) {
+        let mut charged = self.charged();
+        let sum = &mut charged.usage;
+        sum.prompt_tokens = sum.prompt_tokens.saturating_add(usage.prompt_tokens);
+        sum.completion_tokens = sum
+            .completion_tokens
+            .saturating_add(usage.completion_tokens);
+        sum.total_tokens = sum.total_tokens.saturating_add(usage.total_tokens);
+        if let Some(price) = price {
+            charged.cost += pricing::cost(
+                price,
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens.unwrap_or(0),
+                0,
+            );
+            charged.priced = true;
+        }
+        charged.estimated |= estimated;
+    }
+
+    fn charged(&self) -> std::sync::MutexGuard<'_, Charged> {
+        self.0
+            .charged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take(&self) -> Option<Charged> {
+        let charged = std::mem::take(&mut *self.charged());
+        (charged.usage.total_tokens > 0 || charged.estimated).then_some(charged)
+    }
+}
 
 pub(crate) struct Accounting {
     after: AfterResponse,
     /// `None` once finished.
     record: Option<Box<UsageRecord>>,
     started: std::time::Instant,
-    price: Option<Price>,
+    /// Boxed: the stream a request becomes holds its accounting, and stays small.
+    price: Option<Box<Price>>,
     guardrails: GuardrailLog,
     /// `Some` when tracing is on.
     trace: Option<Box<TraceCapture>>,
     /// The budget reservation to settle when the request finishes.
     reservation: Option<Box<(ReservationPlan, Arc<dyn KeyStore>)>>,
+    /// The request's estimated input and its `max_tokens`, for estimated charges.
+    expected: Estimate,
+    /// Charges beyond the final answer's usage event.
+    charges: Charges,
+    /// A model call has begun and has neither answered nor failed.
+    call_open: bool,
 }
 
 /// The guardrail checks of one request, appended by whichever stage runs them.
@@ -104,7 +228,42 @@ impl Accounting {
             guardrails: GuardrailLog::default(),
             trace,
             reservation: None,
+            expected: Estimate::default(),
+            charges: Charges::default(),
+            call_open: false,
         }
+    }
+
+    /// The request's estimated tokens (`route::estimate`), once it is known.
+    pub(crate) fn expect(&mut self, estimate: &Estimate) {
+        self.expected = *estimate;
+    }
+
+    /// Where discarded answers and estimated work are charged.
+    pub(crate) fn charges(&self) -> Charges {
+        self.charges.clone()
+    }
+
+    /// The model call now open is abandoned with nothing received: charged its reservation.
+    pub(crate) fn abandoned_call(&mut self) {
+        if std::mem::take(&mut self.call_open) {
+            self.charges.estimated(
+                self.price.as_deref(),
+                self.expected.input_tokens,
+                self.expected.output_tokens,
+            );
+        }
+    }
+
+    /// A stream ended without a usage event: charged what the model sent so far.
+    pub(crate) fn streamed_without_usage(&mut self) {
+        let bytes = self.charges.0.received_bytes.load(Ordering::Relaxed);
+        let deltas = self.charges.0.received_deltas.load(Ordering::Relaxed);
+        self.charges.estimated(
+            self.price.as_deref(),
+            self.expected.input_tokens,
+            streamed_tokens(bytes, deltas),
+        );
     }
 
     /// Whether the request's content and timings are captured for a trace.
@@ -127,16 +286,27 @@ impl Accounting {
         }
     }
 
-    /// The current model call failed with `err`.
+    /// The current model call failed with `err`; a timeout abandoned it (charged its
+    /// reservation), a provider's error did not run it (charged nothing).
     pub(crate) fn attempt_failed(&mut self, err: &GatewayError) {
+        if matches!(err, GatewayError::Provider(ProviderError::Timeout(_))) {
+            self.abandoned_call();
+        }
+        self.call_open = false;
         if let Some(attempt) = self.trace.as_mut().and_then(|t| t.attempts.last_mut()) {
             attempt.ended = Some(Instant::now());
             attempt.error = Some((err.kind(), err.to_string()));
         }
     }
 
+    /// The current model call's stream began: from here the stream accounts its output.
+    pub(crate) fn stream_began(&mut self) {
+        self.call_open = false;
+    }
+
     /// The current model call answered whole.
     pub(crate) fn attempt_answered(&mut self) {
+        self.call_open = false;
         if let Some(attempt) = self.trace.as_mut().and_then(|t| t.attempts.last_mut()) {
             attempt.ended = Some(Instant::now());
         }
@@ -145,7 +315,8 @@ impl Accounting {
     /// A model call on `deployment` begins.
     pub(crate) fn attempt(&mut self, deployment: &Deployment) {
         let config = &deployment.config;
-        self.price = deployment.price().copied();
+        self.price = deployment.price().copied().map(Box::new);
+        self.call_open = true;
         if let Some(record) = self.record.as_mut() {
             record.attempts += 1;
             record.deployment_id = Some(config.deployment_id.clone());
@@ -179,9 +350,9 @@ impl Accounting {
 
     /// What `usage` costs on the deployment of the last attempt; `None` when its price is unknown.
     pub(crate) fn cost(&self, usage: &Usage) -> Option<f64> {
-        self.price.map(|price| {
+        self.price.as_deref().map(|price| {
             pricing::cost(
-                &price,
+                price,
                 usage.prompt_tokens,
                 usage.completion_tokens,
                 usage.cached_tokens.unwrap_or(0),
@@ -264,6 +435,8 @@ impl Accounting {
         let Some(record) = self.record.take() else {
             return;
         };
+        // Gone while a model call was still open (a whole answer being made).
+        self.abandoned_call();
         let mut record = Box::new((*record).bounded());
         record.outcome = outcome;
         record.error_type = error_type;
@@ -288,6 +461,19 @@ impl Accounting {
             record.total_tokens = usage.total_tokens;
             record.cost_usd = self.cost(&usage);
         }
+        if let Some(extra) = self.charges.take() {
+            record.prompt_tokens = record
+                .prompt_tokens
+                .saturating_add(extra.usage.prompt_tokens);
+            record.completion_tokens = record
+                .completion_tokens
+                .saturating_add(extra.usage.completion_tokens);
+            record.total_tokens = record.total_tokens.saturating_add(extra.usage.total_tokens);
+            if extra.priced {
+                record.cost_usd = Some(record.cost_usd.unwrap_or(0.0) + extra.cost);
+            }
+            record.usage_estimated = extra.estimated;
+        }
         if let Some(held) = self.reservation.take() {
             let (plan, store) = *held;
             let settlement = Settlement {
@@ -310,15 +496,19 @@ impl Accounting {
                     elapsed: c.elapsed,
                 })
                 .collect();
-            let cost_split = self.price.filter(|_| record.cost_usd.is_some()).map(|p| {
-                let (prompt, completion) =
-                    usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
-                let cached = usage.and_then(|u| u.cached_tokens).unwrap_or(0);
-                (
-                    pricing::cost(&p, prompt, 0, cached, 0),
-                    pricing::cost(&p, 0, completion, 0, 0),
-                )
-            });
+            let cost_split = self
+                .price
+                .as_deref()
+                .filter(|_| record.cost_usd.is_some())
+                .map(|p| {
+                    let (prompt, completion) =
+                        usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+                    let cached = usage.and_then(|u| u.cached_tokens).unwrap_or(0);
+                    (
+                        pricing::cost(p, prompt, 0, cached, 0),
+                        pricing::cost(p, 0, completion, 0, 0),
+                    )
+                });
             Box::new(RequestTrace {
                 record: (*record).clone(),
                 capture: *capture,
@@ -341,4 +531,51 @@ impl Drop for Accounting {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_output_is_bytes_over_four_rounded_up_and_at_least_one_per_delta() {
+        assert_eq!(streamed_tokens(0, 0), 0);
+        assert_eq!(streamed_tokens(1, 1), 1);
+        assert_eq!(streamed_tokens(12, 2), 3);
+        assert_eq!(streamed_tokens(13, 2), 4);
+        // Many one-byte deltas (CJK, emoji pieces): one token each at least.
+        assert_eq!(streamed_tokens(10, 10), 10);
+        assert_eq!(streamed_tokens(u64::MAX, 1), u32::MAX);
+    }
+
+    #[test]
+    fn charges_add_up_priced_or_not_and_remember_estimates() {
+        let price = Price {
+            input_per_token: 0.5,
+            output_per_token: 1.0,
+            cache_read_per_token: None,
+            cache_write_per_token: None,
+        };
+        let charges = Charges::default();
+        assert!(charges.clone().take().is_none(), "nothing charged");
+        let usage = Usage {
+            prompt_tokens: 2,
+            completion_tokens: 3,
+            total_tokens: 5,
+            cached_tokens: None,
+        };
+        charges.discarded(Some(&price), &usage);
+        let real = charges.take().unwrap();
+        assert_eq!(
+            (real.usage.total_tokens, real.cost, real.estimated),
+            (5, 4.0, false)
+        );
+        charges.estimated(None, 4, 6);
+        charges.estimated(Some(&price), 2, 0);
+        let estimated = charges.take().unwrap();
+        assert_eq!(estimated.usage.prompt_tokens, 6);
+        assert_eq!(estimated.usage.completion_tokens, 6);
+        assert!(estimated.priced && estimated.estimated);
+        assert_eq!(estimated.cost, 1.0);
+    }
 }

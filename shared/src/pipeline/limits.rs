@@ -4,10 +4,10 @@
 //! cost on the after-response queue (`Job::Settle`), never on the response's path.
 //!
 //! The maximum cost is the request's estimated input (`route::estimate`) plus its `max_tokens`
-//! (or [`DEFAULT_OUTPUT_ESTIMATE`](super::DEFAULT_OUTPUT_ESTIMATE)) at the highest price among
-//! the deployments of its group and of every group it may fall back to. A deployment without a
-//! known price counts as free. A request without `max_tokens` whose answer is longer than the
-//! default can cost more than it reserved: the budget then stops the next request, not this one.
+//! at the highest price among the deployments of its group and of every group it may fall back
+//! to. A request without `max_tokens` is given [`DEFAULT_MAX_TOKENS`](super::DEFAULT_MAX_TOKENS)
+//! before this step, and the model is sent that limit, so no answer outruns its reservation's
+//! output. A deployment without a known price counts as free.
 
 use std::borrow::Cow;
 

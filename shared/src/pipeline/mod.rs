@@ -43,7 +43,7 @@ pub use guard_stream::{
     STREAM_WINDOW_HARD_MAX_BYTES, STREAM_WINDOW_MAX_BYTES, STREAM_WINDOW_MIN_BYTES,
     STREAM_WINDOW_OVERLAP_BYTES,
 };
-pub use route::{estimate, DEFAULT_OUTPUT_ESTIMATE};
+pub use route::{estimate, DEFAULT_MAX_TOKENS};
 pub use stream::{AnswerStream, Routing};
 
 use account::Accounting;
@@ -109,6 +109,9 @@ impl Gateway {
         let model = self.accounted_model(&request.model);
         let mut account = Accounting::start(&self.after, ctx, model, request.stream);
         account.user(request.user.as_deref());
+        // What is reserved is what the model is allowed: never the model's own default.
+        request.params.max_tokens.get_or_insert(DEFAULT_MAX_TOKENS);
+        account.expect(&estimate(&request));
         let group = match self.resolve(ctx, &request) {
             Ok(group) => group,
             Err(err) => return Err(failed(account, err)),
@@ -264,8 +267,10 @@ impl Gateway {
         let deadline = route.deadline;
         let settings = &self.settings;
         let log = account.guardrail_log();
+        let charges = account.charges();
         let routed = route.call(group, request, &mut account, |d| {
             let extra = self.fallback_guards(&d.config.model_name, ctx, request, guards);
+            let charges = charges.clone();
             let filtered_falls_back = !request.routing.disable_fallbacks
                 && !settings
                     .fallbacks_for(FallbackKind::ContentPolicy, &d.config.model_name)
@@ -279,6 +284,9 @@ impl Gateway {
                     d.provider.chat(asked),
                     guard::during(&extra.during_call, asked, &log)
                 );
+                if let (Err(_), Ok(discarded)) = (&during, &called) {
+                    charges.discarded(d.price(), &discarded.usage);
+                }
                 during?;
                 let mut response = called.map_err(GatewayError::from)?;
                 let filtered = ProviderError::ContentFiltered(
@@ -286,6 +294,7 @@ impl Gateway {
                 );
                 // A filtered answer moves on to `content_policy_fallbacks` where there are some.
                 if filtered_falls_back && response.finish_reason == FinishReason::ContentFilter {
+                    charges.discarded(d.price(), &response.usage);
                     return Err(filtered.into());
                 }
                 // A guardrail's failure is no fault of the deployment: it comes out beside the
@@ -294,6 +303,7 @@ impl Gateway {
                 let blocked = matches!(guarded, Err(GatewayError::GuardrailBlocked { .. }))
                     || response.finish_reason == FinishReason::ContentFilter;
                 if filtered_falls_back && blocked {
+                    charges.discarded(d.price(), &response.usage);
                     return Err(filtered.into());
                 }
                 Ok((response, guarded))
@@ -302,7 +312,17 @@ impl Gateway {
         let during = guard::during(&guards.during_call, request, &log);
         let (routed, during) = tokio::join!(routed, during);
         if let Err(err) = during {
-            return Err(failed(account, err));
+            // The answer is discarded, but the model made it: charged its real usage.
+            let usage = routed.ok().map(|routed| {
+                account.attempt_answered();
+                let usage = routed.value.0.usage;
+                routed
+                    .in_flight
+                    .succeeded(routed.call_started.elapsed(), &usage);
+                usage
+            });
+            account.failed(&err, usage, None);
+            return Err(err);
         }
         let routed = match routed {
             Ok(routed) => routed,
@@ -348,9 +368,11 @@ impl Gateway {
         let route = self.route(ctx, request);
         let deadline = route.deadline;
         let log = account.guardrail_log();
+        let charges = account.charges();
         let routed = route.call(group, request, &mut account, |d| {
             let extra = self.fallback_guards(&d.config.model_name, ctx, request, guards);
             let log = log.clone();
+            let charges = charges.clone();
             async move {
                 let checked = guard::fallback_input(&extra.pre_call, request, &log).await?;
                 let asked = checked.as_ref().unwrap_or(request);
@@ -358,6 +380,11 @@ impl Gateway {
                     start_stream(deadline, d, asked),
                     guard::during(&extra.during_call, asked, &log)
                 );
+                if during.is_err() && started.is_ok() {
+                    // The stream is dropped unread: charged its reservation.
+                    let expected = estimate(asked);
+                    charges.estimated(d.price(), expected.input_tokens, expected.output_tokens);
+                }
                 during?;
                 started
             }
@@ -371,8 +398,14 @@ impl Gateway {
             Ok(started) => started,
             Err(err) => return Err(failed(account, err)),
         };
+        account.stream_began();
         let deployment = routed.deployment;
-        let timed = Timed::new(routed.value, deployment.stream_idle_timeout, deadline);
+        let timed = Timed::new(
+            routed.value,
+            deployment.stream_idle_timeout,
+            deadline,
+            account.charges(),
+        );
         let post_call = self.post_call(&deployment.config.model_name, ctx, request, guards);
         let events = guard_stream::output_stream(Box::pin(timed), post_call, log);
         Ok(AnswerStream::new(

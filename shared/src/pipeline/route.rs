@@ -23,8 +23,10 @@ use crate::error::{GatewayError, ProviderError};
 use crate::keys::Principal;
 use crate::router::{Deployment, Estimate, InFlight, ModelGroup, ModelRouter};
 
-/// Output tokens assumed for cost-based routing when the request sets no `max_tokens`.
-pub const DEFAULT_OUTPUT_ESTIMATE: u32 = 512;
+/// `max_tokens` of a request that sets none: the pipeline sends it to the model (Bedrock's
+/// `maxTokens`), and reserves, routes and estimates by it, so an answer never runs past what
+/// its budget reserved. A caller who wants longer answers sets `max_tokens`.
+pub const DEFAULT_MAX_TOKENS: u32 = 512;
 
 /// A call that answered, and how it got there.
 pub(crate) struct Routed<'g, T> {
@@ -209,7 +211,7 @@ pub(crate) fn forbidden_requested_fallback<'r>(
 }
 
 /// Tokens the request will likely use: its text at about four characters a token (images
-/// count a flat 1,000), and `max_tokens` or [`DEFAULT_OUTPUT_ESTIMATE`] out.
+/// count a flat 1,000), and `max_tokens` or [`DEFAULT_MAX_TOKENS`] out.
 pub fn estimate(request: &ChatRequest) -> Estimate {
     let chars: usize = request.system.iter().map(String::len).sum::<usize>()
         + request
@@ -225,6 +227,6 @@ pub fn estimate(request: &ChatRequest) -> Estimate {
             .sum::<usize>();
     Estimate {
         input_tokens: u32::try_from(chars / 4 + 1).unwrap_or(u32::MAX),
-        output_tokens: request.params.max_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
+        output_tokens: request.params.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
     }
 }

@@ -4,7 +4,9 @@
 //! [`Timed`] ends a stream that stalls: no event for `stream_idle_timeout`, or the invocation's
 //! deadline, gives a timeout error as the last item. [`AnswerStream`] records the time to the
 //! first token and the usage, and finishes the request's [`Accounting`] when the stream ends,
-//! breaks, or is dropped before its end (the client went away).
+//! breaks, or is dropped before its end (the client went away). [`Timed`] counts the model's
+//! output as it arrives (before output guardrails hold or drop any), to charge a stream that
+//! ended without its usage event (`account`'s estimate).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures_util::Stream;
 use tokio::time::Sleep;
 
-use super::account::Accounting;
+use super::account::{Accounting, Charges};
 use crate::chat::{FinishReason, StreamEvent, ToolCall, Usage};
 use crate::error::{GatewayError, TimeoutKind};
 use crate::observability::OutputCapture;
@@ -27,6 +29,8 @@ pub type GatewayEvents = Pin<Box<dyn Stream<Item = Result<StreamEvent, GatewayEr
 /// Provider events, ended with a timeout error when the next one is too long in coming.
 pub(crate) struct Timed {
     events: EventStream,
+    /// Counts the model's output as it arrives.
+    received: Charges,
     idle: Duration,
     deadline: Option<tokio::time::Instant>,
     timer: Pin<Box<Sleep>>,
@@ -38,9 +42,11 @@ impl Timed {
         events: EventStream,
         idle: Duration,
         deadline: Option<tokio::time::Instant>,
+        received: Charges,
     ) -> Self {
         let mut timed = Timed {
             events,
+            received,
             idle,
             deadline,
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
@@ -75,6 +81,7 @@ impl Stream for Timed {
         match self.events.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(event))) => {
                 self.rearm();
+                self.received.received(&event);
                 Poll::Ready(Some(Ok(event)))
             }
             Poll::Ready(Some(Err(err))) => {
@@ -165,11 +172,15 @@ impl AnswerStream {
         }
     }
 
-    /// The stream's end: the captured answer goes to the trace, then `finish` accounts it.
+    /// The stream's end: the captured answer goes to the trace, and a stream without a usage
+    /// event is charged its estimate; then `finish` accounts it.
     fn take_account(&mut self) -> Option<Accounting> {
         let mut account = self.account.take()?;
         if let Some(output) = self.output.take() {
             account.capture_output(output);
+        }
+        if self.usage.is_none() {
+            account.streamed_without_usage();
         }
         Some(account)
     }

@@ -1,5 +1,8 @@
 //! The last resort for a record DynamoDB would not take: ONE log line, with a fixed marker and
 //! the record as JSON, that `gateway-admin replay-usage` finds and writes into the table later.
+//! A budget settlement that could not be written (a store error, or the invocation's deadline
+//! came first) gets the same kind of line with its own marker, [`SETTLEMENT_MARKER`], and the
+//! same replay applies it once (`keys::DynamoKeyStore::settle_once`).
 //!
 //! The line is logged at ERROR with target `usage_fallback`. Locally it reads
 //! `... ERROR usage_fallback: USAGE_RECORD_UNWRITTEN {"request_id":...}`; in Lambda (JSON logs)
@@ -15,6 +18,24 @@ use serde_json::{Map, Value};
 
 /// Greppable: `grep USAGE_RECORD_UNWRITTEN`, or the CloudWatch filter pattern of the same word.
 pub const MARKER: &str = "USAGE_RECORD_UNWRITTEN";
+
+/// The marker of a settlement's line: `grep BUDGET_SETTLEMENT_UNWRITTEN`.
+pub const SETTLEMENT_MARKER: &str = "BUDGET_SETTLEMENT_UNWRITTEN";
+
+/// Logs a budget settlement that could not be queued or written.
+pub fn log_unwritten_settlement(settlement: &crate::keys::Settlement) {
+    match serde_json::to_string(settlement) {
+        Ok(json) => tracing::error!(target: "usage_fallback", "{SETTLEMENT_MARKER} {json}"),
+        Err(err) => {
+            tracing::error!(target: "usage_fallback", request_id = %settlement.plan.request_id, error = %err, "budget settlement could not be serialized")
+        }
+    }
+}
+
+/// The settlements in one log line, as [`records_in_line`] reads records.
+pub fn settlements_in_line(line: &str) -> Vec<Result<Map<String, Value>, String>> {
+    objects_in_line(line, SETTLEMENT_MARKER)
+}
 
 /// Logs a record that could not be queued or written.
 pub fn log_unwritten_record(record: &super::UsageRecord) {
@@ -40,12 +61,16 @@ pub fn log_unwritten(record: &Map<String, Value>) {
 /// text output); each `Err` says why a marker gave no record (it does not start a log
 /// message, or no readable record follows it).
 pub fn records_in_line(line: &str) -> Vec<Result<Map<String, Value>, String>> {
-    line.match_indices(MARKER)
+    objects_in_line(line, MARKER)
+}
+
+fn objects_in_line(line: &str, marker: &str) -> Vec<Result<Map<String, Value>, String>> {
+    line.match_indices(marker)
         .map(|(at, _)| {
             if !starts_a_message(&line[..at]) {
                 return Err(NOT_A_MESSAGE_START.to_owned());
             }
-            record_after(line[at + MARKER.len()..].trim_start())
+            record_after(line[at + marker.len()..].trim_start())
         })
         .collect()
 }
@@ -133,6 +158,44 @@ mod tests {
             records_in_line(&format!("{MARKER} not json")).as_slice(),
             [Err(_)]
         ));
+    }
+
+    #[test]
+    fn a_settlement_line_reads_back_as_the_settlement_and_passes_its_check() {
+        use crate::keys::limits::Scope;
+        use crate::keys::{Limits, ReservationPlan, Settlement};
+        let limits = Limits::new(Some(10.0), None, 0, None, Some(1000));
+        let plan = ReservationPlan::new(
+            "chatcmpl-9",
+            1_000,
+            1.5,
+            300,
+            std::time::Duration::from_secs(900),
+            &[(Scope::Key("abc".into()), &limits)],
+        )
+        .unwrap();
+        let settlement = Settlement {
+            plan,
+            cost: 0.25,
+            tokens: 40,
+        };
+        let json = serde_json::to_string(&settlement).unwrap();
+        let text = format!("2026-12-02T03:00:00Z ERROR usage_fallback: {SETTLEMENT_MARKER} {json}");
+        let found = settlements_in_line(&text);
+        assert_eq!(found.len(), 1);
+        let object = found[0].clone().unwrap();
+        let back = crate::usage::replay_check::check_settlement(&object).unwrap();
+        assert_eq!(back, settlement);
+        assert!(records_in_line(&text).is_empty(), "not a usage record");
+        // A forged or damaged settlement is refused.
+        for (field, value) in [("cost", json!(-1.0)), ("tokens", json!("many"))] {
+            let mut bad = object.clone();
+            bad.insert(field.into(), value);
+            assert!(crate::usage::replay_check::check_settlement(&bad).is_err());
+        }
+        let mut no_scope = object.clone();
+        no_scope["plan"]["scopes"] = json!([]);
+        assert!(crate::usage::replay_check::check_settlement(&no_scope).is_err());
     }
 
     #[test]

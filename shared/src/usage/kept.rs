@@ -108,6 +108,7 @@ struct KeptRecord {
     attempts: u32,
     retries: u32,
     streamed: bool,
+    usage_estimated: bool,
     outcome: Outcome,
 }
 
@@ -139,6 +140,7 @@ impl KeptRecord {
             attempts: r.attempts,
             retries: r.retries,
             streamed: r.streamed,
+            usage_estimated: r.usage_estimated,
             outcome: r.outcome,
         }
     }
@@ -163,6 +165,7 @@ impl KeptRecord {
             completion_tokens: self.completion_tokens,
             total_tokens: self.total_tokens,
             cost_usd: self.cost_usd,
+            usage_estimated: self.usage_estimated,
             latency_ms: self.latency_ms,
             time_to_first_token_ms: self.time_to_first_token_ms,
             finish_reason: self.finish_reason,
@@ -199,6 +202,7 @@ mod tests {
             completion_tokens: 5,
             total_tokens: 15,
             cost_usd: Some(0.001),
+            usage_estimated: true,
             latency_ms: 7,
             time_to_first_token_ms: Some(3),
             finish_reason: Some("stop"),

@@ -39,6 +39,9 @@ pub struct UsageRecord {
     /// US dollars, when the deployment's price is known (config, else the built-in table);
     /// `None` means unknown, never free.
     pub cost_usd: Option<f64>,
+    /// Some of the tokens and cost are the gateway's estimate, not the model's count: a stream
+    /// ended before its usage event, or a model call was abandoned (`pipeline::account`).
+    pub usage_estimated: bool,
     pub latency_ms: u64,
     /// Streams: from the start of the request to the first text or tool-call chunk.
     pub time_to_first_token_ms: Option<u64>,

@@ -33,6 +33,7 @@ fn maximal(fill: char) -> UsageRecord {
         completion_tokens: u32::MAX,
         total_tokens: u32::MAX,
         cost_usd: Some(f64::MAX),
+        usage_estimated: true,
         latency_ms: u64::MAX,
         time_to_first_token_ms: Some(u64::MAX),
         finish_reason: Some("content_filter"),

@@ -4,6 +4,11 @@
 //!
 //! A marker that does not start a log message, a record that does not parse, and one that fails
 //! [`super::replay_check::check`] are refused: counted, with the reason, and never written.
+//!
+//! Budget settlements' lines (`fallback::SETTLEMENT_MARKER`) are applied to the same table's
+//! limit counters, each at most once (`DynamoKeyStore::settle_once`: a `SETTLED#` marker per
+//! request and scope), so a settlement replayed twice, or one whose write did land after all,
+//! is a counted duplicate, never a second charge.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +16,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use super::dynamodb::{DynamoUsageStore, Written};
 use super::{fallback, replay_check};
+use crate::keys::{DynamoKeyStore, Settlement};
 
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -28,6 +34,10 @@ pub struct ReplaySummary {
     pub refused: u64,
     /// How many were refused for each reason.
     pub refusals: BTreeMap<String, u64>,
+    /// Budget settlements applied now.
+    pub settled: u64,
+    /// Budget settlements applied before (left as they were).
+    pub settlement_duplicates: u64,
 }
 
 impl ReplaySummary {
@@ -44,9 +54,20 @@ pub async fn replay_lines(
     lines: impl AsyncBufRead + Unpin,
 ) -> std::io::Result<ReplaySummary> {
     let mut summary = ReplaySummary::default();
+    let keys = DynamoKeyStore::new(store.client.clone(), store.table.clone());
     let mut lines = lines.lines();
     while let Some(line) = lines.next_line().await? {
         summary.lines += 1;
+        for found in fallback::settlements_in_line(&line) {
+            let settlement = match found.and_then(|s| replay_check::check_settlement(&s)) {
+                Ok(settlement) => settlement,
+                Err(reason) => {
+                    summary.refuse(summary.lines, reason);
+                    continue;
+                }
+            };
+            settle(&keys, &settlement, &mut summary).await;
+        }
         for found in fallback::records_in_line(&line) {
             let record = match found.and_then(|r| replay_check::check(&r).map(|()| r)) {
                 Ok(record) => record,
@@ -66,4 +87,15 @@ pub async fn replay_lines(
         }
     }
     Ok(summary)
+}
+
+async fn settle(keys: &DynamoKeyStore, settlement: &Settlement, summary: &mut ReplaySummary) {
+    match keys.settle_once(settlement).await {
+        Ok(true) => summary.settled += 1,
+        Ok(false) => summary.settlement_duplicates += 1,
+        Err(err) => {
+            summary.failed += 1;
+            tracing::error!(line = summary.lines, request_id = %settlement.plan.request_id, error = %err, "fallback settlement not written");
+        }
+    }
 }

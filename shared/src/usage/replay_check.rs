@@ -28,6 +28,7 @@ struct Replayed {
     completion_tokens: u32,
     total_tokens: u32,
     cost_usd: Option<f64>,
+    usage_estimated: bool,
     latency_ms: u64,
     time_to_first_token_ms: Option<u64>,
     finish_reason: Option<String>,
@@ -104,6 +105,41 @@ pub fn check(record: &Map<String, Value>) -> Result<(), String> {
     Ok(())
 }
 
+/// The most scopes a settlement names (a key and its team).
+const MAX_SETTLEMENT_SCOPES: usize = 2;
+
+/// A settlement's line as `replay-usage` accepts it: known fields only, a request id within the
+/// record's caps, one or two scopes, costs and limits finite and non-negative.
+pub fn check_settlement(line: &Map<String, Value>) -> Result<crate::keys::Settlement, String> {
+    let settlement: crate::keys::Settlement =
+        serde_json::from_value(Value::Object(line.clone())).map_err(|e| e.to_string())?;
+    let plan = &settlement.plan;
+    if plan.request_id.is_empty() || plan.request_id.chars().count() > MAX_FIELD_CHARS {
+        return Err("request_id is empty or too long".into());
+    }
+    if plan.scopes.is_empty() || plan.scopes.len() > MAX_SETTLEMENT_SCOPES {
+        return Err("a settlement names one or two scopes".into());
+    }
+    let amounts = [settlement.cost, plan.cost].into_iter().chain(
+        plan.scopes
+            .iter()
+            .filter_map(|s| s.budget.as_ref().map(|b| b.max)),
+    );
+    if amounts.into_iter().any(|x| !x.is_finite() || x < 0.0) {
+        return Err("a cost or budget is negative or not finite".into());
+    }
+    let names = plan.scopes.iter().map(|s| match &s.scope {
+        crate::keys::limits::Scope::Key(id) | crate::keys::limits::Scope::Team(id) => id,
+    });
+    if names
+        .into_iter()
+        .any(|id| id.is_empty() || id.chars().count() > MAX_FIELD_CHARS)
+    {
+        return Err("a scope's id is empty or too long".into());
+    }
+    Ok(settlement)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +164,7 @@ mod tests {
             completion_tokens: 3,
             total_tokens: 5,
             cost_usd: Some(0.5),
+            usage_estimated: true,
             latency_ms: 9,
             time_to_first_token_ms: Some(4),
             finish_reason: Some("stop"),

@@ -3,6 +3,7 @@
 //! them without a subscriber (all of `it`) would race with their scoped subscribers. Every test
 //! here installs one before the gateway logs anything.
 
+mod after_response_deadline;
 mod no_secrets_in_telemetry;
 mod request_logs;
 mod usage_dynamodb_outage;

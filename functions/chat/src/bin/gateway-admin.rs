@@ -7,7 +7,9 @@
 //!                                        the table; a record already there is not counted again;
 //!                                        markers that do not start a log message and records
 //!                                        that fail validation are refused, with counts and
-//!                                        reasons on stderr (`refused N: reason`)
+//!                                        reasons on stderr (`refused N: reason`); budget
+//!                                        settlements' lines (`BUDGET_SETTLEMENT_UNWRITTEN`) are
+//!                                        applied to the limit counters, each at most once
 //!   gateway-admin evaluate ...           runs a dataset through the gateway against model
 //!                                        groups and scores the answers (`gateway::evaluation::cli`
 //!                                        has the options); exit status 2 when a score is under its
@@ -79,7 +81,10 @@ async fn run(env: &Environment, args: &[String]) -> Result<(), Failure> {
             }
             match summary.failed {
                 0 => Ok(()),
-                n => Err(format!("{n} records were not replayed (see the errors above)").into()),
+                n => Err(format!(
+                    "{n} records or settlements were not replayed (see the errors above)"
+                )
+                .into()),
             }
         }
         _ => Err(USAGE.into()),
