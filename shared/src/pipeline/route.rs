@@ -219,6 +219,15 @@ pub fn estimate(request: &ChatRequest) -> Estimate {
             .map(|block| match block {
                 ContentBlock::Text(text) => text.len(),
                 ContentBlock::Image { .. } => 4_000,
+                // A PDF page is about 1,500 tokens; a byte of text about a quarter of one.
+                ContentBlock::Document { data, .. } => data.len().max(4_000),
+                ContentBlock::Reasoning(crate::chat::ReasoningBlock::Thinking { text, .. }) => {
+                    text.len()
+                }
+                ContentBlock::Reasoning(crate::chat::ReasoningBlock::Redacted { data }) => {
+                    data.len()
+                }
+                ContentBlock::CachePoint => 0,
                 ContentBlock::ToolUse { input, .. } => input.to_string().len(),
                 ContentBlock::ToolResult { content, .. } => content.len(),
             })
