@@ -250,3 +250,47 @@ async fn nova_2_thinks_by_effort_level() {
         assert_eq!(message["thinking_blocks"][0].get("signature"), None);
     }
 }
+
+#[tokio::test]
+async fn keys_and_budgets_hold_for_thinking_requests() {
+    use axum::body::Body;
+    use gateway::keys::{MemoryKeyStore, VirtualKey};
+    use http::Request;
+    use std::sync::Arc;
+
+    let fake = FakeBedrock::start().await.unwrap();
+    let yaml = features_yaml(&fake.endpoint(), "");
+    let store = Arc::new(MemoryKeyStore::new());
+    store.insert(
+        "sk-nova-only",
+        VirtualKey {
+            models: vec!["nova".into()],
+            ..VirtualKey::default()
+        },
+    );
+    store.insert(
+        "sk-tiny-budget",
+        VirtualKey {
+            max_budget: Some(1e-9),
+            ..VirtualKey::default()
+        },
+    );
+    let keys = Arc::clone(&store);
+    let gw = TestGateway::customized(fake, &yaml, move |b| b.key_store(keys)).await;
+    let send = |key: &str| {
+        Request::post("/v1/chat/completions")
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(Body::from(
+                ask("claude", json!({"reasoning_effort": "high"})).to_string(),
+            ))
+            .unwrap()
+    };
+    gw.send(send("sk-nova-only"))
+        .await
+        .assert_error(403, "permission_error");
+    let spent = gw.send(send("sk-tiny-budget")).await;
+    assert_eq!(spent.status, 429, "{}", spent.text());
+    assert_eq!(spent.json()["error"]["code"], "budget_exceeded");
+    assert_eq!(gw.fake.total_calls(), 0);
+}
