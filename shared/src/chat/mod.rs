@@ -37,6 +37,10 @@ pub struct ChatRequest {
     pub response_format: Option<ResponseFormat>,
 }
 
+/// Output tokens left for the answer beyond the thinking budget when the caller sets no
+/// `max_tokens` and the provider needs one above the budget (Claude).
+pub const ANSWER_TOKENS_BEYOND_BUDGET: u32 = 4096;
+
 /// How much the model may think before it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reasoning {
@@ -55,7 +59,26 @@ pub enum ReasoningEffort {
     High,
 }
 
+impl Reasoning {
+    /// The thinking budget in tokens: the one given, or LiteLLM's for the effort.
+    pub fn budget_tokens(self) -> u32 {
+        match self {
+            Reasoning::Budget(budget) => budget,
+            Reasoning::Effort(effort) => effort.budget_tokens(),
+        }
+    }
+}
+
 impl ReasoningEffort {
+    /// LiteLLM's thinking budgets for Claude: low 1024, medium 2048, high 4096.
+    pub fn budget_tokens(self) -> u32 {
+        match self {
+            ReasoningEffort::Low => 1024,
+            ReasoningEffort::Medium => 2048,
+            ReasoningEffort::High => 4096,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ReasoningEffort::Low => "low",

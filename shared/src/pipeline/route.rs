@@ -234,6 +234,28 @@ pub fn estimate(request: &ChatRequest) -> Estimate {
             .sum::<usize>();
     Estimate {
         input_tokens: u32::try_from(chars / 4 + 1).unwrap_or(u32::MAX),
-        output_tokens: request.params.max_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
+        // Thinking without `max_tokens` may run to the budget and an answer beyond it.
+        output_tokens: request.params.max_tokens.unwrap_or_else(|| {
+            request.reasoning.map_or(DEFAULT_OUTPUT_ESTIMATE, |r| {
+                r.budget_tokens()
+                    .saturating_add(crate::chat::ANSWER_TOKENS_BEYOND_BUDGET)
+            })
+        }),
+    }
+}
+
+#[cfg(test)]
+mod estimate_tests {
+    use super::*;
+    use crate::chat::{Reasoning, ReasoningEffort};
+
+    #[test]
+    fn thinking_without_max_tokens_reserves_its_budget_and_an_answer() {
+        let mut request = ChatRequest::default();
+        assert_eq!(estimate(&request).output_tokens, DEFAULT_OUTPUT_ESTIMATE);
+        request.reasoning = Some(Reasoning::Effort(ReasoningEffort::High));
+        assert_eq!(estimate(&request).output_tokens, 4096 + 4096);
+        request.params.max_tokens = Some(5000);
+        assert_eq!(estimate(&request).output_tokens, 5000);
     }
 }

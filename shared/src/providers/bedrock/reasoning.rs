@@ -9,17 +9,11 @@ use crate::chat::{ChatRequest, Reasoning, ReasoningEffort};
 use crate::providers::ProviderError;
 
 /// LiteLLM's budgets for `reasoning_effort` on Claude.
-pub fn budget_of(effort: ReasoningEffort) -> u32 {
-    match effort {
-        ReasoningEffort::Low => 1024,
-        ReasoningEffort::Medium => 2048,
-        ReasoningEffort::High => 4096,
-    }
+fn budget_of(effort: ReasoningEffort) -> u32 {
+    effort.budget_tokens()
 }
 
-/// Output tokens left for the answer beyond the thinking budget when the caller set no
-/// `max_tokens` (Bedrock's Claude default would leave none).
-pub const ANSWER_TOKENS_BEYOND_BUDGET: u32 = 4096;
+pub use crate::chat::ANSWER_TOKENS_BEYOND_BUDGET;
 
 /// Claude's smallest thinking budget.
 const MIN_BUDGET: u32 = 1024;
