@@ -691,4 +691,86 @@ mod tests {
         );
         assert!(req.stream && req.include_usage);
     }
+
+    #[test]
+    fn cache_control_becomes_cache_points_after_the_marked_block() {
+        let eph = json!({"type": "ephemeral"});
+        let req = parse(json!({"model":"m",
+            "tools":[{"type":"function","function":{"name":"t","cache_control":eph}}],
+            "messages":[
+                {"role":"system","content":[{"type":"text","text":"sys","cache_control":eph}]},
+                {"role":"system","content":"not cached"},
+                {"role":"user","content":[{"type":"text","text":"a","cache_control":eph},{"type":"text","text":"b"}]},
+                {"role":"assistant","content":"c","cache_control":eph},
+                {"role":"user","content":"d"}]}))
+        .unwrap();
+        assert_eq!(req.system_cache_points, vec![0]);
+        assert!(req.tools[0].cache_point);
+        assert_eq!(
+            req.messages[0].content,
+            vec![
+                ContentBlock::Text("a".into()),
+                ContentBlock::CachePoint,
+                ContentBlock::Text("b".into())
+            ]
+        );
+        assert_eq!(
+            req.messages[1].content,
+            vec![ContentBlock::Text("c".into()), ContentBlock::CachePoint]
+        );
+    }
+
+    #[test]
+    fn reasoning_and_thinking_blocks_carry_over() {
+        use crate::chat::{Reasoning, ReasoningBlock, ReasoningEffort};
+        let req = parse(json!({"model":"m","reasoning_effort":"minimal","messages":[
+            {"role":"user","content":"q"},
+            {"role":"assistant","content":"a","thinking_blocks":[
+                {"type":"thinking","thinking":"hmm","signature":"sig"},
+                {"type":"redacted_thinking","data":"b64"}]},
+            {"role":"user","content":"q2"}]}))
+        .unwrap();
+        assert_eq!(req.reasoning, Some(Reasoning::Effort(ReasoningEffort::Low)));
+        assert_eq!(
+            req.messages[1].content,
+            vec![
+                ContentBlock::Reasoning(ReasoningBlock::Thinking {
+                    text: "hmm".into(),
+                    signature: Some("sig".into())
+                }),
+                ContentBlock::Reasoning(ReasoningBlock::Redacted { data: "b64".into() }),
+                ContentBlock::Text("a".into()),
+            ]
+        );
+        let thinking = parse(json!({"model":"m","reasoning_effort":"low",
+            "thinking":{"type":"enabled","budget_tokens":5000},
+            "messages":[{"role":"user","content":"q"}]}))
+        .unwrap();
+        assert_eq!(
+            thinking.reasoning,
+            Some(Reasoning::Budget(5000)),
+            "thinking wins"
+        );
+    }
+
+    #[test]
+    fn response_formats_carry_their_schema() {
+        let req = parse(json!({"model":"m","messages":[{"role":"user","content":"q"}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"w","schema":{"type":"object"}}}}))
+        .unwrap();
+        assert_eq!(
+            req.response_format,
+            Some(ResponseFormat::JsonSchema {
+                name: "w".into(),
+                description: None,
+                schema: json!({"type":"object"})
+            })
+        );
+        let text = parse(
+            json!({"model":"m","messages":[{"role":"user","content":"q"}],
+            "response_format":{"type":"text"}}),
+        )
+        .unwrap();
+        assert_eq!(text.response_format, None);
+    }
 }

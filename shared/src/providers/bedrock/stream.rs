@@ -203,4 +203,86 @@ mod tests {
             Some(StreamEvent::Finish(FinishReason::Length))
         );
     }
+
+    #[test]
+    fn reasoning_streams_and_the_json_tool_streams_as_text() {
+        let mut c = StreamConverter::new(true);
+        let reasoning = |delta: bedrock::ReasoningContentBlockDelta| {
+            Event::ContentBlockDelta(
+                bedrock::ContentBlockDeltaEvent::builder()
+                    .content_block_index(0)
+                    .delta(bedrock::ContentBlockDelta::ReasoningContent(delta))
+                    .build()
+                    .unwrap(),
+            )
+        };
+        assert_eq!(
+            c.convert(reasoning(bedrock::ReasoningContentBlockDelta::Text(
+                "hmm ".into()
+            ))),
+            Some(StreamEvent::ReasoningDelta("hmm ".into()))
+        );
+        assert_eq!(
+            c.convert(reasoning(bedrock::ReasoningContentBlockDelta::Signature(
+                "sig".into()
+            ))),
+            Some(StreamEvent::ReasoningSignature("sig".into()))
+        );
+        let start = bedrock::ContentBlockStartEvent::builder()
+            .content_block_index(1)
+            .start(bedrock::ContentBlockStart::ToolUse(
+                bedrock::ToolUseBlockStart::builder()
+                    .tool_use_id("t")
+                    .name(JSON_TOOL_NAME)
+                    .build()
+                    .unwrap(),
+            ))
+            .build()
+            .unwrap();
+        assert_eq!(c.convert(Event::ContentBlockStart(start)), None);
+        let delta = bedrock::ContentBlockDeltaEvent::builder()
+            .content_block_index(1)
+            .delta(bedrock::ContentBlockDelta::ToolUse(
+                bedrock::ToolUseBlockDelta::builder()
+                    .input("{\"a\":1}")
+                    .build()
+                    .unwrap(),
+            ))
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.convert(Event::ContentBlockDelta(delta)),
+            Some(StreamEvent::TextDelta("{\"a\":1}".into()))
+        );
+        let stop = bedrock::MessageStopEvent::builder()
+            .stop_reason(bedrock::StopReason::ToolUse)
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.convert(Event::MessageStop(stop)),
+            Some(StreamEvent::Finish(FinishReason::Stop))
+        );
+        let usage = bedrock::ConverseStreamMetadataEvent::builder()
+            .usage(
+                bedrock::TokenUsage::builder()
+                    .input_tokens(2)
+                    .output_tokens(10)
+                    .total_tokens(12)
+                    .cache_read_input_tokens(5)
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let Some(StreamEvent::Usage(usage)) = c.convert(Event::Metadata(usage)) else {
+            panic!("usage")
+        };
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.cached_tokens,
+                usage.reasoning_tokens
+            ),
+            (7, Some(5), Some(1))
+        );
+    }
 }
