@@ -43,7 +43,7 @@ pub use guard_stream::{
     STREAM_WINDOW_HARD_MAX_BYTES, STREAM_WINDOW_MAX_BYTES, STREAM_WINDOW_MIN_BYTES,
     STREAM_WINDOW_OVERLAP_BYTES,
 };
-pub use route::{estimate, DEFAULT_MAX_TOKENS};
+pub use route::{default_max_tokens, estimate, DEFAULT_MAX_TOKENS};
 pub use stream::{AnswerStream, Routing};
 
 use account::Accounting;
@@ -110,7 +110,9 @@ impl Gateway {
         let mut account = Accounting::start(&self.after, ctx, model, request.stream);
         account.user(request.user.as_deref());
         // What is reserved is what the model is allowed: never the model's own default.
-        request.params.max_tokens.get_or_insert(DEFAULT_MAX_TOKENS);
+        if request.params.max_tokens.is_none() {
+            request.params.max_tokens = Some(default_max_tokens(&request));
+        }
         account.expect(&estimate(&request));
         let group = match self.resolve(ctx, &request) {
             Ok(group) => group,
