@@ -88,10 +88,16 @@ impl Charges {
     /// A stream event arrived from the model.
     pub(crate) fn received(&self, event: &StreamEvent) {
         let bytes = match event {
-            StreamEvent::TextDelta(text) => text.len(),
+            // Reasoning is output the model is paid for, whole or redacted.
+            StreamEvent::TextDelta(text)
+            | StreamEvent::ReasoningDelta(text)
+            | StreamEvent::RedactedReasoning(text) => text.len(),
             StreamEvent::ToolCallStart { name, .. } => name.len(),
             StreamEvent::ToolCallDelta { arguments, .. } => arguments.len(),
-            StreamEvent::Start | StreamEvent::Usage(_) | StreamEvent::Finish(_) => 0,
+            StreamEvent::Start
+            | StreamEvent::ReasoningSignature(_)
+            | StreamEvent::Usage(_)
+            | StreamEvent::Finish(_) => 0,
         };
         if bytes > 0 {
             let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
@@ -111,7 +117,7 @@ impl Charges {
             prompt_tokens: input,
             completion_tokens: output,
             total_tokens: input.saturating_add(output),
-            cached_tokens: None,
+            ..Usage::default()
         };
         self.add(price, &usage, true);
     }
@@ -561,7 +567,7 @@ mod tests {
             prompt_tokens: 2,
             completion_tokens: 3,
             total_tokens: 5,
-            cached_tokens: None,
+            ..Usage::default()
         };
         charges.discarded(Some(&price), &usage);
         let real = charges.take().unwrap();
