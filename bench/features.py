@@ -75,9 +75,21 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--no-litellm", action="store_true")
+    ap.add_argument("--gateway-bin", default=str(b.RELEASE / "chat"),
+                    help="the gateway binary measured (default: target/release/chat)")
+    ap.add_argument("--baseline", default="",
+                    help="a second gateway binary (a build before a change) measured with the "
+                         "features-on config in the same interleaved rounds, as "
+                         "gateway_features_baseline")
+    ap.add_argument("--rounds", type=int, help="override the plan's interleaved rounds")
+    ap.add_argument("--growth-n", type=int, help="override the plan's memory-growth requests")
     args = ap.parse_args()
     mode = "quick" if args.quick else "full"
-    plan, keep = PLANS[mode], KEEP_RECORDS[mode]
+    plan, keep = dict(PLANS[mode]), KEEP_RECORDS[mode]
+    if args.rounds:
+        plan["rounds"] = args.rounds
+    if args.growth_n:
+        plan["growth_n"] = args.growth_n
     pin = (not args.no_pin) and (b.os.cpu_count() or 1) >= 2 and b.shutil.which("taskset")
     server_cpus, driver_cpus = ("0", "1") if pin else (None, None)
     (b.BENCH / ".work").mkdir(exist_ok=True)
@@ -101,14 +113,14 @@ def main() -> int:
         rust_log = b.os.environ.get("BENCH_GATEWAY_RUST_LOG", "info")
         result["gateway_rust_log"] = rust_log
 
-        def gateway(tag: str, config: Path) -> tuple[b.Proc, str]:
+        def gateway(tag: str, config: Path, binary: str = args.gateway_bin
+                    ) -> tuple[b.Proc, str]:
             port = b.free_port()
             gw_env = dict(env, PORT=str(port), HOST="127.0.0.1", RUST_LOG=rust_log,
                           GATEWAY_CONFIG=str(config), LITELLM_MASTER_KEY=b.MASTER_KEY,
                           AWS_ENDPOINT_URL_BEDROCK_RUNTIME=fake_url,
                           PHOENIX_COLLECTOR_ENDPOINT=collector.url)
-            proc = b.Proc(f"gateway-{tag}", [str(b.RELEASE / "chat")], gw_env, server_cpus,
-                          workdir)
+            proc = b.Proc(f"gateway-{tag}", [binary], gw_env, server_cpus, workdir)
             url = f"http://127.0.0.1:{port}"
             b.wait_http(f"{url}/health", proc, 30)
             return proc, url
@@ -122,11 +134,14 @@ def main() -> int:
         master = {"Authorization": f"Bearer {b.MASTER_KEY}"}
         limits = {"max_budget": 1_000_000.0, "budget_duration": "30d",
                   "rpm_limit": 10_000_000, "tpm_limit": 10_000_000_000, "key_alias": "bench"}
-        status, out = b.http("POST", f"{gwf_url}/key/generate", json.dumps(limits).encode(),
-                             dict(master, **{"Content-Type": "application/json"}))
-        if status != 200:
-            raise RuntimeError(f"/key/generate: {status} {out[:300]!r}")
-        vkey = json.loads(out)["key"]
+
+        def virtual_key(url: str) -> str:
+            status, out = b.http("POST", f"{url}/key/generate", json.dumps(limits).encode(),
+                                 dict(master, **{"Content-Type": "application/json"}))
+            if status != 200:
+                raise RuntimeError(f"/key/generate: {status} {out[:300]!r}")
+            return json.loads(out)["key"]
+        vkey = virtual_key(gwf_url)
 
         def chat(name: str, url: str, headers: dict, proc) -> b.Target:
             return b.Target(name, f"{url}/v1/chat/completions", b.openai_body(False),
@@ -138,6 +153,13 @@ def main() -> int:
         gateway_t = chat("gateway", gw_url, master, gw)
         features_t = chat("gateway_features", gwf_url, {"Authorization": f"Bearer {vkey}"}, gwf)
         targets = [direct, gateway_t, features_t]
+        if args.baseline:
+            gwb, gwb_url = gateway("baseline", feat_cfg, args.baseline)
+            baseline_t = chat("gateway_features_baseline", gwb_url,
+                              {"Authorization": f"Bearer {virtual_key(gwb_url)}"}, gwb)
+            targets.append(baseline_t)
+            result["baseline_binary"] = args.baseline
+        first_litellm = len(targets)
 
         lls = []
         if not args.no_litellm:
@@ -176,8 +198,11 @@ def main() -> int:
         result["steady_state"] = {
             "gateway": warm_to_steady_state(gateway_t, gw_url, keep, driver_cpus),
             "gateway_features": warm_to_steady_state(features_t, gwf_url, keep, driver_cpus)}
+        if args.baseline:
+            result["steady_state"]["gateway_features_baseline"] = warm_to_steady_state(
+                baseline_t, gwb_url, keep, driver_cpus)
         b.oha(direct, 8, n=2_000, cpus=driver_cpus)
-        for t in targets[3:]:
+        for t in targets[first_litellm:]:
             b.oha(t, 8, n=plan["litellm_warmup"], cpus=driver_cpus)
 
         result["latency"] = {}
@@ -282,7 +307,8 @@ def _start_litellm(name: str, template: str, env: dict, fake_url: str, collector
 
 def print_table(r: dict, md_path: Path | None = None) -> None:
     c1, tp, st = r["latency"]["c1"], r["throughput_c64"], r["streaming"]
-    names = [n for n in ("gateway", "gateway_features", "litellm", "litellm_features") if n in c1]
+    names = [n for n in ("gateway", "gateway_features", "gateway_features_baseline", "litellm",
+                         "litellm_features") if n in c1]
 
     def per_core(n):
         cores = tp[n].get("cpu_cores") or 0
@@ -295,13 +321,15 @@ def print_table(r: dict, md_path: Path | None = None) -> None:
             "target": n,
             "rps c=64": f"{tp[n]['rps']:.0f}",
             "rps per core": f"{per_core(n):.0f}" if per_core(n) else "-",
+            "CPU us/request c=64": f"{1e6 / per_core(n):.0f}" if per_core(n) else "-",
             "added p50 c=1 (ms)": f"{a['p50_ms']:.3f}",
             "added p99 c=1 (ms)": f"{a['p99_ms']:.3f}",
             "p99/p50 c=1 (total)": f"{c1[n]['p99_ms'] / c1[n]['p50_ms']:.2f}",
             "first token added p50 (ms)": f"{st['added'][n]['first_token_us']['p50'] / 1e3:.3f}",
             "peak RSS (MiB)": f"{r['memory_peak_kb'].get(n, 0) / 1024:.1f}",
         })
-    for gw, ll in (("gateway", "litellm"), ("gateway_features", "litellm_features")):
+    for gw, ll in (("gateway", "litellm"), ("gateway_features", "litellm_features"),
+                   ("gateway_features", "gateway_features_baseline")):
         if gw in names and ll in names:
             g_pc, l_pc = per_core(gw), per_core(ll)
 
@@ -311,6 +339,7 @@ def print_table(r: dict, md_path: Path | None = None) -> None:
                 "target": f"ratio {ll} / {gw}",
                 "rps c=64": x(tp[gw]["rps"], tp[ll]["rps"]),
                 "rps per core": x(g_pc, l_pc) if g_pc and l_pc else "-",
+                "CPU us/request c=64": x(g_pc, l_pc) if g_pc and l_pc else "-",
                 "added p50 c=1 (ms)": x(c1["added"][ll]["p50_ms"], c1["added"][gw]["p50_ms"]),
                 "added p99 c=1 (ms)": x(c1["added"][ll]["p99_ms"], c1["added"][gw]["p99_ms"]),
                 "p99/p50 c=1 (total)": "-",
