@@ -1,0 +1,407 @@
+//! Turns an Anthropic Messages request into a [`ChatRequest`], refusing what the gateway cannot
+//! honour with a 400 that names the field (shaped as Anthropic's error at the edge).
+//!
+//! Extended thinking and prompt caching are parsed but not mapped yet: see
+//! [`reasoning_and_cache`], the one place that decides what happens to them.
+
+use base64::Engine;
+
+use crate::anthropic::request::{
+    self as wire, CountTokensRequest, ImageSource, InputMessage, MessagesRequest, SystemBlock,
+    TextOrBlocks, Thinking, ToolResultBlock,
+};
+use crate::chat::{
+    ChatRequest, ContentBlock, ImageFormat, InferenceParams, Message, Role, ToolChoice, ToolSpec,
+};
+use crate::error::GatewayError;
+
+/// Stop sequences a request may send (Anthropic documents no limit; this bounds what reaches
+/// Bedrock and the records).
+pub const MAX_STOP_SEQUENCES: usize = 64;
+
+/// Validates and converts a `/v1/messages` body.
+pub fn from_anthropic(req: MessagesRequest) -> Result<ChatRequest, GatewayError> {
+    reasoning_and_cache(req.thinking.as_ref())?;
+    if req.max_tokens == 0 {
+        return Err(GatewayError::invalid_request(
+            "max_tokens: must be at least 1",
+            "max_tokens",
+        ));
+    }
+    if req.top_k.is_some() {
+        return Err(GatewayError::invalid_request(
+            "top_k: not supported by this gateway (Bedrock Converse has no portable top_k); \
+             leave it out",
+            "top_k",
+        ));
+    }
+    if let Some(t) = req.temperature {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(GatewayError::invalid_request(
+                "temperature: must be between 0 and 1",
+                "temperature",
+            ));
+        }
+    }
+    if let Some(p) = req.top_p {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(GatewayError::invalid_request(
+                "top_p: must be between 0 and 1",
+                "top_p",
+            ));
+        }
+    }
+    let stop = req.stop_sequences.unwrap_or_default();
+    if stop.len() > MAX_STOP_SEQUENCES || stop.iter().any(String::is_empty) {
+        return Err(GatewayError::invalid_request(
+            format!("stop_sequences: up to {MAX_STOP_SEQUENCES} non-empty sequences"),
+            "stop_sequences",
+        ));
+    }
+    let user = req.metadata.and_then(|m| m.user_id);
+    crate::chat::caps::check(user.as_deref(), None)
+        .map_err(|_| invalid("metadata.user_id: too long", "metadata.user_id"))?;
+    let mut request = conversation(
+        req.model,
+        req.system,
+        req.messages,
+        req.tools,
+        req.tool_choice,
+    )?;
+    request.params = InferenceParams {
+        max_tokens: Some(req.max_tokens),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop,
+    };
+    request.stream = req.stream.unwrap_or(false);
+    // The pipeline counts a stream's tokens either way; Anthropic's events always carry usage.
+    request.include_usage = request.stream;
+    request.user = user;
+    Ok(request)
+}
+
+/// Validates and converts a `/v1/messages/count_tokens` body (no sampling parameters).
+pub fn from_count_tokens(req: CountTokensRequest) -> Result<ChatRequest, GatewayError> {
+    reasoning_and_cache(req.thinking.as_ref())?;
+    conversation(
+        req.model,
+        req.system,
+        req.messages,
+        req.tools,
+        req.tool_choice,
+    )
+}
+
+/// **The merge point for extended thinking and prompt caching.** Anthropic's `thinking` and
+/// every `cache_control` marker (on system blocks, content blocks and tools) are parsed in
+/// `anthropic::request`; this function alone decides what happens to them:
+///
+/// - `thinking` `{"type":"enabled",...}` is refused with a 400 ("not yet supported"); `disabled`
+///   or absent passes.
+/// - `cache_control` is accepted and ignored: the answer is the same, only uncached.
+///
+/// When the provider-neutral chat model carries reasoning and cache points, map them here
+/// (and keep the `cache_control` values instead of dropping them in [`conversation`]).
+pub fn reasoning_and_cache(thinking: Option<&Thinking>) -> Result<(), GatewayError> {
+    match thinking.map(|t| t.kind.as_str()) {
+        None | Some("disabled") => Ok(()),
+        Some("enabled") => Err(invalid(
+            "thinking: extended thinking is not yet supported by this gateway; leave `thinking` \
+             out or set it to {\"type\":\"disabled\"}",
+            "thinking",
+        )),
+        Some(other) => Err(invalid(
+            format!("thinking.type: must be `enabled` or `disabled`, not `{other}`"),
+            "thinking.type",
+        )),
+    }
+}
+
+/// What `/v1/messages` and its `count_tokens` share: the model, the system prompt, the turns
+/// and the tools.
+fn conversation(
+    model: String,
+    system: Option<TextOrBlocks<SystemBlock>>,
+    messages: Vec<InputMessage>,
+    tools: Option<Vec<wire::Tool>>,
+    tool_choice: Option<wire::ToolChoice>,
+) -> Result<ChatRequest, GatewayError> {
+    if model.trim().is_empty() {
+        return Err(invalid("model: must not be empty", "model"));
+    }
+    if messages.is_empty() {
+        return Err(invalid(
+            "messages: at least one message is required",
+            "messages",
+        ));
+    }
+    let tools = tool_specs(tools.unwrap_or_default())?;
+    let tool_choice = choice(tool_choice, &tools)?;
+    let system = match system {
+        None => Vec::new(),
+        Some(TextOrBlocks::Text(text)) => non_empty(text).into_iter().collect(),
+        Some(TextOrBlocks::Blocks(blocks)) => blocks
+            .into_iter()
+            .filter_map(|SystemBlock::Text { text, .. }| non_empty(text))
+            .collect(),
+    };
+    let mut turns: Vec<Message> = Vec::with_capacity(messages.len());
+    for (i, message) in messages.into_iter().enumerate() {
+        let role = match message.role {
+            wire::Role::User => Role::User,
+            wire::Role::Assistant => Role::Assistant,
+        };
+        let blocks = content_blocks(message.content, role, i)?;
+        if blocks.is_empty() {
+            continue;
+        }
+        // Consecutive turns of one role merge, as Anthropic's API does and Bedrock requires.
+        match turns.last_mut() {
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => turns.push(Message {
+                role,
+                content: blocks,
+            }),
+        }
+    }
+    match turns.first() {
+        None => return Err(invalid("messages: all messages are empty", "messages")),
+        Some(first) if first.role != Role::User => {
+            return Err(invalid(
+                "messages: the first message must use the `user` role",
+                "messages[0].role",
+            ))
+        }
+        Some(_) => {}
+    }
+    Ok(ChatRequest {
+        model,
+        system,
+        messages: turns,
+        tools,
+        tool_choice,
+        ..ChatRequest::default()
+    })
+}
+
+fn content_blocks(
+    content: TextOrBlocks<wire::ContentBlock>,
+    role: Role,
+    i: usize,
+) -> Result<Vec<ContentBlock>, GatewayError> {
+    let blocks = match content {
+        TextOrBlocks::Text(text) => {
+            return Ok(non_empty(text)
+                .map(ContentBlock::Text)
+                .into_iter()
+                .collect())
+        }
+        TextOrBlocks::Blocks(blocks) => blocks,
+    };
+    let mut out = Vec::with_capacity(blocks.len());
+    for (j, block) in blocks.into_iter().enumerate() {
+        let param = |field: &str| format!("messages[{i}].content[{j}]{field}");
+        match block {
+            wire::ContentBlock::Text { text, .. } => {
+                out.extend(non_empty(text).map(ContentBlock::Text))
+            }
+            wire::ContentBlock::Image { source, .. } => {
+                if role != Role::User {
+                    return Err(invalid(
+                        "images are only allowed in user messages",
+                        param(""),
+                    ));
+                }
+                out.push(image(source).map_err(|m| invalid(m, param(".source")))?);
+            }
+            wire::ContentBlock::ToolUse {
+                id, name, input, ..
+            } => {
+                if role != Role::Assistant {
+                    return Err(invalid(
+                        "tool_use blocks belong in assistant messages",
+                        param(""),
+                    ));
+                }
+                let input = match input {
+                    serde_json::Value::Null => serde_json::json!({}),
+                    input @ serde_json::Value::Object(_) => input,
+                    _ => return Err(invalid("tool_use.input must be an object", param(".input"))),
+                };
+                out.push(ContentBlock::ToolUse { id, name, input });
+            }
+            wire::ContentBlock::ToolResult {
+                tool_use_id,
+                content,
+                ..
+            } => {
+                if role != Role::User {
+                    return Err(invalid(
+                        "tool_result blocks belong in user messages",
+                        param(""),
+                    ));
+                }
+                out.push(ContentBlock::ToolResult {
+                    tool_use_id,
+                    content: tool_result_text(content)
+                        .map_err(|m| invalid(m, param(".content")))?,
+                });
+            }
+            wire::ContentBlock::Thinking {} | wire::ContentBlock::RedactedThinking {} => {
+                return Err(invalid(
+                    "thinking blocks are not yet supported by this gateway",
+                    param(".type"),
+                ))
+            }
+            wire::ContentBlock::Document {} => {
+                return Err(invalid(
+                    "document blocks are not yet supported on /v1/messages",
+                    param(".type"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A tool result's content as the text the chat model carries; an image inside one is refused.
+fn tool_result_text(content: Option<TextOrBlocks<ToolResultBlock>>) -> Result<String, String> {
+    match content {
+        None => Ok(String::new()),
+        Some(TextOrBlocks::Text(text)) => Ok(text),
+        Some(TextOrBlocks::Blocks(blocks)) => {
+            let mut text = String::new();
+            for block in blocks {
+                match block {
+                    ToolResultBlock::Text { text: t, .. } => {
+                        if !text.is_empty() {
+                            text.push('\n');
+                        }
+                        text.push_str(&t);
+                    }
+                    ToolResultBlock::Image { .. } => {
+                        return Err("images inside tool results are not yet supported".to_owned())
+                    }
+                }
+            }
+            Ok(text)
+        }
+    }
+}
+
+/// A base64 image; URLs are refused (the gateway does not fetch addresses for a client).
+fn image(source: ImageSource) -> Result<ContentBlock, String> {
+    let (media_type, data) = match source {
+        ImageSource::Base64 { media_type, data } => (media_type, data),
+        ImageSource::Url { .. } => {
+            return Err(
+                "only base64 image sources are supported (the gateway does not fetch URLs)"
+                    .to_owned(),
+            )
+        }
+    };
+    let format = match media_type.as_str() {
+        "image/png" => ImageFormat::Png,
+        "image/jpeg" => ImageFormat::Jpeg,
+        "image/gif" => ImageFormat::Gif,
+        "image/webp" => ImageFormat::Webp,
+        other => {
+            return Err(format!(
+            "media_type `{other}` is not supported (image/png, image/jpeg, image/gif, image/webp)"
+        ))
+        }
+    };
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|_| "the image data is not valid base64".to_owned())?;
+    Ok(ContentBlock::Image { format, data })
+}
+
+fn tool_specs(tools: Vec<wire::Tool>) -> Result<Vec<ToolSpec>, GatewayError> {
+    tools
+        .into_iter()
+        .enumerate()
+        .map(|(i, tool)| {
+            if let Some(kind) = tool.kind.as_deref().filter(|k| *k != "custom") {
+                return Err(invalid(
+                    format!("tools[{i}].type: server tool `{kind}` is not supported; only client tools (with input_schema)"),
+                    format!("tools[{i}].type"),
+                ));
+            }
+            let valid = !tool.name.is_empty()
+                && tool.name.len() <= 64
+                && tool
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid {
+                return Err(invalid(
+                    "tools[].name: 1-64 characters of a-z, A-Z, 0-9, _ or -",
+                    format!("tools[{i}].name"),
+                ));
+            }
+            let Some(parameters) = tool.input_schema.filter(serde_json::Value::is_object) else {
+                return Err(invalid(
+                    "tools[].input_schema: a JSON Schema object is required",
+                    format!("tools[{i}].input_schema"),
+                ));
+            };
+            Ok(ToolSpec {
+                name: tool.name,
+                description: tool.description,
+                parameters,
+            })
+        })
+        .collect()
+}
+
+fn choice(
+    choice: Option<wire::ToolChoice>,
+    tools: &[ToolSpec],
+) -> Result<ToolChoice, GatewayError> {
+    let Some(choice) = choice else {
+        return Ok(ToolChoice::Auto);
+    };
+    let mapped = match (choice.kind.as_str(), choice.name) {
+        ("auto", _) => ToolChoice::Auto,
+        ("none", _) => ToolChoice::None,
+        ("any", _) => ToolChoice::Required,
+        ("tool", Some(name)) => ToolChoice::Tool(name),
+        ("tool", None) => {
+            return Err(invalid(
+                "tool_choice.name: required when type is `tool`",
+                "tool_choice.name",
+            ))
+        }
+        (other, _) => {
+            return Err(invalid(
+                format!("tool_choice.type: must be auto, any, tool or none, not `{other}`"),
+                "tool_choice.type",
+            ))
+        }
+    };
+    if matches!(mapped, ToolChoice::Required | ToolChoice::Tool(_)) && tools.is_empty() {
+        return Err(invalid("tool_choice: requires `tools`", "tool_choice"));
+    }
+    if let ToolChoice::Tool(name) = &mapped {
+        if !tools.iter().any(|t| &t.name == name) {
+            return Err(invalid(
+                format!("tool_choice.name: `{name}` is not in `tools`"),
+                "tool_choice.name",
+            ));
+        }
+    }
+    Ok(mapped)
+}
+
+fn non_empty(text: String) -> Option<String> {
+    (!text.trim().is_empty()).then_some(text)
+}
+
+fn invalid(
+    message: impl Into<std::borrow::Cow<'static, str>>,
+    param: impl Into<std::borrow::Cow<'static, str>>,
+) -> GatewayError {
+    GatewayError::invalid_request(message, param)
+}
