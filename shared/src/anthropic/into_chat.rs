@@ -78,6 +78,7 @@ pub fn from_anthropic(req: MessagesRequest) -> Result<ChatRequest, GatewayError>
     // The pipeline counts a stream's tokens either way; Anthropic's events always carry usage.
     request.include_usage = request.stream;
     request.user = user;
+    request.guardrails = req.guardrails.unwrap_or_default();
     Ok(request)
 }
 

@@ -35,6 +35,9 @@ pub struct MessagesRequest {
     /// Extended thinking; see `into_chat::reasoning_and_cache`.
     #[serde(default)]
     pub thinking: Option<Thinking>,
+    /// LiteLLM's: guardrail names to run on this request too.
+    #[serde(default)]
+    pub guardrails: Option<Vec<String>>,
 }
 
 /// `/v1/messages/count_tokens`: the same fields less the sampling ones; `max_tokens` is not
