@@ -406,3 +406,142 @@ fn invalid(
 ) -> GatewayError {
     GatewayError::invalid_request(message, param)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn parse(body: Value) -> Result<ChatRequest, GatewayError> {
+        from_anthropic(serde_json::from_value(body).unwrap())
+    }
+
+    fn base() -> Value {
+        json!({"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]})
+    }
+
+    #[test]
+    fn system_turns_params_and_metadata_carry_over() {
+        let req = parse(json!({"model":"m","max_tokens":64,"temperature":0.3,"top_p":0.8,
+            "stop_sequences":["END"],"stream":true,"metadata":{"user_id":"u1"},
+            "system":[{"type":"text","text":"one","cache_control":{"type":"ephemeral"}},{"type":"text","text":"two"}],
+            "messages":[{"role":"user","content":"a"},{"role":"user","content":[{"type":"text","text":"b"}]},
+                        {"role":"assistant","content":"c"},{"role":"user","content":"d"}],
+            "service_tier":"auto"}))
+        .unwrap();
+        assert_eq!(req.system, vec!["one", "two"]);
+        assert_eq!(req.messages.len(), 3, "consecutive user turns merge");
+        assert_eq!(req.messages[0].content.len(), 2);
+        assert_eq!(
+            req.params,
+            InferenceParams {
+                max_tokens: Some(64),
+                temperature: Some(0.3),
+                top_p: Some(0.8),
+                stop: vec!["END".into()]
+            }
+        );
+        assert!(req.stream && req.include_usage);
+        assert_eq!(req.user.as_deref(), Some("u1"));
+    }
+
+    #[test]
+    fn tools_tool_use_and_tool_results_map() {
+        let req = parse(json!({"model":"m","max_tokens":10,
+            "tools":[{"name":"w","description":"weather","input_schema":{"type":"object"}}],
+            "tool_choice":{"type":"any"},
+            "messages":[{"role":"user","content":"weather?"},
+                {"role":"assistant","content":[{"type":"text","text":"checking"},
+                    {"type":"tool_use","id":"t1","name":"w","input":{"city":"Paris"}}]},
+                {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1",
+                    "content":[{"type":"text","text":"sunny"},{"type":"text","text":"21C"}]}]}]}))
+        .unwrap();
+        assert_eq!(req.tool_choice, ToolChoice::Required);
+        assert_eq!(req.tools[0].description.as_deref(), Some("weather"));
+        assert_eq!(
+            req.messages[1].content[1],
+            ContentBlock::ToolUse {
+                id: "t1".into(),
+                name: "w".into(),
+                input: json!({"city":"Paris"})
+            }
+        );
+        assert_eq!(
+            req.messages[2].content[0],
+            ContentBlock::ToolResult {
+                tool_use_id: "t1".into(),
+                content: "sunny\n21C".into()
+            }
+        );
+    }
+
+    #[test]
+    fn refusals_name_their_field() {
+        let with = |key: &str, value: Value| {
+            let mut body = base();
+            body[key] = value;
+            body
+        };
+        for (body, param) in [
+            (
+                with("thinking", json!({"type":"enabled","budget_tokens":1024})),
+                "thinking",
+            ),
+            (with("top_k", json!(5)), "top_k"),
+            (with("temperature", json!(1.5)), "temperature"),
+            (with("max_tokens", json!(0)), "max_tokens"),
+            (with("stop_sequences", json!([""])), "stop_sequences"),
+            (with("tool_choice", json!({"type":"any"})), "tool_choice"),
+            (
+                with(
+                    "tools",
+                    json!([{"type":"web_search_20250305","name":"web_search"}]),
+                ),
+                "tools[0].type",
+            ),
+            (
+                with("tools", json!([{"name":"w"}])),
+                "tools[0].input_schema",
+            ),
+            (
+                with("messages", json!([{"role":"assistant","content":"x"}])),
+                "messages[0].role",
+            ),
+            (with("messages", json!([])), "messages"),
+            (
+                with(
+                    "messages",
+                    json!([{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/bmp","data":"AA=="}}]}]),
+                ),
+                "messages[0].content[0].source",
+            ),
+            (
+                with(
+                    "messages",
+                    json!([{"role":"user","content":[{"type":"tool_use","id":"t","name":"w","input":{}}]}]),
+                ),
+                "messages[0].content[0]",
+            ),
+        ] {
+            let err = parse(body).unwrap_err();
+            assert_eq!(err.param(), Some(param), "{}", err.message());
+        }
+    }
+
+    #[test]
+    fn thinking_disabled_and_cache_control_pass() {
+        let mut body = base();
+        body["thinking"] = json!({"type":"disabled"});
+        body["messages"] = json!([{"role":"user","content":[
+            {"type":"text","text":"hi","cache_control":{"type":"ephemeral","ttl":"1h"}}]}]);
+        assert!(parse(body).is_ok());
+        let count = from_count_tokens(
+            serde_json::from_value(
+                json!({"model":"m","messages":[{"role":"user","content":"hi"}]}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(count.params.max_tokens, None);
+    }
+}

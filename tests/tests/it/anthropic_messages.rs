@@ -468,3 +468,45 @@ async fn behind_cloudfront_the_origin_secret_and_the_anthropic_key_live_side_by_
     assert_anthropic_error(&refused, 403, "permission_error");
     assert_eq!(gw.fake.total_calls(), 1);
 }
+
+#[tokio::test]
+async fn a_message_is_traced_in_phoenix_like_a_chat_completion() {
+    use gateway::env::Environment;
+    use gateway::observability::{PhoenixExporter, Telemetry, TraceSettings};
+    use gateway_tests::phoenix::{attr, of_kind, phoenix_url, unique_project, wait_for_spans};
+    use std::sync::Arc;
+
+    let project = unique_project("messages");
+    let settings = TraceSettings::from_env(&Environment::from_pairs([
+        ("PHOENIX_COLLECTOR_ENDPOINT", phoenix_url()),
+        ("PHOENIX_PROJECT_NAME", project.as_str()),
+    ]))
+    .unwrap();
+    let telemetry = Telemetry {
+        phoenix: Some(Arc::new(PhoenixExporter::new(settings).unwrap())),
+        metrics: None,
+    };
+    let fake = FakeBedrock::start().await.unwrap();
+    let yaml = gateway_tests::harness::config_yaml(&fake.endpoint());
+    let gw = TestGateway::customized(fake, &yaml, move |b| b.telemetry(telemetry)).await;
+    let answer = messages(&gw, ask("hello phoenix")).await.json();
+    gw.gateway.after_response().flush().await;
+    let spans = wait_for_spans(&project, 2).await;
+    let llm = of_kind(&spans, "LLM");
+    assert_eq!(llm.len(), 1, "{spans:#?}");
+    let text = |name: &str| {
+        attr(llm[0], name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    assert_eq!(text("llm.model_name").as_deref(), Some(SONNET));
+    assert_eq!(
+        text("llm.input_messages.0.message.content").as_deref(),
+        Some("hello phoenix")
+    );
+    assert_eq!(
+        text("llm.output_messages.0.message.content").as_deref(),
+        answer["content"][0]["text"].as_str()
+    );
+    assert_eq!(of_kind(&spans, "CHAIN").len(), 1);
+}
