@@ -510,3 +510,37 @@ async fn a_message_is_traced_in_phoenix_like_a_chat_completion() {
     );
     assert_eq!(of_kind(&spans, "CHAIN").len(), 1);
 }
+
+#[tokio::test]
+async fn a_post_call_guardrail_masks_whole_and_streamed_messages() {
+    let fake = FakeBedrock::start().await.unwrap();
+    let endpoint = fake.endpoint();
+    let yaml = format!(
+        "{}guardrails:\n  - guardrail_name: out\n    litellm_params:\n      guardrail: bedrock\n      \
+         mode: post_call\n      default_on: true\n      mask_response_content: true\n      \
+         guardrailIdentifier: gout\n      guardrailVersion: '1'\n      aws_region_name: us-east-1\n      \
+         aws_bedrock_runtime_endpoint: {endpoint}\n      aws_access_key_id: test-access-key\n      \
+         aws_secret_access_key: test-secret-key\n",
+        gateway_tests::harness::config_yaml(&endpoint)
+    );
+    let gw = TestGateway::with_yaml(fake, &yaml).await;
+    let question = "write to alice.smith@example.com please";
+    let whole = messages(&gw, ask(question)).await.json();
+    assert_eq!(
+        whole["content"][0]["text"],
+        "Fake answer to: write to {EMAIL} please"
+    );
+    let mut body = ask(question);
+    body["stream"] = json!(true);
+    let streamed = messages(&gw, body).await;
+    let events = events(&streamed);
+    let text: String = events
+        .iter()
+        .filter(|(n, _)| n == "content_block_delta")
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(text, "Fake answer to: write to {EMAIL} please");
+    assert!(!streamed.text().contains("alice.smith"));
+    assert_eq!(events.last().unwrap().0, "message_stop");
+    assert!(gw.fake.guardrail_calls_from("gout", "1", "OUTPUT") >= 2);
+}
