@@ -206,6 +206,66 @@ def test_count_tokens_costs_nothing(claude, servers):
     assert len(servers.usage_records()) == before
 
 
+THOUGHT = "The user wants an answer. I will give it plainly."
+SIGNATURE = "fake-thinking-signature"
+
+
+def test_thinking_whole_and_streamed(claude, servers):
+    ask = dict(
+        model=SONNET,
+        max_tokens=3000,
+        thinking={"type": "enabled", "budget_tokens": 2000},
+        messages=[{"role": "user", "content": "Why is the sky blue"}],
+    )
+    message = claude.messages.create(**ask)
+    thinking, text = message.content
+    assert (thinking.type, thinking.thinking, thinking.signature) == ("thinking", THOUGHT, SIGNATURE)
+    assert text.text == "Fake answer to: Why is the sky blue"
+    sent = _last_request(servers, SONNET_ID)
+    assert sent["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 2000}}
+    assert message.usage.output_tokens == 18
+
+    with claude.messages.stream(**ask) as stream:
+        streamed_thinking = "".join(
+            e.delta.thinking for e in stream if e.type == "content_block_delta" and e.delta.type == "thinking_delta"
+        )
+        final = stream.get_final_message()
+    assert streamed_thinking == THOUGHT
+    assert [b.type for b in final.content] == ["thinking", "text"]
+    assert final.content[0].signature == SIGNATURE
+    assert final.content[1].text == "Fake answer to: Why is the sky blue"
+    assert servers.calls(SONNET_ID) == (1, 1)
+    records = _records(servers, {message.id, final.id})
+    assert all(r["reasoning_tokens"] for r in records.values()), records
+
+
+def test_cache_control_whole_and_streamed(claude, servers):
+    system = f"You answer questions about the weather only, run {time.time_ns()}."
+    words = len(system.split())
+
+    def ask():
+        return dict(
+            model=SONNET,
+            max_tokens=100,
+            system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+            messages=[{"role": "user", "content": "Rain today"}],
+        )
+
+    first = claude.messages.create(**ask())
+    sent = _last_request(servers, SONNET_ID)
+    assert sent["system"] == [{"text": system}, {"cachePoint": {"type": "default"}}]
+    assert first.usage.cache_creation_input_tokens == words
+    assert first.usage.input_tokens == 2
+    with claude.messages.stream(**ask()) as stream:
+        final = stream.get_final_message()
+    assert final.usage.cache_read_input_tokens == words
+    assert final.usage.cache_creation_input_tokens == 0
+    assert _last_request(servers, SONNET_ID)["system"][1] == {"cachePoint": {"type": "default"}}
+    records = _records(servers, {first.id, final.id})
+    assert records[first.id]["cache_write_tokens"] == words
+    assert records[final.id]["cache_read_tokens"] == words
+
+
 def test_errors_are_the_sdks_exceptions(claude, servers):
     bad = anthropic.Anthropic(base_url=servers.gateway_url, api_key="sk-wrong", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError) as err:
@@ -228,11 +288,11 @@ def test_errors_are_the_sdks_exceptions(claude, servers):
     with pytest.raises(anthropic.BadRequestError) as err:
         claude.messages.create(
             model=SONNET,
-            max_tokens=2000,
+            max_tokens=1024,
             thinking={"type": "enabled", "budget_tokens": 1024},
             messages=[{"role": "user", "content": "hi"}],
         )
-    assert "not yet supported" in err.value.body["error"]["message"]
+    assert "max_tokens" in err.value.body["error"]["message"]
 
     with pytest.raises(anthropic.BadRequestError) as err:
         claude.messages.create(

@@ -4,6 +4,7 @@
 pub mod captured;
 pub mod collector;
 pub mod fake_bedrock;
+pub mod features;
 pub mod harness;
 pub mod keys;
 pub mod moto;

@@ -1,19 +1,23 @@
 //! Turns an Anthropic Messages request into a [`ChatRequest`], refusing what the gateway cannot
 //! honour with a 400 that names the field (shaped as Anthropic's error at the edge).
 //!
-//! Extended thinking and prompt caching are parsed but not mapped yet: see
-//! [`reasoning_and_cache`], the one place that decides what happens to them.
+//! Extended thinking becomes the chat model's [`Reasoning`] (and thinking blocks sent back its
+//! [`ReasoningBlock`]s); every `cache_control` marker becomes a prompt-cache point after the
+//! block, system block or tool it marks, as on chat completions.
 
 use base64::Engine;
 
 use crate::anthropic::request::{
-    self as wire, CountTokensRequest, ImageSource, InputMessage, MessagesRequest, SystemBlock,
-    TextOrBlocks, Thinking, ToolResultBlock,
+    self as wire, CacheControl, CountTokensRequest, ImageSource, InputMessage, MessagesRequest,
+    SystemBlock, TextOrBlocks, Thinking, ToolResultBlock,
 };
 use crate::chat::{
-    ChatRequest, ContentBlock, ImageFormat, InferenceParams, Message, Role, ToolChoice, ToolSpec,
+    ChatRequest, ContentBlock, ImageFormat, InferenceParams, Message, Reasoning, ReasoningBlock,
+    Role, ToolChoice, ToolSpec,
 };
 use crate::error::GatewayError;
+use crate::openai::into_chat::MAX_CACHE_POINTS;
+use crate::openai::reasoning::MIN_THINKING_BUDGET;
 
 /// Stop sequences a request may send (Anthropic documents no limit; this bounds what reaches
 /// Bedrock and the records).
@@ -21,7 +25,7 @@ pub const MAX_STOP_SEQUENCES: usize = 64;
 
 /// Validates and converts a `/v1/messages` body.
 pub fn from_anthropic(req: MessagesRequest) -> Result<ChatRequest, GatewayError> {
-    reasoning_and_cache(req.thinking.as_ref())?;
+    let reasoning = reasoning(req.thinking.as_ref(), Some(req.max_tokens), req.temperature)?;
     if req.max_tokens == 0 {
         return Err(GatewayError::invalid_request(
             "max_tokens: must be at least 1",
@@ -79,44 +83,109 @@ pub fn from_anthropic(req: MessagesRequest) -> Result<ChatRequest, GatewayError>
     request.include_usage = request.stream;
     request.user = user;
     request.guardrails = req.guardrails.unwrap_or_default();
+    request.reasoning = reasoning;
     Ok(request)
 }
 
 /// Validates and converts a `/v1/messages/count_tokens` body (no sampling parameters).
 pub fn from_count_tokens(req: CountTokensRequest) -> Result<ChatRequest, GatewayError> {
-    reasoning_and_cache(req.thinking.as_ref())?;
-    conversation(
+    let reasoning = reasoning(req.thinking.as_ref(), None, None)?;
+    let mut request = conversation(
         req.model,
         req.system,
         req.messages,
         req.tools,
         req.tool_choice,
-    )
+    )?;
+    request.reasoning = reasoning;
+    Ok(request)
 }
 
-/// **The merge point for extended thinking and prompt caching.** Anthropic's `thinking` and
-/// every `cache_control` marker (on system blocks, content blocks and tools) are parsed in
-/// `anthropic::request`; this function alone decides what happens to them:
-///
-/// - `thinking` `{"type":"enabled",...}` is refused with a 400 ("not yet supported"); `disabled`
-///   or absent passes.
-/// - `cache_control` is accepted and ignored: the answer is the same, only uncached.
-///
-/// When the provider-neutral chat model carries reasoning and cache points, map them here
-/// (and keep the `cache_control` values instead of dropping them in [`conversation`]).
-pub fn reasoning_and_cache(thinking: Option<&Thinking>) -> Result<(), GatewayError> {
-    match thinking.map(|t| t.kind.as_str()) {
-        None | Some("disabled") => Ok(()),
-        Some("enabled") => Err(invalid(
-            "thinking: extended thinking is not yet supported by this gateway; leave `thinking` \
-             out or set it to {\"type\":\"disabled\"}",
-            "thinking",
-        )),
-        Some(other) => Err(invalid(
-            format!("thinking.type: must be `enabled` or `disabled`, not `{other}`"),
-            "thinking.type",
+/// Anthropic's `thinking`: `{"type":"enabled","budget_tokens":N}` is a thinking budget of at
+/// least [`MIN_THINKING_BUDGET`] and below `max_tokens` (the budget counts within it), with
+/// `temperature` left out or 1, as Anthropic requires; `disabled` or absent is no thinking.
+pub fn reasoning(
+    thinking: Option<&Thinking>,
+    max_tokens: Option<u32>,
+    temperature: Option<f32>,
+) -> Result<Option<Reasoning>, GatewayError> {
+    let Some(thinking) = thinking else {
+        return Ok(None);
+    };
+    let budget = match (thinking.kind.as_str(), thinking.budget_tokens) {
+        ("disabled", _) => return Ok(None),
+        ("enabled", Some(budget)) if budget >= MIN_THINKING_BUDGET => budget,
+        ("enabled", Some(_)) => {
+            return Err(invalid(
+                format!("thinking.budget_tokens: must be at least {MIN_THINKING_BUDGET}"),
+                "thinking.budget_tokens",
+            ))
+        }
+        ("enabled", None) => {
+            return Err(invalid(
+                "thinking.budget_tokens: required when thinking is enabled",
+                "thinking.budget_tokens",
+            ))
+        }
+        (other, _) => {
+            return Err(invalid(
+                format!("thinking.type: must be `enabled` or `disabled`, not `{other}`"),
+                "thinking.type",
+            ))
+        }
+    };
+    if let Some(max) = max_tokens.filter(|max| *max <= budget) {
+        return Err(invalid(
+            format!("max_tokens: ({max}) must be greater than thinking.budget_tokens ({budget})"),
+            "max_tokens",
+        ));
+    }
+    if temperature.is_some_and(|t| t != 1.0) {
+        return Err(invalid(
+            "temperature: may only be 1 (or left out) when thinking is enabled",
+            "temperature",
+        ));
+    }
+    Ok(Some(Reasoning::Budget(budget)))
+}
+
+/// Whether a `cache_control` asks for a cache point; only `ephemeral` exists. Its `ttl` is not
+/// passed on (Converse's cache point has none).
+fn cache_point(
+    control: Option<&CacheControl>,
+    param: impl Fn() -> String,
+) -> Result<bool, GatewayError> {
+    match control {
+        None => Ok(false),
+        Some(c) if c.kind == "ephemeral" => Ok(true),
+        Some(c) => Err(invalid(
+            format!("cache_control.type: must be `ephemeral`, not `{}`", c.kind),
+            format!("{}.cache_control.type", param()),
         )),
     }
+}
+
+/// At most [`MAX_CACHE_POINTS`] cache points in one request (Anthropic's and Bedrock's limit),
+/// counting tools, system and messages.
+fn check_cache_points(request: &ChatRequest) -> Result<(), GatewayError> {
+    let count = request.tools.iter().filter(|t| t.cache_point).count()
+        + request.system_cache_points.len()
+        + request
+            .messages
+            .iter()
+            .flat_map(|m| &m.content)
+            .filter(|b| matches!(b, ContentBlock::CachePoint))
+            .count();
+    if count > MAX_CACHE_POINTS {
+        return Err(invalid(
+            format!(
+                "a request may have at most {MAX_CACHE_POINTS} blocks with cache_control; \
+                 this one has {count}"
+            ),
+            "cache_control",
+        ));
+    }
+    Ok(())
 }
 
 /// What `/v1/messages` and its `count_tokens` share: the model, the system prompt, the turns
@@ -139,13 +208,32 @@ fn conversation(
     }
     let tools = tool_specs(tools.unwrap_or_default())?;
     let tool_choice = choice(tool_choice, &tools)?;
+    let mut system_cache_points = Vec::new();
     let system = match system {
         None => Vec::new(),
         Some(TextOrBlocks::Text(text)) => non_empty(text).into_iter().collect(),
-        Some(TextOrBlocks::Blocks(blocks)) => blocks
-            .into_iter()
-            .filter_map(|SystemBlock::Text { text, .. }| non_empty(text))
-            .collect(),
+        Some(TextOrBlocks::Blocks(blocks)) => {
+            let mut system = Vec::with_capacity(blocks.len());
+            for (
+                i,
+                SystemBlock::Text {
+                    text,
+                    cache_control,
+                },
+            ) in blocks.into_iter().enumerate()
+            {
+                let cache = cache_point(cache_control.as_ref(), || format!("system[{i}]"))?;
+                system.extend(non_empty(text));
+                // A marker on an empty block caches the system prompt up to the block before.
+                if cache
+                    && !system.is_empty()
+                    && system_cache_points.last() != Some(&(system.len() - 1))
+                {
+                    system_cache_points.push(system.len() - 1);
+                }
+            }
+            system
+        }
     };
     let mut turns: Vec<Message> = Vec::with_capacity(messages.len());
     for (i, message) in messages.into_iter().enumerate() {
@@ -176,14 +264,17 @@ fn conversation(
         }
         Some(_) => {}
     }
-    Ok(ChatRequest {
+    let request = ChatRequest {
         model,
         system,
         messages: turns,
         tools,
         tool_choice,
+        system_cache_points,
         ..ChatRequest::default()
-    })
+    };
+    check_cache_points(&request)?;
+    Ok(request)
 }
 
 fn content_blocks(
@@ -203,6 +294,7 @@ fn content_blocks(
     let mut out = Vec::with_capacity(blocks.len());
     for (j, block) in blocks.into_iter().enumerate() {
         let param = |field: &str| format!("messages[{i}].content[{j}]{field}");
+        let cache = cache_point(block.cache_control(), || param(""))?;
         match block {
             wire::ContentBlock::Text { text, .. } => {
                 out.extend(non_empty(text).map(ContentBlock::Text))
@@ -249,11 +341,29 @@ fn content_blocks(
                         .map_err(|m| invalid(m, param(".content")))?,
                 });
             }
-            wire::ContentBlock::Thinking {} | wire::ContentBlock::RedactedThinking {} => {
-                return Err(invalid(
-                    "thinking blocks are not yet supported by this gateway",
-                    param(".type"),
-                ))
+            wire::ContentBlock::Thinking {
+                thinking,
+                signature,
+            } => {
+                if role != Role::Assistant {
+                    return Err(invalid(
+                        "thinking blocks belong in assistant messages",
+                        param(""),
+                    ));
+                }
+                out.push(ContentBlock::Reasoning(ReasoningBlock::Thinking {
+                    text: thinking,
+                    signature,
+                }));
+            }
+            wire::ContentBlock::RedactedThinking { data } => {
+                if role != Role::Assistant {
+                    return Err(invalid(
+                        "redacted_thinking blocks belong in assistant messages",
+                        param(""),
+                    ));
+                }
+                out.push(ContentBlock::Reasoning(ReasoningBlock::Redacted { data }));
             }
             wire::ContentBlock::Document {} => {
                 return Err(invalid(
@@ -261,6 +371,9 @@ fn content_blocks(
                     param(".type"),
                 ))
             }
+        }
+        if cache && !matches!(out.last(), None | Some(ContentBlock::CachePoint)) {
+            out.push(ContentBlock::CachePoint);
         }
     }
     Ok(out)
@@ -348,10 +461,12 @@ fn tool_specs(tools: Vec<wire::Tool>) -> Result<Vec<ToolSpec>, GatewayError> {
                     format!("tools[{i}].input_schema"),
                 ));
             };
+            let cache_point = cache_point(tool.cache_control.as_ref(), || format!("tools[{i}]"))?;
             Ok(ToolSpec {
                 name: tool.name,
                 description: tool.description,
                 parameters,
+                cache_point,
             })
         })
         .collect()
@@ -485,7 +600,30 @@ mod tests {
         for (body, param) in [
             (
                 with("thinking", json!({"type":"enabled","budget_tokens":1024})),
-                "thinking",
+                "max_tokens",
+            ),
+            (
+                with("thinking", json!({"type":"enabled","budget_tokens":100})),
+                "thinking.budget_tokens",
+            ),
+            (
+                with("thinking", json!({"type":"enabled"})),
+                "thinking.budget_tokens",
+            ),
+            (with("thinking", json!({"type":"auto"})), "thinking.type"),
+            (
+                with(
+                    "messages",
+                    json!([{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"persistent"}}]}]),
+                ),
+                "messages[0].content[0].cache_control.type",
+            ),
+            (
+                with(
+                    "messages",
+                    json!([{"role":"user","content":[{"type":"thinking","thinking":"x","signature":"s"}]}]),
+                ),
+                "messages[0].content[0]",
             ),
             (with("top_k", json!(5)), "top_k"),
             (with("temperature", json!(1.5)), "temperature"),
@@ -526,6 +664,60 @@ mod tests {
             let err = parse(body).unwrap_err();
             assert_eq!(err.param(), Some(param), "{}", err.message());
         }
+    }
+
+    #[test]
+    fn thinking_becomes_a_budget_and_thinking_blocks_come_back() {
+        let mut body = base();
+        body["max_tokens"] = json!(4096);
+        body["thinking"] = json!({"type":"enabled","budget_tokens":2048});
+        body["messages"] = json!([{"role":"user","content":"a"},
+            {"role":"assistant","content":[{"type":"thinking","thinking":"hmm","signature":"sig"},
+                {"type":"redacted_thinking","data":"b3BhcXVl"},{"type":"text","text":"b"}]},
+            {"role":"user","content":"c"}]);
+        let req = parse(body.clone()).unwrap();
+        assert_eq!(req.reasoning, Some(Reasoning::Budget(2048)));
+        assert_eq!(
+            req.messages[1].content,
+            vec![
+                ContentBlock::Reasoning(ReasoningBlock::Thinking {
+                    text: "hmm".into(),
+                    signature: Some("sig".into())
+                }),
+                ContentBlock::Reasoning(ReasoningBlock::Redacted {
+                    data: "b3BhcXVl".into()
+                }),
+                ContentBlock::Text("b".into()),
+            ]
+        );
+        body["temperature"] = json!(0.5);
+        assert_eq!(parse(body).unwrap_err().param(), Some("temperature"));
+    }
+
+    #[test]
+    fn cache_control_becomes_cache_points_after_what_it_marks() {
+        let req = parse(json!({"model":"m","max_tokens":10,
+            "tools":[{"name":"a","input_schema":{"type":"object"},"cache_control":{"type":"ephemeral"}},
+                     {"name":"b","input_schema":{"type":"object"}}],
+            "system":[{"type":"text","text":"one","cache_control":{"type":"ephemeral"}},{"type":"text","text":"two"}],
+            "messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"ephemeral","ttl":"1h"}},
+                                                  {"type":"text","text":"y"}]}]}))
+        .unwrap();
+        assert!(req.tools[0].cache_point && !req.tools[1].cache_point);
+        assert_eq!(req.system_cache_points, vec![0]);
+        assert_eq!(
+            req.messages[0].content,
+            vec![
+                ContentBlock::Text("x".into()),
+                ContentBlock::CachePoint,
+                ContentBlock::Text("y".into())
+            ]
+        );
+        let marked = json!({"type":"text","text":"x","cache_control":{"type":"ephemeral"}});
+        let mut body = base();
+        body["messages"] =
+            json!([{"role":"user","content":[marked, marked, marked, marked, marked]}]);
+        assert_eq!(parse(body).unwrap_err().param(), Some("cache_control"));
     }
 
     #[test]

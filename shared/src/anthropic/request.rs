@@ -32,7 +32,7 @@ pub struct MessagesRequest {
     pub metadata: Option<Metadata>,
     #[serde(default)]
     pub stream: Option<bool>,
-    /// Extended thinking; see `into_chat::reasoning_and_cache`.
+    /// Extended thinking; see `into_chat::reasoning`.
     #[serde(default)]
     pub thinking: Option<Thinking>,
     /// LiteLLM's: guardrail names to run on this request too.
@@ -146,10 +146,33 @@ pub enum ContentBlock {
         #[serde(default)]
         cache_control: Option<CacheControl>,
     },
-    /// An earlier answer's reasoning, sent back in the conversation.
-    Thinking {},
-    RedactedThinking {},
+    /// An earlier answer's reasoning, sent back in the conversation (Claude checks the
+    /// signature).
+    Thinking {
+        thinking: String,
+        #[serde(default)]
+        signature: Option<String>,
+    },
+    /// An earlier answer's encrypted reasoning, sent back unchanged.
+    RedactedThinking {
+        data: String,
+    },
     Document {},
+}
+
+impl ContentBlock {
+    /// The block's prompt-caching marker, if it has one.
+    pub fn cache_control(&self) -> Option<&CacheControl> {
+        match self {
+            ContentBlock::Text { cache_control, .. }
+            | ContentBlock::Image { cache_control, .. }
+            | ContentBlock::ToolUse { cache_control, .. }
+            | ContentBlock::ToolResult { cache_control, .. } => cache_control.as_ref(),
+            ContentBlock::Thinking { .. }
+            | ContentBlock::RedactedThinking { .. }
+            | ContentBlock::Document {} => None,
+        }
+    }
 }
 
 /// A block of a tool result's `content`.

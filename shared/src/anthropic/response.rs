@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::chat::{ChatResponse, FinishReason, Usage};
+use crate::chat::{ChatResponse, FinishReason, ReasoningBlock, Usage};
 
 #[derive(Debug, Serialize)]
 pub struct MessageResponse<'a> {
@@ -23,6 +23,14 @@ pub struct MessageResponse<'a> {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseBlock<'a> {
+    Thinking {
+        thinking: &'a str,
+        /// Anthropic always sends one; empty when the provider gave none.
+        signature: &'a str,
+    },
+    RedactedThinking {
+        data: &'a str,
+    },
     Text {
         text: &'a str,
     },
@@ -38,15 +46,33 @@ pub struct UsageBody {
     pub input_tokens: u32,
     pub output_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_creation_input_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_read_input_tokens: Option<u32>,
 }
 
+/// Anthropic's `input_tokens` leaves out the tokens read from and written to the prompt cache,
+/// which the chat model's `prompt_tokens` counts.
 impl From<Usage> for UsageBody {
     fn from(u: Usage) -> Self {
+        let cached = u.cached_tokens.unwrap_or(0) + u.cache_write_tokens.unwrap_or(0);
         UsageBody {
-            input_tokens: u.prompt_tokens,
+            input_tokens: u.prompt_tokens.saturating_sub(cached),
             output_tokens: u.completion_tokens,
+            cache_creation_input_tokens: u.cache_write_tokens,
             cache_read_input_tokens: u.cached_tokens,
+        }
+    }
+}
+
+impl<'a> From<&'a ReasoningBlock> for ResponseBlock<'a> {
+    fn from(block: &'a ReasoningBlock) -> Self {
+        match block {
+            ReasoningBlock::Thinking { text, signature } => ResponseBlock::Thinking {
+                thinking: text,
+                signature: signature.as_deref().unwrap_or_default(),
+            },
+            ReasoningBlock::Redacted { data } => ResponseBlock::RedactedThinking { data },
         }
     }
 }
@@ -79,7 +105,9 @@ impl<'a> MessageResponse<'a> {
         response: &'a ChatResponse,
         stop_sequences: &'a [String],
     ) -> Self {
-        let mut content: Vec<ResponseBlock<'a>> = Vec::with_capacity(1 + response.tool_calls.len());
+        let mut content: Vec<ResponseBlock<'a>> =
+            Vec::with_capacity(1 + response.reasoning.len() + response.tool_calls.len());
+        content.extend(response.reasoning.iter().map(ResponseBlock::from));
         if let Some(text) = response.content.as_deref().filter(|t| !t.is_empty()) {
             content.push(ResponseBlock::Text { text });
         }
@@ -140,8 +168,9 @@ mod tests {
                 prompt_tokens: 10,
                 completion_tokens: 5,
                 total_tokens: 15,
-                cached_tokens: None,
+                ..Usage::default()
             },
+            reasoning: Vec::new(),
         };
         let body =
             serde_json::to_value(MessageResponse::new("msg_1", "claude", &response, &[])).unwrap();
@@ -152,6 +181,45 @@ mod tests {
                            {"type":"tool_use","id":"toolu_1","name":"weather","input":{"city":"Paris"}}],
                 "stop_reason":"tool_use","stop_sequence":null,
                 "usage":{"input_tokens":10,"output_tokens":5}})
+        );
+    }
+
+    #[test]
+    fn reasoning_comes_first_and_cache_tokens_leave_input_tokens() {
+        let response = ChatResponse {
+            content: Some("42".into()),
+            reasoning: vec![
+                ReasoningBlock::Thinking {
+                    text: "hmm".into(),
+                    signature: Some("sig".into()),
+                },
+                ReasoningBlock::Redacted {
+                    data: "b3BhcXVl".into(),
+                },
+            ],
+            tool_calls: Vec::new(),
+            finish_reason: FinishReason::Stop,
+            usage: Usage {
+                prompt_tokens: 100,
+                completion_tokens: 5,
+                total_tokens: 105,
+                cached_tokens: Some(60),
+                cache_write_tokens: Some(30),
+                reasoning_tokens: Some(1),
+            },
+        };
+        let body =
+            serde_json::to_value(MessageResponse::new("m", "claude", &response, &[])).unwrap();
+        assert_eq!(
+            body["content"],
+            json!([{"type":"thinking","thinking":"hmm","signature":"sig"},
+                   {"type":"redacted_thinking","data":"b3BhcXVl"},
+                   {"type":"text","text":"42"}])
+        );
+        assert_eq!(
+            body["usage"],
+            json!({"input_tokens":10,"output_tokens":5,
+                   "cache_creation_input_tokens":30,"cache_read_input_tokens":60})
         );
     }
 

@@ -29,6 +29,8 @@ pub struct EventWriter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OpenBlock {
     Text,
+    /// Reasoning, until its signature.
+    Thinking,
     /// A tool call, by the pipeline's tool-call index.
     Tool(u32),
 }
@@ -68,6 +70,40 @@ impl EventWriter {
                     &json!({"type":"content_block_delta","index":index,
                             "delta":{"type":"text_delta","text":text}}),
                 );
+            }
+            StreamEvent::ReasoningDelta(text) => {
+                if text.is_empty() {
+                    return out.freeze();
+                }
+                self.open_thinking(&mut out);
+                let index = self.index();
+                frame(
+                    &mut out,
+                    "content_block_delta",
+                    &json!({"type":"content_block_delta","index":index,
+                            "delta":{"type":"thinking_delta","thinking":text}}),
+                );
+            }
+            StreamEvent::ReasoningSignature(signature) => {
+                // The signature ends its thinking block, as in Anthropic's streams.
+                self.open_thinking(&mut out);
+                let index = self.index();
+                frame(
+                    &mut out,
+                    "content_block_delta",
+                    &json!({"type":"content_block_delta","index":index,
+                            "delta":{"type":"signature_delta","signature":signature}}),
+                );
+                self.close(&mut out);
+            }
+            StreamEvent::RedactedReasoning(data) => {
+                self.close(&mut out);
+                self.open_block(
+                    &mut out,
+                    OpenBlock::Thinking,
+                    json!({"type":"redacted_thinking","data":data}),
+                );
+                self.close(&mut out);
             }
             StreamEvent::ToolCallStart { index, id, name } => {
                 self.close(&mut out);
@@ -141,6 +177,18 @@ impl EventWriter {
                 "usage":{"input_tokens":0,"output_tokens":0}}}),
         );
         frame(out, "ping", &json!({"type":"ping"}));
+    }
+
+    /// Opens a thinking block unless one is open.
+    fn open_thinking(&mut self, out: &mut BytesMut) {
+        if self.open != Some(OpenBlock::Thinking) {
+            self.close(out);
+            self.open_block(
+                out,
+                OpenBlock::Thinking,
+                json!({"type":"thinking","thinking":""}),
+            );
+        }
     }
 
     fn open_block(
@@ -236,7 +284,7 @@ mod tests {
                 prompt_tokens: 7,
                 completion_tokens: 3,
                 total_tokens: 10,
-                cached_tokens: None,
+                ..Usage::default()
             }),
         ] {
             all.extend_from_slice(&w.event(&event));
@@ -277,6 +325,44 @@ mod tests {
             frames[10].1,
             json!({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},
                    "usage":{"input_tokens":7,"output_tokens":3}})
+        );
+    }
+
+    #[test]
+    fn reasoning_streams_as_thinking_blocks_before_the_text() {
+        let mut w = EventWriter::new("m".into(), "c".into(), vec![]);
+        let mut all = Vec::new();
+        for event in [
+            StreamEvent::Start,
+            StreamEvent::ReasoningDelta("hm".into()),
+            StreamEvent::ReasoningDelta("m".into()),
+            StreamEvent::ReasoningSignature("sig".into()),
+            StreamEvent::RedactedReasoning("b3BhcXVl".into()),
+            StreamEvent::TextDelta("42".into()),
+            StreamEvent::Finish(FinishReason::Stop),
+        ] {
+            all.extend_from_slice(&w.event(&event));
+        }
+        all.extend_from_slice(&w.end());
+        let blocks: Vec<Value> = frames(&all)
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("content_block"))
+            .map(|(_, d)| d)
+            .collect();
+        assert_eq!(
+            blocks,
+            vec![
+                json!({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}),
+                json!({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}}),
+                json!({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"m"}}),
+                json!({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig"}}),
+                json!({"type":"content_block_stop","index":0}),
+                json!({"type":"content_block_start","index":1,"content_block":{"type":"redacted_thinking","data":"b3BhcXVl"}}),
+                json!({"type":"content_block_stop","index":1}),
+                json!({"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}}),
+                json!({"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"42"}}),
+                json!({"type":"content_block_stop","index":2}),
+            ]
         );
     }
 

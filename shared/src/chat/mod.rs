@@ -28,6 +28,78 @@ pub struct ChatRequest {
     pub guardrails: Vec<String>,
     /// The body's `metadata` (session id, tags, Phoenix project), for traces only.
     pub metadata: Option<Value>,
+    /// Indices into `system` after which a prompt-cache point goes (`cache_control` on a system
+    /// message or on one of its parts); ascending, no repeats.
+    pub system_cache_points: Vec<usize>,
+    /// Extended thinking, when the caller asked for it (`reasoning_effort`, `thinking`).
+    pub reasoning: Option<Reasoning>,
+    /// The shape the answer must take; `None` is free text.
+    pub response_format: Option<ResponseFormat>,
+}
+
+/// Output tokens left for the answer beyond the thinking budget when the caller sets no
+/// `max_tokens` and the provider needs one above the budget (Claude).
+pub const ANSWER_TOKENS_BEYOND_BUDGET: u32 = 4096;
+
+/// How much the model may think before it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reasoning {
+    /// A budget of thinking tokens (Anthropic's `thinking: {"type":"enabled","budget_tokens":N}`);
+    /// it counts within `max_tokens`.
+    Budget(u32),
+    /// A level (OpenAI's `reasoning_effort`): a provider maps it to a budget (Claude, as
+    /// LiteLLM does: low 1024, medium 2048, high 4096) or to its own levels (Nova 2).
+    Effort(ReasoningEffort),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasoningEffort {
+    Low,
+    Medium,
+    High,
+}
+
+impl Reasoning {
+    /// The thinking budget in tokens: the one given, or LiteLLM's for the effort.
+    pub fn budget_tokens(self) -> u32 {
+        match self {
+            Reasoning::Budget(budget) => budget,
+            Reasoning::Effort(effort) => effort.budget_tokens(),
+        }
+    }
+}
+
+impl ReasoningEffort {
+    /// LiteLLM's thinking budgets for Claude: low 1024, medium 2048, high 4096.
+    pub fn budget_tokens(self) -> u32 {
+        match self {
+            ReasoningEffort::Low => 1024,
+            ReasoningEffort::Medium => 2048,
+            ReasoningEffort::High => 4096,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasoningEffort::Low => "low",
+            ReasoningEffort::Medium => "medium",
+            ReasoningEffort::High => "high",
+        }
+    }
+}
+
+/// A structured answer: the provider enforces it (Bedrock: through a forced tool) and the
+/// answer's JSON comes back as the message content.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseFormat {
+    /// Any JSON object.
+    JsonObject,
+    /// JSON matching `schema`.
+    JsonSchema {
+        name: String,
+        description: Option<String>,
+        schema: Value,
+    },
 }
 
 /// Per-request routing: LiteLLM's body fields `fallbacks`, `disable_fallbacks`, `num_retries`,
@@ -70,6 +142,44 @@ pub enum ContentBlock {
         tool_use_id: String,
         content: String,
     },
+    /// A document (PDF, spreadsheet, text...) to read.
+    Document {
+        format: DocumentFormat,
+        /// Already sanitized to what Converse accepts (letters, digits, single spaces, `-()[]`).
+        name: String,
+        data: Vec<u8>,
+    },
+    /// The model's reasoning from an earlier assistant turn, passed back unchanged (Claude
+    /// checks the signature, and needs it before a tool use when thinking is on).
+    Reasoning(ReasoningBlock),
+    /// A prompt-cache point: the prompt up to here (tools, system, earlier blocks) may be cached.
+    CachePoint,
+}
+
+/// One block of the model's reasoning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReasoningBlock {
+    /// Readable thinking with its signature (Claude's `thinking` block).
+    Thinking {
+        text: String,
+        signature: Option<String>,
+    },
+    /// Thinking the provider encrypted (Claude's `redacted_thinking`): opaque data, as
+    /// Anthropic shows it (base64 of Bedrock's `redactedContent` bytes).
+    Redacted { data: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentFormat {
+    Pdf,
+    Csv,
+    Doc,
+    Docx,
+    Xls,
+    Xlsx,
+    Html,
+    Txt,
+    Md,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +204,8 @@ pub struct ToolSpec {
     pub description: Option<String>,
     /// JSON Schema of the arguments.
     pub parameters: Value,
+    /// A prompt-cache point follows this tool (`cache_control` on the tool).
+    pub cache_point: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -109,6 +221,8 @@ pub enum ToolChoice {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatResponse {
     pub content: Option<String>,
+    /// The model's reasoning, in the order it came (before the content).
+    pub reasoning: Vec<ReasoningBlock>,
     pub tool_calls: Vec<ToolCall>,
     pub finish_reason: FinishReason,
     pub usage: Usage,
@@ -145,10 +259,18 @@ impl FinishReason {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// Every input token, those read from and written to the prompt cache included (OpenAI's
+    /// meaning; Anthropic's `input_tokens` is this less the two cache counts).
     pub prompt_tokens: u32,
+    /// Every output token, reasoning included.
     pub completion_tokens: u32,
     pub total_tokens: u32,
+    /// Input tokens read from the prompt cache.
     pub cached_tokens: Option<u32>,
+    /// Input tokens written to the prompt cache.
+    pub cache_write_tokens: Option<u32>,
+    /// Output tokens spent on reasoning, where known.
+    pub reasoning_tokens: Option<u32>,
 }
 
 /// One event of a streamed answer, in the order the client must see them.
@@ -157,6 +279,12 @@ pub enum StreamEvent {
     /// The assistant's turn begins.
     Start,
     TextDelta(String),
+    /// Reasoning text (OpenAI's `delta.reasoning_content`).
+    ReasoningDelta(String),
+    /// The signature that closes a reasoning block.
+    ReasoningSignature(String),
+    /// A redacted reasoning block, whole (opaque data, see [`ReasoningBlock::Redacted`]).
+    RedactedReasoning(String),
     /// A tool call begins; `index` counts tool calls from 0.
     ToolCallStart {
         index: u32,

@@ -76,6 +76,16 @@ fn deployment(index: usize, raw: &RawDeployment) -> Result<ModelDeployment, Conf
             params.output_cost_per_token,
             info.output_cost_per_token,
         )?,
+        cache_read_input_token_cost: cost(
+            "cache_read_input_token_cost",
+            params.cache_read_input_token_cost,
+            info.cache_read_input_token_cost,
+        )?,
+        cache_creation_input_token_cost: cost(
+            "cache_creation_input_token_cost",
+            params.cache_creation_input_token_cost,
+            info.cache_creation_input_token_cost,
+        )?,
         rpm: params.rpm,
         tpm: params.tpm,
         weight: match params.weight {

@@ -68,6 +68,10 @@ pub struct ModelDeployment {
     pub credentials: Option<StaticCredentials>,
     pub input_cost_per_token: Option<f64>,
     pub output_cost_per_token: Option<f64>,
+    /// USD per token read from the prompt cache; overrides the built-in table's.
+    pub cache_read_input_token_cost: Option<f64>,
+    /// USD per token written to the prompt cache; overrides the built-in table's.
+    pub cache_creation_input_token_cost: Option<f64>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     /// simple-shuffle's weight (LiteLLM's `weight`); `None` means 1, or `rpm`/`tpm` when set.

@@ -54,6 +54,12 @@ pub(super) struct RawLitellmParams {
     pub input_cost_per_token: Option<f64>,
     #[serde(default, deserialize_with = "opt_f64")]
     pub output_cost_per_token: Option<f64>,
+    /// USD per input token read from the prompt cache (LiteLLM's key).
+    #[serde(default, deserialize_with = "opt_f64")]
+    pub cache_read_input_token_cost: Option<f64>,
+    /// USD per input token written to the prompt cache (LiteLLM's key).
+    #[serde(default, deserialize_with = "opt_f64")]
+    pub cache_creation_input_token_cost: Option<f64>,
     #[serde(default, deserialize_with = "opt_u64")]
     pub rpm: Option<u64>,
     #[serde(default, deserialize_with = "opt_u64")]
@@ -95,6 +101,12 @@ pub(super) struct RawModelInfo {
     pub input_cost_per_token: Option<f64>,
     #[serde(default, deserialize_with = "opt_f64")]
     pub output_cost_per_token: Option<f64>,
+    /// USD per input token read from the prompt cache (LiteLLM's key).
+    #[serde(default, deserialize_with = "opt_f64")]
+    pub cache_read_input_token_cost: Option<f64>,
+    /// USD per input token written to the prompt cache (LiteLLM's key).
+    #[serde(default, deserialize_with = "opt_f64")]
+    pub cache_creation_input_token_cost: Option<f64>,
     /// Accepted (LiteLLM prices by it) but not used: costs come from the cost fields.
     #[serde(rename = "base_model")]
     pub _base_model: Option<String>,

@@ -214,6 +214,7 @@ impl crate::providers::ChatProvider for Answering {
                     "# Answer\n\n{}",
                     "**Yes.** It *is* `so`. ".repeat(80)
                 )),
+                reasoning: Vec::new(),
                 tool_calls: Vec::new(),
                 finish_reason: crate::chat::FinishReason::Stop,
                 usage: crate::chat::Usage::default(),

@@ -42,6 +42,10 @@ fn flatten(request: &ChatRequest) -> Vec<Flat> {
             match block {
                 ContentBlock::Text(text) => flat.content.push_str(text),
                 ContentBlock::Image { .. } => flat.content.push_str("[image]"),
+                ContentBlock::Document { name, .. } => {
+                    flat.content.push_str(&format!("[document: {name}]"))
+                }
+                ContentBlock::Reasoning(_) | ContentBlock::CachePoint => {}
                 ContentBlock::ToolUse { id, name, input } => flat.tool_calls.push(ToolCall {
                     id: id.clone(),
                     name: name.clone(),

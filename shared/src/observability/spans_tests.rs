@@ -56,6 +56,7 @@ fn trace_with_tools() -> RequestTrace {
             name: "weather".into(),
             description: None,
             parameters: json!({"type": "object"}),
+            cache_point: false,
         }],
         ..ChatRequest::default()
     });

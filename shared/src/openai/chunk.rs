@@ -3,7 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
-use super::response::{FunctionBody, ToolCallBody, UsageBody};
+use super::response::{FunctionBody, ThinkingBlockBody, ToolCallBody, UsageBody};
 use crate::chat::StreamEvent;
 
 /// Writes one SSE frame per event for one streamed answer.
@@ -53,6 +53,10 @@ struct Delta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking_blocks: Option<[ThinkingBlockBody<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tool_calls: Option<[ToolCallBody<'a>; 1]>,
 }
 
@@ -90,6 +94,22 @@ impl ChunkWriter {
                 )],
                 None,
             ),
+            StreamEvent::ReasoningDelta(text) => self.delta(Delta {
+                reasoning_content: Some(text),
+                ..Delta::default()
+            }),
+            // LiteLLM sends the signature as a thinking block with empty text.
+            StreamEvent::ReasoningSignature(signature) => self.delta(Delta {
+                thinking_blocks: Some([ThinkingBlockBody::Thinking {
+                    thinking: "",
+                    signature: Some(signature),
+                }]),
+                ..Delta::default()
+            }),
+            StreamEvent::RedactedReasoning(data) => self.delta(Delta {
+                thinking_blocks: Some([ThinkingBlockBody::RedactedThinking { data }]),
+                ..Delta::default()
+            }),
             StreamEvent::ToolCallStart { index, id, name } => {
                 let call = ToolCallBody {
                     index: Some(*index),
@@ -162,6 +182,10 @@ fn choice<'a>(delta: Delta<'a>, finish_reason: Option<&'static str>) -> ChunkCho
 }
 
 impl ChunkWriter {
+    fn delta(&self, delta: Delta<'_>) -> Bytes {
+        self.frame(&[choice(delta, None)], None)
+    }
+
     fn frame(&self, choices: &[ChunkChoice<'_>], usage: Option<UsageBody>) -> Bytes {
         let chunk = Chunk {
             id: &self.id,
@@ -226,7 +250,7 @@ mod tests {
             prompt_tokens: 1,
             completion_tokens: 2,
             total_tokens: 3,
-            cached_tokens: None,
+            ..Usage::default()
         })));
         assert_eq!(usage["choices"], json!([]));
         assert_eq!(usage["usage"]["total_tokens"], 3);

@@ -1,22 +1,28 @@
 //! Turns an OpenAI chat request into a [`ChatRequest`], rejecting what Bedrock cannot honour
 //! with a 400 that names the field.
 
-use base64::Engine;
 use serde_json::Value;
 
 use std::time::Duration;
 
 use crate::chat::{
-    ChatRequest, ContentBlock, ImageFormat, InferenceParams, Message, Role, RouteOptions,
+    ChatRequest, ContentBlock, InferenceParams, Message, ResponseFormat, Role, RouteOptions,
     ToolChoice, ToolSpec,
 };
 use crate::error::GatewayError;
-use crate::openai::content::{ContentPart, MessageContent};
-use crate::openai::request::{self as wire, ChatCompletionRequest, MessageRole, Stop};
+use crate::openai::content::{MessageContent, PartKind};
+use crate::openai::files::{file_block, image_block};
+use crate::openai::reasoning;
+use crate::openai::request::{
+    self as wire, CacheControl, ChatCompletionRequest, MessageRole, Stop,
+};
+
+/// Bedrock's (Anthropic's) limit on prompt-cache points in one request.
+pub const MAX_CACHE_POINTS: usize = 4;
 
 /// Validates and converts. System and developer messages become the system prompt; tool messages
 /// become tool results in a user turn; consecutive turns of one role are merged, as Bedrock wants.
-pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayError> {
+pub fn from_openai(mut req: ChatCompletionRequest) -> Result<ChatRequest, GatewayError> {
     reject_unsupported(&req)?;
     if req.model.trim().is_empty() {
         return Err(GatewayError::invalid_request(
@@ -33,9 +39,13 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayErr
     crate::chat::caps::check(req.user.as_deref(), req.metadata.as_ref())?;
     let params = inference_params(&req)?;
     let routing = route_options(&req)?;
-    let tools = tools(req.tools.unwrap_or_default())?;
-    let tool_choice = tool_choice(req.tool_choice, &tools)?;
+    let reasoning = reasoning::reasoning(&req)?;
+    let response_format = response_format(req.response_format.take())?;
+    let tools = tools(req.tools.take().unwrap_or_default())?;
+    let tool_choice = tool_choice(req.tool_choice.take(), &tools)?;
     let mut system = Vec::new();
+    let mut system_cache_points = Vec::new();
+    let mut documents = 0;
     let mut messages: Vec<Message> = Vec::with_capacity(req.messages.len());
     // The ids of the tool calls a tool message may answer: the last assistant turn's.
     let mut open_calls: Vec<String> = Vec::new();
@@ -52,15 +62,30 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayErr
             }
             MessageRole::System | MessageRole::Developer | MessageRole::Tool => {}
         }
-        let (role, blocks) = match message.role {
+        let message_cache = cache_point(message.cache_control.as_ref(), || {
+            format!("messages[{i}].cache_control")
+        })?;
+        let (role, mut blocks) = match message.role {
             MessageRole::System | MessageRole::Developer => {
-                system.push(text_only(required(message.content, i)?, i)?);
+                let (text, part_cache) = text_only(required(message.content, i)?, i)?;
+                system.push(text);
+                if message_cache || part_cache {
+                    system_cache_points.push(system.len() - 1);
+                }
                 continue;
             }
-            MessageRole::User => (Role::User, user_blocks(required(message.content, i)?, i)?),
+            MessageRole::User => (
+                Role::User,
+                user_blocks(required(message.content, i)?, i, &mut documents)?,
+            ),
             MessageRole::Assistant => (
                 Role::Assistant,
-                assistant_blocks(message.content, message.tool_calls, i)?,
+                assistant_blocks(
+                    message.content,
+                    message.tool_calls,
+                    reasoning::blocks(message.thinking_blocks),
+                    i,
+                )?,
             ),
             MessageRole::Tool => {
                 let Some(tool_use_id) = message.tool_call_id else {
@@ -75,16 +100,20 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayErr
                         format!("messages[{i}].tool_call_id"),
                     ));
                 }
-                let content = text_only(required(message.content, i)?, i)?;
-                (
-                    Role::User,
-                    vec![ContentBlock::ToolResult {
-                        tool_use_id,
-                        content,
-                    }],
-                )
+                let (content, part_cache) = text_only(required(message.content, i)?, i)?;
+                let mut blocks = vec![ContentBlock::ToolResult {
+                    tool_use_id,
+                    content,
+                }];
+                if part_cache {
+                    blocks.push(ContentBlock::CachePoint);
+                }
+                (Role::User, blocks)
             }
         };
+        if message_cache && !matches!(blocks.last(), None | Some(ContentBlock::CachePoint)) {
+            blocks.push(ContentBlock::CachePoint);
+        }
         if blocks.is_empty() {
             continue;
         }
@@ -121,7 +150,89 @@ pub fn from_openai(req: ChatCompletionRequest) -> Result<ChatRequest, GatewayErr
             routing,
             guardrails: req.guardrails.unwrap_or_default(),
             metadata: req.metadata,
-        }),
+            system_cache_points,
+            reasoning,
+            response_format,
+        })
+        .and_then(check_cache_points),
+    }
+}
+
+/// At most [`MAX_CACHE_POINTS`] cache points, counting tools, system and messages.
+fn check_cache_points(request: ChatRequest) -> Result<ChatRequest, GatewayError> {
+    let count = request.tools.iter().filter(|t| t.cache_point).count()
+        + request.system_cache_points.len()
+        + request
+            .messages
+            .iter()
+            .flat_map(|m| &m.content)
+            .filter(|b| matches!(b, ContentBlock::CachePoint))
+            .count();
+    if count > MAX_CACHE_POINTS {
+        return Err(GatewayError::invalid_request(
+            format!(
+                "at most {MAX_CACHE_POINTS} `cache_control` points are allowed in one request; \
+                 this one has {count}"
+            ),
+            "messages",
+        ));
+    }
+    Ok(request)
+}
+
+/// Whether a `cache_control` asks for a cache point; only `ephemeral` exists.
+fn cache_point(
+    control: Option<&CacheControl>,
+    param: impl Fn() -> String,
+) -> Result<bool, GatewayError> {
+    match control {
+        None => Ok(false),
+        Some(c) if c.kind == "ephemeral" => Ok(true),
+        Some(c) => Err(GatewayError::invalid_request(
+            format!("`cache_control.type` must be `ephemeral`; got `{}`", c.kind),
+            format!("{}.type", param()),
+        )),
+    }
+}
+
+/// `json_object`, or `json_schema` with its schema; `text` is the default.
+fn response_format(
+    format: Option<wire::ResponseFormat>,
+) -> Result<Option<ResponseFormat>, GatewayError> {
+    let Some(format) = format else {
+        return Ok(None);
+    };
+    match format.kind.as_str() {
+        "text" => Ok(None),
+        "json_object" => Ok(Some(ResponseFormat::JsonObject)),
+        "json_schema" => {
+            let spec = format.json_schema.ok_or_else(|| {
+                GatewayError::invalid_request(
+                    "`response_format.json_schema` is required for type `json_schema`",
+                    "response_format.json_schema",
+                )
+            })?;
+            let schema = match spec.schema {
+                Some(schema @ Value::Object(_)) => schema,
+                _ => {
+                    return Err(GatewayError::invalid_request(
+                        "`response_format.json_schema.schema` must be a JSON Schema object",
+                        "response_format.json_schema.schema",
+                    ))
+                }
+            };
+            Ok(Some(ResponseFormat::JsonSchema {
+                name: spec.name.unwrap_or_else(|| "response".to_owned()),
+                description: spec.description,
+                schema,
+            }))
+        }
+        other => Err(GatewayError::invalid_request(
+            format!(
+                "`response_format.type` must be text, json_object or json_schema; got `{other}`"
+            ),
+            "response_format.type",
+        )),
     }
 }
 
@@ -173,13 +284,6 @@ fn reject_unsupported(req: &ChatCompletionRequest) -> Result<(), GatewayError> {
     }
     if req.logit_bias.as_ref().is_some_and(|b| !b.is_empty()) {
         return unsupported("logit_bias", "Bedrock Converse has no logit bias");
-    }
-    if req
-        .response_format
-        .as_ref()
-        .is_some_and(|f| f.kind != "text")
-    {
-        return unsupported("response_format", "only the `text` format is available");
     }
     if req.audio.is_some()
         || req
@@ -264,6 +368,12 @@ fn tools(list: Vec<wire::Tool>) -> Result<Vec<ToolSpec>, GatewayError> {
                     format!("tools[{i}].function.name"),
                 ));
             }
+            let cache_point = cache_point(
+                tool.cache_control
+                    .as_ref()
+                    .or(tool.function.cache_control.as_ref()),
+                || format!("tools[{i}].cache_control"),
+            )?;
             let parameters = tool
                 .function
                 .parameters
@@ -272,6 +382,7 @@ fn tools(list: Vec<wire::Tool>) -> Result<Vec<ToolSpec>, GatewayError> {
                 name,
                 description: tool.function.description,
                 parameters,
+                cache_point,
             })
         })
         .collect()
@@ -325,14 +436,17 @@ fn required(content: Option<MessageContent>, i: usize) -> Result<MessageContent,
     })
 }
 
-fn text_only(content: MessageContent, i: usize) -> Result<String, GatewayError> {
+/// The message's text, its parts joined by newlines, and whether any part asks for a cache
+/// point (which then follows the whole text).
+fn text_only(content: MessageContent, i: usize) -> Result<(String, bool), GatewayError> {
     match content {
-        MessageContent::Text(text) => Ok(text),
+        MessageContent::Text(text) => Ok((text, false)),
         MessageContent::Parts(parts) => {
             let mut text = String::new();
+            let mut cache = false;
             for (j, part) in parts.into_iter().enumerate() {
-                match part {
-                    ContentPart::Text { text: t } => {
+                match part.kind {
+                    PartKind::Text { text: t } => {
                         if !text.is_empty() {
                             text.push('\n');
                         }
@@ -345,32 +459,55 @@ fn text_only(content: MessageContent, i: usize) -> Result<String, GatewayError> 
                         ))
                     }
                 }
+                cache |= cache_point(part.cache_control.as_ref(), || {
+                    format!("messages[{i}].content[{j}].cache_control")
+                })?;
             }
-            Ok(text)
+            Ok((text, cache))
         }
     }
 }
 
-fn user_blocks(content: MessageContent, i: usize) -> Result<Vec<ContentBlock>, GatewayError> {
+/// `documents` counts the documents so far, to name unnamed ones.
+fn user_blocks(
+    content: MessageContent,
+    i: usize,
+    documents: &mut usize,
+) -> Result<Vec<ContentBlock>, GatewayError> {
     match content {
         MessageContent::Text(text) => Ok(non_empty_text(text)),
         MessageContent::Parts(parts) => {
             let mut blocks = Vec::with_capacity(parts.len());
             for (j, part) in parts.into_iter().enumerate() {
                 let param = || format!("messages[{i}].content[{j}]");
-                match part {
-                    ContentPart::Text { text } => blocks.extend(non_empty_text(text)),
-                    ContentPart::ImageUrl { image_url } => {
+                match part.kind {
+                    PartKind::Text { text } => blocks.extend(non_empty_text(text)),
+                    PartKind::ImageUrl { image_url } => {
                         blocks.push(image_block(&image_url.url).map_err(|msg| {
                             GatewayError::invalid_request(msg, format!("{}.image_url.url", param()))
                         })?)
                     }
-                    ContentPart::InputAudio {} | ContentPart::File {} => {
+                    PartKind::File { file } => {
+                        let block = file_block(&file, *documents).map_err(|msg| {
+                            GatewayError::invalid_request(msg, format!("{}.file", param()))
+                        })?;
+                        if matches!(block, ContentBlock::Document { .. }) {
+                            *documents += 1;
+                        }
+                        blocks.push(block);
+                    }
+                    PartKind::InputAudio {} => {
                         return Err(GatewayError::invalid_request(
-                            "only text and image_url content parts are supported",
+                            "only text, image_url and file content parts are supported",
                             param(),
                         ))
                     }
+                }
+                let cache = cache_point(part.cache_control.as_ref(), || {
+                    format!("{}.cache_control", param())
+                })?;
+                if cache && !matches!(blocks.last(), None | Some(ContentBlock::CachePoint)) {
+                    blocks.push(ContentBlock::CachePoint);
                 }
             }
             Ok(blocks)
@@ -378,15 +515,22 @@ fn user_blocks(content: MessageContent, i: usize) -> Result<Vec<ContentBlock>, G
     }
 }
 
+/// Reasoning first (as the model wrote it), then text, then tool calls.
 fn assistant_blocks(
     content: Option<MessageContent>,
     tool_calls: Option<Vec<wire::ToolCall>>,
+    reasoning: Vec<crate::chat::ReasoningBlock>,
     i: usize,
 ) -> Result<Vec<ContentBlock>, GatewayError> {
-    let mut blocks = match content {
-        Some(content) => non_empty_text(text_only(content, i)?),
-        None => Vec::new(),
-    };
+    let mut blocks: Vec<ContentBlock> =
+        reasoning.into_iter().map(ContentBlock::Reasoning).collect();
+    if let Some(content) = content {
+        let (text, cache) = text_only(content, i)?;
+        blocks.extend(non_empty_text(text));
+        if cache && !blocks.is_empty() {
+            blocks.push(ContentBlock::CachePoint);
+        }
+    }
     for (j, call) in tool_calls.unwrap_or_default().into_iter().enumerate() {
         let arguments = if call.function.arguments.trim().is_empty() {
             "{}"
@@ -414,32 +558,6 @@ fn non_empty_text(text: String) -> Vec<ContentBlock> {
     } else {
         vec![ContentBlock::Text(text)]
     }
-}
-
-/// Decodes `data:image/<format>;base64,<data>`. Remote URLs are refused: the gateway does not
-/// fetch arbitrary addresses on a client's behalf.
-fn image_block(url: &str) -> Result<ContentBlock, String> {
-    let Some(rest) = url.strip_prefix("data:") else {
-        return Err("only base64 data URLs (data:image/png;base64,...) are supported".to_owned());
-    };
-    let Some((media, data)) = rest.split_once(";base64,") else {
-        return Err("the data URL must be base64-encoded (data:image/png;base64,...)".to_owned());
-    };
-    let format = match media {
-        "image/png" => ImageFormat::Png,
-        "image/jpeg" | "image/jpg" => ImageFormat::Jpeg,
-        "image/gif" => ImageFormat::Gif,
-        "image/webp" => ImageFormat::Webp,
-        other => {
-            return Err(format!(
-                "image type `{other}` is not supported (png, jpeg, gif, webp)"
-            ))
-        }
-    };
-    let data = base64::engine::general_purpose::STANDARD
-        .decode(data.trim())
-        .map_err(|_| "the image data is not valid base64".to_owned())?;
-    Ok(ContentBlock::Image { format, data })
 }
 
 #[cfg(test)]
@@ -504,7 +622,7 @@ mod tests {
         assert!(matches!(
             ok.messages[0].content[1],
             ContentBlock::Image {
-                format: ImageFormat::Png,
+                format: crate::chat::ImageFormat::Png,
                 ..
             }
         ));
@@ -541,7 +659,11 @@ mod tests {
             ),
             (
                 json!({"model":"m","response_format":{"type":"json_schema"},"messages":[{"role":"user","content":"x"}]}),
-                "response_format",
+                "response_format.json_schema",
+            ),
+            (
+                json!({"model":"m","response_format":{"type":"xml"},"messages":[{"role":"user","content":"x"}]}),
+                "response_format.type",
             ),
         ] {
             let err = parse(body).unwrap_err();
@@ -568,5 +690,87 @@ mod tests {
             }
         );
         assert!(req.stream && req.include_usage);
+    }
+
+    #[test]
+    fn cache_control_becomes_cache_points_after_the_marked_block() {
+        let eph = json!({"type": "ephemeral"});
+        let req = parse(json!({"model":"m",
+            "tools":[{"type":"function","function":{"name":"t","cache_control":eph}}],
+            "messages":[
+                {"role":"system","content":[{"type":"text","text":"sys","cache_control":eph}]},
+                {"role":"system","content":"not cached"},
+                {"role":"user","content":[{"type":"text","text":"a","cache_control":eph},{"type":"text","text":"b"}]},
+                {"role":"assistant","content":"c","cache_control":eph},
+                {"role":"user","content":"d"}]}))
+        .unwrap();
+        assert_eq!(req.system_cache_points, vec![0]);
+        assert!(req.tools[0].cache_point);
+        assert_eq!(
+            req.messages[0].content,
+            vec![
+                ContentBlock::Text("a".into()),
+                ContentBlock::CachePoint,
+                ContentBlock::Text("b".into())
+            ]
+        );
+        assert_eq!(
+            req.messages[1].content,
+            vec![ContentBlock::Text("c".into()), ContentBlock::CachePoint]
+        );
+    }
+
+    #[test]
+    fn reasoning_and_thinking_blocks_carry_over() {
+        use crate::chat::{Reasoning, ReasoningBlock, ReasoningEffort};
+        let req = parse(json!({"model":"m","reasoning_effort":"minimal","messages":[
+            {"role":"user","content":"q"},
+            {"role":"assistant","content":"a","thinking_blocks":[
+                {"type":"thinking","thinking":"hmm","signature":"sig"},
+                {"type":"redacted_thinking","data":"b64"}]},
+            {"role":"user","content":"q2"}]}))
+        .unwrap();
+        assert_eq!(req.reasoning, Some(Reasoning::Effort(ReasoningEffort::Low)));
+        assert_eq!(
+            req.messages[1].content,
+            vec![
+                ContentBlock::Reasoning(ReasoningBlock::Thinking {
+                    text: "hmm".into(),
+                    signature: Some("sig".into())
+                }),
+                ContentBlock::Reasoning(ReasoningBlock::Redacted { data: "b64".into() }),
+                ContentBlock::Text("a".into()),
+            ]
+        );
+        let thinking = parse(json!({"model":"m","reasoning_effort":"low",
+            "thinking":{"type":"enabled","budget_tokens":5000},
+            "messages":[{"role":"user","content":"q"}]}))
+        .unwrap();
+        assert_eq!(
+            thinking.reasoning,
+            Some(Reasoning::Budget(5000)),
+            "thinking wins"
+        );
+    }
+
+    #[test]
+    fn response_formats_carry_their_schema() {
+        let req = parse(json!({"model":"m","messages":[{"role":"user","content":"q"}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"w","schema":{"type":"object"}}}}))
+        .unwrap();
+        assert_eq!(
+            req.response_format,
+            Some(ResponseFormat::JsonSchema {
+                name: "w".into(),
+                description: None,
+                schema: json!({"type":"object"})
+            })
+        );
+        let text = parse(
+            json!({"model":"m","messages":[{"role":"user","content":"q"}],
+            "response_format":{"type":"text"}}),
+        )
+        .unwrap();
+        assert_eq!(text.response_format, None);
     }
 }

@@ -5,7 +5,9 @@
 pub mod chunk;
 pub mod content;
 pub mod error_body;
+pub mod files;
 pub mod into_chat;
+pub mod reasoning;
 pub mod request;
 pub mod response;
 

@@ -46,6 +46,13 @@ pub struct ChatCompletionRequest {
     /// LiteLLM's: guardrail names to run on this request too.
     #[serde(default)]
     pub guardrails: Option<Vec<String>>,
+    /// `low`, `medium`, `high` (and LiteLLM's `minimal`, `none`): extended thinking.
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+    /// Anthropic's `{"type":"enabled","budget_tokens":N}` or `{"type":"disabled"}`, as LiteLLM
+    /// takes it on chat completions.
+    #[serde(default)]
+    pub thinking: Option<Thinking>,
     // Known fields that Bedrock Converse cannot honour; `openai::into_chat` rejects non-defaults.
     #[serde(default)]
     pub n: Option<u32>,
@@ -78,6 +85,42 @@ pub struct ChatMessage {
     pub tool_calls: Option<Vec<ToolCall>>,
     #[serde(default)]
     pub tool_call_id: Option<String>,
+    /// An assistant message's reasoning from an earlier answer, sent back (LiteLLM's field).
+    #[serde(default)]
+    pub thinking_blocks: Option<Vec<ThinkingBlock>>,
+    /// `{"type":"ephemeral"}` on the whole message: a cache point after it.
+    #[serde(default)]
+    pub cache_control: Option<CacheControl>,
+}
+
+/// `{"type":"thinking","thinking":..,"signature":..}` or `{"type":"redacted_thinking","data":..}`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ThinkingBlock {
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+        #[serde(default)]
+        signature: Option<String>,
+    },
+    RedactedThinking {
+        data: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Thinking {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub budget_tokens: Option<u32>,
+}
+
+/// Anthropic's prompt-cache marker; `ephemeral` is the only type.
+#[derive(Debug, Deserialize)]
+pub struct CacheControl {
+    #[serde(rename = "type")]
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -109,6 +152,9 @@ pub struct Tool {
     #[serde(rename = "type")]
     pub kind: String,
     pub function: FunctionDefinition,
+    /// A cache point after this tool (LiteLLM takes it here or inside `function`).
+    #[serde(default)]
+    pub cache_control: Option<CacheControl>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +164,8 @@ pub struct FunctionDefinition {
     pub description: Option<String>,
     #[serde(default)]
     pub parameters: Option<serde_json::Value>,
+    #[serde(default)]
+    pub cache_control: Option<CacheControl>,
 }
 
 /// `tool_choice`: `"none" | "auto" | "required"` or `{"type":"function","function":{"name":..}}`.
@@ -156,4 +204,17 @@ pub struct FunctionCall {
 pub struct ResponseFormat {
     #[serde(rename = "type")]
     pub kind: String,
+    /// For `json_schema`: `{"name","description","schema","strict"}`.
+    #[serde(default)]
+    pub json_schema: Option<JsonSchemaFormat>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JsonSchemaFormat {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub schema: Option<serde_json::Value>,
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::chat::{ChatResponse, Usage};
+use crate::chat::{ChatResponse, ReasoningBlock, Usage};
 
 #[derive(Debug, Serialize)]
 pub struct ChatCompletionResponse<'a> {
@@ -26,8 +26,41 @@ pub struct Choice<'a> {
 pub struct AssistantMessage<'a> {
     pub role: &'static str,
     pub content: Option<&'a str>,
+    /// The reasoning's text, joined (LiteLLM's field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// The reasoning blocks with their signatures, as Anthropic shapes them (LiteLLM's field);
+    /// a client sends them back on the assistant message for multi-turn thinking.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thinking_blocks: Vec<ThinkingBlockBody<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCallBody<'a>>,
+}
+
+/// `{"type":"thinking","thinking":..,"signature":..}` or `{"type":"redacted_thinking","data":..}`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ThinkingBlockBody<'a> {
+    Thinking {
+        thinking: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signature: Option<&'a str>,
+    },
+    RedactedThinking {
+        data: &'a str,
+    },
+}
+
+impl<'a> From<&'a ReasoningBlock> for ThinkingBlockBody<'a> {
+    fn from(block: &'a ReasoningBlock) -> Self {
+        match block {
+            ReasoningBlock::Thinking { text, signature } => ThinkingBlockBody::Thinking {
+                thinking: text,
+                signature: signature.as_deref(),
+            },
+            ReasoningBlock::Redacted { data } => ThinkingBlockBody::RedactedThinking { data },
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -55,11 +88,23 @@ pub struct UsageBody {
     pub total_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+    /// LiteLLM's (Anthropic's) names for the prompt-cache counts, when the provider reported any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_creation_input_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_read_input_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct PromptTokensDetails {
     pub cached_tokens: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CompletionTokensDetails {
+    pub reasoning_tokens: u32,
 }
 
 impl From<Usage> for UsageBody {
@@ -68,9 +113,15 @@ impl From<Usage> for UsageBody {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
             total_tokens: u.total_tokens,
-            prompt_tokens_details: u
-                .cached_tokens
-                .map(|cached_tokens| PromptTokensDetails { cached_tokens }),
+            prompt_tokens_details: (u.cached_tokens.is_some() || u.cache_write_tokens.is_some())
+                .then(|| PromptTokensDetails {
+                    cached_tokens: u.cached_tokens.unwrap_or(0),
+                }),
+            completion_tokens_details: u
+                .reasoning_tokens
+                .map(|reasoning_tokens| CompletionTokensDetails { reasoning_tokens }),
+            cache_creation_input_tokens: u.cache_write_tokens,
+            cache_read_input_tokens: u.cached_tokens,
         }
     }
 }
@@ -101,6 +152,8 @@ impl<'a> ChatCompletionResponse<'a> {
                 message: AssistantMessage {
                     role: "assistant",
                     content: response.content.as_deref(),
+                    reasoning_content: reasoning_text(&response.reasoning),
+                    thinking_blocks: response.reasoning.iter().map(Into::into).collect(),
                     tool_calls,
                 },
                 finish_reason: response.finish_reason.as_str(),
@@ -109,6 +162,17 @@ impl<'a> ChatCompletionResponse<'a> {
             usage: response.usage.into(),
         }
     }
+}
+
+/// The readable reasoning joined, or `None` when there is none.
+fn reasoning_text(blocks: &[ReasoningBlock]) -> Option<String> {
+    let mut text = String::new();
+    for block in blocks {
+        if let ReasoningBlock::Thinking { text: t, .. } = block {
+            text.push_str(t);
+        }
+    }
+    (!blocks.is_empty()).then_some(text)
 }
 
 /// Seconds since the Unix epoch, for `created`.

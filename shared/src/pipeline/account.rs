@@ -179,15 +179,7 @@ impl Accounting {
 
     /// What `usage` costs on the deployment of the last attempt; `None` when its price is unknown.
     pub(crate) fn cost(&self, usage: &Usage) -> Option<f64> {
-        self.price.map(|price| {
-            pricing::cost(
-                &price,
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                usage.cached_tokens.unwrap_or(0),
-                0,
-            )
-        })
+        self.price.map(|price| pricing::usage_cost(&price, usage))
     }
 
     /// Where the guardrail stages record their checks.
@@ -287,6 +279,9 @@ impl Accounting {
             record.completion_tokens = usage.completion_tokens;
             record.total_tokens = usage.total_tokens;
             record.cost_usd = self.cost(&usage);
+            record.cache_read_tokens = usage.cached_tokens;
+            record.cache_write_tokens = usage.cache_write_tokens;
+            record.reasoning_tokens = usage.reasoning_tokens;
         }
         if let Some(held) = self.reservation.take() {
             let (plan, store) = *held;
@@ -311,12 +306,14 @@ impl Accounting {
                 })
                 .collect();
             let cost_split = self.price.filter(|_| record.cost_usd.is_some()).map(|p| {
-                let (prompt, completion) =
-                    usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
-                let cached = usage.and_then(|u| u.cached_tokens).unwrap_or(0);
+                let usage = usage.unwrap_or_default();
+                let prompt_only = crate::chat::Usage {
+                    completion_tokens: 0,
+                    ..usage
+                };
                 (
-                    pricing::cost(&p, prompt, 0, cached, 0),
-                    pricing::cost(&p, 0, completion, 0, 0),
+                    pricing::usage_cost(&p, &prompt_only),
+                    pricing::cost(&p, 0, usage.completion_tokens, 0, 0),
                 )
             });
             Box::new(RequestTrace {

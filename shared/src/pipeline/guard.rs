@@ -125,7 +125,11 @@ fn caller_texts(request: &ChatRequest) -> Vec<String> {
             ContentBlock::Text(text) => push(text),
             ContentBlock::ToolResult { content, .. } => push(content),
             ContentBlock::ToolUse { input, .. } => json_strings(input, &mut push),
-            ContentBlock::Image { .. } => {}
+            // Reasoning goes back signed and unchanged; documents and images are not text.
+            ContentBlock::Image { .. }
+            | ContentBlock::Document { .. }
+            | ContentBlock::Reasoning(_)
+            | ContentBlock::CachePoint => {}
         }
     }
     texts
@@ -139,7 +143,10 @@ fn caller_texts_mut(request: &mut ChatRequest) -> Vec<&mut String> {
             ContentBlock::Text(text) => texts.push(text),
             ContentBlock::ToolResult { content, .. } => texts.push(content),
             ContentBlock::ToolUse { input, .. } => json_strings_mut(input, &mut texts),
-            ContentBlock::Image { .. } => {}
+            ContentBlock::Image { .. }
+            | ContentBlock::Document { .. }
+            | ContentBlock::Reasoning(_)
+            | ContentBlock::CachePoint => {}
         }
     }
     texts.retain(|text| !text.is_empty());

@@ -219,12 +219,43 @@ pub fn estimate(request: &ChatRequest) -> Estimate {
             .map(|block| match block {
                 ContentBlock::Text(text) => text.len(),
                 ContentBlock::Image { .. } => 4_000,
+                // A PDF page is about 1,500 tokens; a byte of text about a quarter of one.
+                ContentBlock::Document { data, .. } => data.len().max(4_000),
+                ContentBlock::Reasoning(crate::chat::ReasoningBlock::Thinking { text, .. }) => {
+                    text.len()
+                }
+                ContentBlock::Reasoning(crate::chat::ReasoningBlock::Redacted { data }) => {
+                    data.len()
+                }
+                ContentBlock::CachePoint => 0,
                 ContentBlock::ToolUse { input, .. } => input.to_string().len(),
                 ContentBlock::ToolResult { content, .. } => content.len(),
             })
             .sum::<usize>();
     Estimate {
         input_tokens: u32::try_from(chars / 4 + 1).unwrap_or(u32::MAX),
-        output_tokens: request.params.max_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
+        // Thinking without `max_tokens` may run to the budget and an answer beyond it.
+        output_tokens: request.params.max_tokens.unwrap_or_else(|| {
+            request.reasoning.map_or(DEFAULT_OUTPUT_ESTIMATE, |r| {
+                r.budget_tokens()
+                    .saturating_add(crate::chat::ANSWER_TOKENS_BEYOND_BUDGET)
+            })
+        }),
+    }
+}
+
+#[cfg(test)]
+mod estimate_tests {
+    use super::*;
+    use crate::chat::{Reasoning, ReasoningEffort};
+
+    #[test]
+    fn thinking_without_max_tokens_reserves_its_budget_and_an_answer() {
+        let mut request = ChatRequest::default();
+        assert_eq!(estimate(&request).output_tokens, DEFAULT_OUTPUT_ESTIMATE);
+        request.reasoning = Some(Reasoning::Effort(ReasoningEffort::High));
+        assert_eq!(estimate(&request).output_tokens, 4096 + 4096);
+        request.params.max_tokens = Some(5000);
+        assert_eq!(estimate(&request).output_tokens, 5000);
     }
 }

@@ -151,14 +151,19 @@ impl AnswerStream {
 
     fn observe(&mut self, event: &StreamEvent) {
         match event {
-            StreamEvent::TextDelta(_) | StreamEvent::ToolCallStart { .. } => {
+            StreamEvent::TextDelta(_)
+            | StreamEvent::ReasoningDelta(_)
+            | StreamEvent::RedactedReasoning(_)
+            | StreamEvent::ToolCallStart { .. } => {
                 if self.first_token.is_none() {
                     self.first_token = Some(self.started.elapsed());
                 }
             }
             StreamEvent::Usage(usage) => self.usage = Some(*usage),
             StreamEvent::Finish(reason) => self.finish = Some(*reason),
-            StreamEvent::Start | StreamEvent::ToolCallDelta { .. } => {}
+            StreamEvent::Start
+            | StreamEvent::ToolCallDelta { .. }
+            | StreamEvent::ReasoningSignature(_) => {}
         }
         if let Some(output) = self.output.as_mut() {
             capture(output, event);
@@ -240,6 +245,11 @@ fn capture(output: &mut OutputCapture, event: &StreamEvent) {
                 call.arguments.push_str(arguments);
             }
         }
-        StreamEvent::Start | StreamEvent::Finish(_) | StreamEvent::Usage(_) => {}
+        StreamEvent::Start
+        | StreamEvent::Finish(_)
+        | StreamEvent::Usage(_)
+        | StreamEvent::ReasoningDelta(_)
+        | StreamEvent::ReasoningSignature(_)
+        | StreamEvent::RedactedReasoning(_) => {}
     }
 }

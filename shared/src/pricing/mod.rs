@@ -14,6 +14,30 @@ pub struct Price {
     pub cache_write_per_token: Option<f64>,
 }
 
+impl Price {
+    /// The price with the config's cache prices (LiteLLM's `cache_read_input_token_cost`,
+    /// `cache_creation_input_token_cost`) in place of the table's, where set.
+    pub fn with_cache_prices(self, read: Option<f64>, write: Option<f64>) -> Price {
+        Price {
+            cache_read_per_token: read.or(self.cache_read_per_token),
+            cache_write_per_token: write.or(self.cache_write_per_token),
+            ..self
+        }
+    }
+}
+
+/// What `usage` costs: its `prompt_tokens` count the cache's tokens (OpenAI's meaning), so the
+/// tokens neither read from nor written to the cache are what is left after both.
+pub fn usage_cost(price: &Price, usage: &crate::chat::Usage) -> f64 {
+    let read = usage.cached_tokens.unwrap_or(0);
+    let write = usage.cache_write_tokens.unwrap_or(0);
+    let uncached = usage
+        .prompt_tokens
+        .saturating_sub(read)
+        .saturating_sub(write);
+    cost(price, uncached, usage.completion_tokens, read, write)
+}
+
 /// A deployment's price: `input_cost_per_token` and `output_cost_per_token` from its config when
 /// both are set (LiteLLM semantics: USD per token, no cache prices), else the built-in table's
 /// price for `model_id` (see [`PriceTable::price`]), else `None` (cost unknown).
@@ -35,6 +59,7 @@ pub fn deployment_price(
 
 /// The USD cost of one call from Bedrock Converse `usage`.
 ///
+/// (For a [`crate::chat::Usage`], whose `prompt_tokens` include the cache's, use [`usage_cost`].)
 /// `prompt_tokens` is Converse `inputTokens`, which with prompt caching counts only the input
 /// that was neither read from nor written to the cache: AWS reports `cacheReadInputTokens` and
 /// `cacheWriteInputTokens` beside it, and the total input is their sum with `inputTokens`

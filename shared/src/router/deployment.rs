@@ -58,7 +58,13 @@ impl Deployment {
                 config.input_cost_per_token,
                 config.output_cost_per_token,
                 &config.model_id,
-            ),
+            )
+            .map(|price| {
+                price.with_cache_prices(
+                    config.cache_read_input_token_cost,
+                    config.cache_creation_input_token_cost,
+                )
+            }),
             config,
             provider,
             clock,

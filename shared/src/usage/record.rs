@@ -36,6 +36,15 @@ pub struct UsageRecord {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
+    /// Of `prompt_tokens`, those read from the prompt cache (priced at the cache-read rate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_read_tokens: Option<u32>,
+    /// Of `prompt_tokens`, those written to the prompt cache (priced at the cache-write rate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u32>,
+    /// Of `completion_tokens`, those spent reasoning (estimated where the provider does not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u32>,
     /// US dollars, when the deployment's price is known (config, else the built-in table);
     /// `None` means unknown, never free.
     pub cost_usd: Option<f64>,

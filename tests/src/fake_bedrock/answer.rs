@@ -21,8 +21,30 @@ pub(crate) enum Block {
 pub(crate) struct Answer {
     pub(crate) block: Block,
     pub(crate) stop_reason: &'static str,
+    /// Input tokens neither read from nor written to the prompt cache.
     pub(crate) input_tokens: u64,
     pub(crate) output_tokens: u64,
+    /// Thinking before the block: its text and signature.
+    pub(crate) reasoning: Option<(String, Option<String>)>,
+    pub(crate) cache_read_tokens: u64,
+    pub(crate) cache_write_tokens: u64,
+}
+
+impl Answer {
+    /// The usage object of Converse and of the stream's metadata event.
+    pub(crate) fn usage(&self) -> Value {
+        let mut usage = serde_json::json!({
+            "inputTokens": self.input_tokens,
+            "outputTokens": self.output_tokens,
+            "totalTokens": self.input_tokens + self.output_tokens
+                + self.cache_read_tokens + self.cache_write_tokens,
+        });
+        if self.cache_read_tokens + self.cache_write_tokens > 0 {
+            usage["cacheReadInputTokens"] = self.cache_read_tokens.into();
+            usage["cacheWriteInputTokens"] = self.cache_write_tokens.into();
+        }
+        usage
+    }
 }
 
 /// An answer forced by a fault or a guardrail instead of the normal one.
@@ -67,7 +89,7 @@ pub(crate) fn compute(body: &Value, forced: Option<Forced>) -> Answer {
             input_words += text_of(item.get("text")).map_or(0, words);
         }
     }
-    let input_tokens = input_words.max(1) + images;
+    let input_tokens = input_words.max(1) + images + super::features::cached_tool_words(body);
     let system_text: Vec<&str> = system
         .into_iter()
         .flatten()
@@ -157,6 +179,9 @@ fn finish(text: String, stop_reason: &'static str, input_tokens: u64) -> Answer 
         block: Block::Text(text),
         stop_reason,
         input_tokens,
+        reasoning: None,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
     }
 }
 
@@ -250,6 +275,9 @@ fn tool_use(config: &Value, k: usize, input_tokens: u64) -> Option<Answer> {
         stop_reason: "tool_use",
         input_tokens,
         output_tokens,
+        reasoning: None,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
     })
 }
 

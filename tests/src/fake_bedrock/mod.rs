@@ -49,6 +49,23 @@
 //!   sensitiveInformationPolicy.piiEntities `{match,type,action:ANONYMIZED}`. Else action
 //!   `NONE`, outputs [].
 //!
+//! - Thinking (`additionalModelRequestFields`): Claude's `thinking` `{type: enabled,
+//!   budget_tokens ≥ 1024}` needs `maxTokens` above the budget, temperature unset or 1, no
+//!   forced `toolChoice`, and a last assistant turn with a toolUse that starts with its
+//!   `reasoningContent` signed [`FAKE_SIGNATURE`]; the answer then begins with a
+//!   `reasoningContent` block ("The user wants an answer. I will give it plainly.", signed
+//!   [`FAKE_SIGNATURE`]), whose words count as output tokens. Nova 2's `reasoningConfig`
+//!   `{type: enabled, maxReasoningEffort: low|medium|high}` gives `[REDACTED]`, unsigned.
+//!   Streamed: the reasoning is block 0 (a `reasoningContent.text` delta per word, then its
+//!   `signature`), the answer block 1.
+//! - Prompt cache: at most [`MAX_CACHE_POINTS`] `cachePoint`s, each after a block of its list
+//!   (tools, system, a message's content). The prompt up to the last one (words of its text and
+//!   of tool descriptions) is written on the first request of a model id and read on the next
+//!   identical ones: `cacheWriteInputTokens` / `cacheReadInputTokens`, out of `inputTokens`
+//!   (Bedrock's meaning). No minimum length. [`FakeBedrock::reset`] empties the cache.
+//! - Documents: name of letters, digits, single spaces, `-()[]`; at most 4.5 MB. Images at
+//!   most 3.75 MB.
+//!
 //! # Faults
 //! Set per model id (or guardrail id) with [`FakeBedrock::set_fault`], or by a model id
 //! containing `fault-throttle`, `fault-500`, `fault-503`, `fault-timeout` (hang),
@@ -64,6 +81,7 @@
 
 mod answer;
 mod faults;
+mod features;
 mod guardrail;
 mod server;
 mod state;
@@ -80,6 +98,7 @@ use axum::serve::ListenerExt as _;
 
 pub use answer::BLOCKED_MESSAGE;
 pub use faults::{Fault, NAME_FAULT_AFTER_EVENTS};
+pub use features::{FAKE_SIGNATURE, MAX_CACHE_POINTS};
 
 /// Start-up options of a fake.
 #[derive(Clone, Debug, Default)]

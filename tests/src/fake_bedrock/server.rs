@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::answer::{self, Answer, Block, Forced};
 use super::faults::{error_response, validation, Fault};
+use super::features;
 use super::state::State;
 use super::stream::{self, End};
 use super::validate;
@@ -80,6 +81,8 @@ async fn prepare(
     }
     let request = parsed.map_err(|e| validation(&format!("Malformed request body: {e}")))?;
     validate::converse(&request).map_err(|message| validation(&message))?;
+    features::check_cache_points(&request).map_err(|message| validation(&message))?;
+    let thinking = features::thinking(&request).map_err(|message| validation(&message))?;
     let forced = match fault {
         Some(Fault::ContentFiltered) => Some(Forced::ContentFiltered),
         Some(Fault::GuardrailIntervened) => Some(Forced::GuardrailIntervened),
@@ -88,7 +91,26 @@ async fn prepare(
         }
         _ => None,
     };
-    Ok((answer::compute(&request, forced), fault))
+    let mut answer = answer::compute(&request, forced);
+    if let Some(thinking) = thinking.filter(|_| forced.is_none()) {
+        let (text, signature) = match thinking {
+            features::Thinking::Claude => (
+                "The user wants an answer. I will give it plainly.",
+                Some(features::FAKE_SIGNATURE.to_owned()),
+            ),
+            features::Thinking::Nova => ("[REDACTED]", None),
+        };
+        answer.output_tokens += text.split_whitespace().count() as u64;
+        answer.reasoning = Some((text.to_owned(), signature));
+    }
+    if let Some((prefix, tokens)) = features::cached_prefix(&request) {
+        let tokens = tokens.min(answer.input_tokens);
+        let (read, written) = state.prompt_cache.use_prefix(model_id, &prefix, tokens);
+        answer.input_tokens -= read + written;
+        answer.cache_read_tokens = read;
+        answer.cache_write_tokens = written;
+    }
+    Ok((answer, fault))
 }
 
 fn has_blocked_text(state: &State, request: &Value) -> bool {
@@ -117,14 +139,19 @@ async fn converse(AxumState(state): Shared, Path(model_id): Path<String>, body: 
             json!({"toolUse": {"toolUseId": id, "name": name, "input": input}})
         }
     };
+    let mut content = Vec::with_capacity(2);
+    if let Some((text, signature)) = &answer.reasoning {
+        let mut reasoning = json!({"text": text});
+        if let Some(signature) = signature {
+            reasoning["signature"] = json!(signature);
+        }
+        content.push(json!({"reasoningContent": {"reasoningText": reasoning}}));
+    }
+    content.push(block);
     Json(json!({
-        "output": {"message": {"role": "assistant", "content": [block]}},
+        "output": {"message": {"role": "assistant", "content": content}},
         "stopReason": answer.stop_reason,
-        "usage": {
-            "inputTokens": answer.input_tokens,
-            "outputTokens": answer.output_tokens,
-            "totalTokens": answer.input_tokens + answer.output_tokens,
-        },
+        "usage": answer.usage(),
         "metrics": {"latencyMs": millis(started)},
     }))
     .into_response()

@@ -42,6 +42,7 @@ pub(crate) struct State {
     latency_ns: AtomicU64,
     event_delay_ns: AtomicU64,
     blocked_words: RwLock<Vec<String>>,
+    pub(crate) prompt_cache: super::features::PromptCache,
     pub(crate) shutdown: watch::Sender<bool>,
 }
 
@@ -76,6 +77,7 @@ impl State {
             latency_ns: AtomicU64::new(nanos(latency)),
             event_delay_ns: AtomicU64::new(nanos(event_delay)),
             blocked_words: RwLock::new(words),
+            prompt_cache: super::features::PromptCache::default(),
             shutdown: watch::Sender::new(false),
         }
     }
@@ -152,6 +154,7 @@ impl State {
 
     /// Clears counters and last requests (faults, latency and blocked words stay).
     pub(crate) fn reset(&self) {
+        self.prompt_cache.clear();
         self.models
             .write()
             .unwrap_or_else(PoisonError::into_inner)

@@ -45,6 +45,21 @@ pub(crate) enum End {
 /// comes one word per delta, or in pieces of `chunk_bytes` (whole characters) when not 0.
 pub(crate) fn events(answer: &Answer, latency_ms: u64, chunk_bytes: usize) -> Vec<Event> {
     let mut out = vec![event("messageStart", json!({"role": "assistant"}))];
+    // Thinking, when on, is block 0 and the answer block 1.
+    let mut index = 0;
+    if let Some((text, signature)) = &answer.reasoning {
+        for word in text.split_inclusive(' ') {
+            let delta =
+                json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": word}}});
+            out.push(event("contentBlockDelta", delta));
+        }
+        if let Some(signature) = signature {
+            let delta = json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": signature}}});
+            out.push(event("contentBlockDelta", delta));
+        }
+        out.push(event("contentBlockStop", json!({"contentBlockIndex": 0})));
+        index = 1;
+    }
     match &answer.block {
         Block::Text(text) => {
             let pieces = match chunk_bytes {
@@ -53,36 +68,34 @@ pub(crate) fn events(answer: &Answer, latency_ms: u64, chunk_bytes: usize) -> Ve
             };
             let mut words = pieces.into_iter().peekable();
             if words.peek().is_none() {
-                let delta = json!({"contentBlockIndex": 0, "delta": {"text": ""}});
+                let delta = json!({"contentBlockIndex": index, "delta": {"text": ""}});
                 out.push(event("contentBlockDelta", delta));
             }
             for word in words {
-                let delta = json!({"contentBlockIndex": 0, "delta": {"text": word}});
+                let delta = json!({"contentBlockIndex": index, "delta": {"text": word}});
                 out.push(event("contentBlockDelta", delta));
             }
         }
         Block::ToolUse { id, name, input } => {
             let start = json!({"toolUseId": id, "name": name});
-            let start = json!({"contentBlockIndex": 0, "start": {"toolUse": start}});
+            let start = json!({"contentBlockIndex": index, "start": {"toolUse": start}});
             out.push(event("contentBlockStart", start));
             for fragment in fragments(&input.to_string()) {
                 let delta =
-                    json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": fragment}}});
+                    json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": fragment}}});
                 out.push(event("contentBlockDelta", delta));
             }
         }
     }
-    out.push(event("contentBlockStop", json!({"contentBlockIndex": 0})));
+    out.push(event(
+        "contentBlockStop",
+        json!({"contentBlockIndex": index}),
+    ));
     out.push(event(
         "messageStop",
         json!({"stopReason": answer.stop_reason}),
     ));
-    let usage = json!({
-        "inputTokens": answer.input_tokens,
-        "outputTokens": answer.output_tokens,
-        "totalTokens": answer.input_tokens + answer.output_tokens,
-    });
-    let metadata = json!({"usage": usage, "metrics": {"latencyMs": latency_ms}});
+    let metadata = json!({"usage": answer.usage(), "metrics": {"latencyMs": latency_ms}});
     out.push(event("metadata", metadata));
     out
 }

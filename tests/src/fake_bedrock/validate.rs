@@ -21,6 +21,7 @@ impl fmt::Display for Loc {
 
 enum Kind<'a> {
     Other,
+    Reasoning,
     ToolUse(&'a str),
     ToolResult(&'a str),
 }
@@ -84,9 +85,14 @@ pub(crate) fn converse(body: &Value) -> Check {
                         "{at}: toolResult blocks are only allowed in user messages."
                     ))
                 }
+                Kind::Reasoning if role != "assistant" => {
+                    return Err(format!(
+                        "{at}: reasoningContent blocks are only allowed in assistant messages."
+                    ))
+                }
                 Kind::ToolUse(id) => uses.push(id),
                 Kind::ToolResult(id) => results.push(id),
-                Kind::Other => {}
+                Kind::Other | Kind::Reasoning => {}
             }
         }
         uses_tools |= !uses.is_empty() || !results.is_empty();
@@ -173,7 +179,11 @@ fn content_block<'a>(block: &'a Value, at: Loc) -> Result<Kind<'a>, String> {
             }
             return Ok(Kind::ToolResult(id));
         }
-        "cachePoint" | "guardContent" | "reasoningContent" => {}
+        "reasoningContent" => {
+            super::features::reasoning_block(value, &at)?;
+            return Ok(Kind::Reasoning);
+        }
+        "cachePoint" | "guardContent" => {}
         other => return Err(format!("{at}: unknown content block member {other:?} (expected text, image, document, toolUse or toolResult).")),
     }
     Ok(Kind::Other)
@@ -199,7 +209,7 @@ fn image(value: &Value, at: &dyn fmt::Display) -> Check {
             ))
         }
     }
-    source(value.get("source"), "image", at)
+    source(value.get("source"), "image", at, 3_750_000)
 }
 
 fn document(value: &Value, at: &dyn fmt::Display) -> Check {
@@ -211,15 +221,23 @@ fn document(value: &Value, at: &dyn fmt::Display) -> Check {
             ))
         }
     }
-    non_empty_str(value.get("name"), "document.name", at)?;
-    source(value.get("source"), "document", at)
+    let name = non_empty_str(value.get("name"), "document.name", at)?;
+    let valid = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == ' ' || "-()[]".contains(c))
+        && !name.contains("  ");
+    if !valid {
+        return Err(format!("{at}: document.name may contain only alphanumeric characters, single whitespace characters, hyphens, parentheses and square brackets."));
+    }
+    source(value.get("source"), "document", at, 4_500_000)
 }
 
-fn source(value: Option<&Value>, what: &str, at: &dyn fmt::Display) -> Check {
+fn source(value: Option<&Value>, what: &str, at: &dyn fmt::Display, max_bytes: usize) -> Check {
     let value = value.ok_or_else(|| format!("{at}: {what}.source is required."))?;
     match union(value, "source", at)? {
         ("bytes", Value::String(b64)) => {
             match base64::engine::general_purpose::STANDARD.decode(b64) {
+                Ok(bytes) if bytes.len() > max_bytes => Err(format!("{at}: {what}.source.bytes exceeds the {max_bytes} byte limit.")),
                 Ok(bytes) if !bytes.is_empty() => Ok(()),
                 _ => Err(format!("{at}: {what}.source.bytes must be non-empty standard base64 (no data: URL prefix).")),
             }

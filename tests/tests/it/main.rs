@@ -4,12 +4,16 @@
 //! <module>::`. The tests that capture logs with a scoped subscriber are in `scoped_logs`.
 
 mod anthropic_messages;
+mod anthropic_messages_features;
 mod attack_guardrail_input;
 mod attack_hostile_input;
 mod attack_model_access;
 mod attack_unbounded_fields;
 mod chat_completions;
+mod chat_prompt_cache;
+mod chat_reasoning;
 mod chat_streaming;
+mod chat_structured_output;
 mod errors;
 mod evaluation;
 mod fake_bedrock;

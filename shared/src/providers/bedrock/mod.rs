@@ -6,6 +6,7 @@ mod document;
 mod error;
 #[cfg(test)]
 mod proptests;
+mod reasoning;
 mod request;
 mod response;
 mod stream;
@@ -47,9 +48,18 @@ impl BedrockProvider {
         &self.model_id
     }
 
-    async fn converse(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let parts =
+    /// The request in Converse's terms, with this model's reasoning fields.
+    fn parts(&self, request: &ChatRequest) -> Result<request::ConverseParts, ProviderError> {
+        let mut parts =
             request::converse_parts(request).map_err(|e| ProviderError::Rejected(e.to_string()))?;
+        let (fields, max_tokens) = reasoning::additional_fields(request, &self.model_id)?;
+        parts.inference = reasoning::with_max_tokens(parts.inference, max_tokens);
+        parts.additional_fields = fields;
+        Ok(parts)
+    }
+
+    async fn converse(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let parts = self.parts(request)?;
         let output = self
             .client
             .converse()
@@ -58,10 +68,14 @@ impl BedrockProvider {
             .set_system((!parts.system.is_empty()).then_some(parts.system))
             .set_inference_config(parts.inference)
             .set_tool_config(parts.tools)
+            .set_additional_model_request_fields(parts.additional_fields)
             .send()
             .await
             .map_err(error::from_sdk)?;
-        Ok(response::chat_response(output))
+        Ok(response::chat_response(
+            output,
+            request.response_format.is_some(),
+        ))
     }
 
     /// Bedrock's CountTokens over the Converse form of the request (free of charge).
@@ -85,8 +99,7 @@ impl BedrockProvider {
     }
 
     async fn converse_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
-        let parts =
-            request::converse_parts(request).map_err(|e| ProviderError::Rejected(e.to_string()))?;
+        let parts = self.parts(request)?;
         let output = self
             .client
             .converse_stream()
@@ -95,11 +108,12 @@ impl BedrockProvider {
             .set_system((!parts.system.is_empty()).then_some(parts.system))
             .set_inference_config(parts.inference)
             .set_tool_config(parts.tools)
+            .set_additional_model_request_fields(parts.additional_fields)
             .send()
             .await
             .map_err(error::from_sdk)?;
         let mut receiver = output.stream;
-        let mut converter = stream::StreamConverter::default();
+        let mut converter = stream::StreamConverter::new(request.response_format.is_some());
         // Wait for the first event, so an exception frame at the start still becomes a proper
         // HTTP status instead of an error inside a 200 stream.
         let first = match receiver.recv().await.map_err(error::from_sdk)? {

@@ -5,7 +5,13 @@ use aws_sdk_bedrockruntime::types as bedrock;
 use aws_smithy_types::error::operation::BuildError;
 
 use super::document::to_document;
-use crate::chat::{ChatRequest, ContentBlock, ImageFormat, Role, ToolChoice};
+use crate::chat::{
+    ChatRequest, ContentBlock, DocumentFormat, ImageFormat, ReasoningBlock, ResponseFormat, Role,
+    ToolChoice,
+};
+
+/// The tool a structured answer is forced through (LiteLLM's name); its input is the answer.
+pub const JSON_TOOL_NAME: &str = "json_tool_call";
 
 /// Everything Converse and ConverseStream take besides the model id.
 #[derive(Debug, Clone)]
@@ -14,6 +20,8 @@ pub struct ConverseParts {
     pub system: Vec<bedrock::SystemContentBlock>,
     pub inference: Option<bedrock::InferenceConfiguration>,
     pub tools: Option<bedrock::ToolConfiguration>,
+    /// `additionalModelRequestFields` (reasoning), set per model by the provider.
+    pub additional_fields: Option<aws_smithy_types::Document>,
 }
 
 pub fn converse_parts(request: &ChatRequest) -> Result<ConverseParts, BuildError> {
@@ -22,16 +30,19 @@ pub fn converse_parts(request: &ChatRequest) -> Result<ConverseParts, BuildError
         .iter()
         .map(message)
         .collect::<Result<Vec<_>, _>>()?;
-    let system = request
-        .system
-        .iter()
-        .map(|s| bedrock::SystemContentBlock::Text(s.clone()))
-        .collect();
+    let mut system = Vec::with_capacity(request.system.len());
+    for (i, text) in request.system.iter().enumerate() {
+        system.push(bedrock::SystemContentBlock::Text(text.clone()));
+        if request.system_cache_points.contains(&i) {
+            system.push(bedrock::SystemContentBlock::CachePoint(cache_point()?));
+        }
+    }
     Ok(ConverseParts {
         messages,
         system,
         inference: inference(request),
         tools: tool_config(request)?,
+        additional_fields: None,
     })
 }
 
@@ -51,8 +62,51 @@ fn message(message: &crate::chat::Message) -> Result<bedrock::Message, BuildErro
         .build()
 }
 
+fn cache_point() -> Result<bedrock::CachePointBlock, BuildError> {
+    bedrock::CachePointBlock::builder()
+        .r#type(bedrock::CachePointType::Default)
+        .build()
+}
+
 fn content_block(block: &ContentBlock) -> Result<bedrock::ContentBlock, BuildError> {
     Ok(match block {
+        ContentBlock::CachePoint => bedrock::ContentBlock::CachePoint(cache_point()?),
+        ContentBlock::Document { format, name, data } => bedrock::ContentBlock::Document(
+            bedrock::DocumentBlock::builder()
+                .format(match format {
+                    DocumentFormat::Pdf => bedrock::DocumentFormat::Pdf,
+                    DocumentFormat::Csv => bedrock::DocumentFormat::Csv,
+                    DocumentFormat::Doc => bedrock::DocumentFormat::Doc,
+                    DocumentFormat::Docx => bedrock::DocumentFormat::Docx,
+                    DocumentFormat::Xls => bedrock::DocumentFormat::Xls,
+                    DocumentFormat::Xlsx => bedrock::DocumentFormat::Xlsx,
+                    DocumentFormat::Html => bedrock::DocumentFormat::Html,
+                    DocumentFormat::Txt => bedrock::DocumentFormat::Txt,
+                    DocumentFormat::Md => bedrock::DocumentFormat::Md,
+                })
+                .name(name)
+                .source(bedrock::DocumentSource::Bytes(Blob::new(data.clone())))
+                .build()?,
+        ),
+        ContentBlock::Reasoning(ReasoningBlock::Thinking { text, signature }) => {
+            bedrock::ContentBlock::ReasoningContent(bedrock::ReasoningContentBlock::ReasoningText(
+                bedrock::ReasoningTextBlock::builder()
+                    .text(text)
+                    .set_signature(signature.clone())
+                    .build()?,
+            ))
+        }
+        // Bedrock's redacted bytes travel as base64 (the Anthropic-shaped data); data that is
+        // not base64 goes as its own bytes.
+        ContentBlock::Reasoning(ReasoningBlock::Redacted { data }) => {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap_or_else(|_| data.clone().into_bytes());
+            bedrock::ContentBlock::ReasoningContent(
+                bedrock::ReasoningContentBlock::RedactedContent(Blob::new(bytes)),
+            )
+        }
         ContentBlock::Text(text) => bedrock::ContentBlock::Text(text.clone()),
         ContentBlock::Image { format, data } => bedrock::ContentBlock::Image(
             bedrock::ImageBlock::builder()
@@ -109,24 +163,14 @@ fn tool_config(request: &ChatRequest) -> Result<Option<bedrock::ToolConfiguratio
             ContentBlock::ToolUse { .. } | ContentBlock::ToolResult { .. }
         )
     });
+    if let Some(format) = &request.response_format {
+        return json_tool_config(request, format).map(Some);
+    }
     if request.tools.is_empty() || (request.tool_choice == ToolChoice::None && !history_uses_tools)
     {
         return Ok(None);
     }
-    let tools = request
-        .tools
-        .iter()
-        .map(|tool| {
-            bedrock::ToolSpecification::builder()
-                .name(&tool.name)
-                .set_description(tool.description.clone())
-                .input_schema(bedrock::ToolInputSchema::Json(to_document(
-                    &tool.parameters,
-                )))
-                .build()
-                .map(bedrock::Tool::ToolSpec)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let tools = tool_specs(request)?;
     let choice = match &request.tool_choice {
         ToolChoice::Auto | ToolChoice::None => None,
         ToolChoice::Required => Some(bedrock::ToolChoice::Any(
@@ -141,6 +185,72 @@ fn tool_config(request: &ChatRequest) -> Result<Option<bedrock::ToolConfiguratio
         .set_tool_choice(choice)
         .build()
         .map(Some)
+}
+
+/// The caller's tools, each followed by a cache point where it asked for one.
+fn tool_specs(request: &ChatRequest) -> Result<Vec<bedrock::Tool>, BuildError> {
+    let mut tools = Vec::with_capacity(request.tools.len() + 1);
+    for tool in &request.tools {
+        tools.push(bedrock::Tool::ToolSpec(
+            bedrock::ToolSpecification::builder()
+                .name(&tool.name)
+                .set_description(tool.description.clone())
+                .input_schema(bedrock::ToolInputSchema::Json(to_document(
+                    &tool.parameters,
+                )))
+                .build()?,
+        ));
+        if tool.cache_point {
+            tools.push(bedrock::Tool::CachePoint(cache_point()?));
+        }
+    }
+    Ok(tools)
+}
+
+/// A structured answer, as LiteLLM asks Bedrock for one: the caller's tools (Bedrock needs
+/// them when the conversation used them) plus [`JSON_TOOL_NAME`] with the schema, forced. With
+/// thinking on Claude takes no forced tool, so the choice stays `auto`.
+fn json_tool_config(
+    request: &ChatRequest,
+    format: &ResponseFormat,
+) -> Result<bedrock::ToolConfiguration, BuildError> {
+    let (description, schema) = match format {
+        ResponseFormat::JsonObject => (
+            "Respond with a JSON object.".to_owned(),
+            serde_json::json!({"type": "object", "additionalProperties": true, "properties": {}}),
+        ),
+        ResponseFormat::JsonSchema {
+            name,
+            description,
+            schema,
+        } => (
+            description
+                .clone()
+                .unwrap_or_else(|| format!("Respond with `{name}` as JSON matching the schema.")),
+            schema.clone(),
+        ),
+    };
+    let mut tools = tool_specs(request)?;
+    tools.push(bedrock::Tool::ToolSpec(
+        bedrock::ToolSpecification::builder()
+            .name(JSON_TOOL_NAME)
+            .description(description)
+            .input_schema(bedrock::ToolInputSchema::Json(to_document(&schema)))
+            .build()?,
+    ));
+    let choice = if request.reasoning.is_some() {
+        None
+    } else {
+        Some(bedrock::ToolChoice::Tool(
+            bedrock::SpecificToolChoice::builder()
+                .name(JSON_TOOL_NAME)
+                .build()?,
+        ))
+    };
+    bedrock::ToolConfiguration::builder()
+        .set_tools(Some(tools))
+        .set_tool_choice(choice)
+        .build()
 }
 
 #[cfg(test)]
@@ -184,6 +294,7 @@ mod tests {
                 name: "w".into(),
                 description: None,
                 parameters: json!({"type":"object"}),
+                cache_point: false,
             }],
             tool_choice: ToolChoice::Tool("w".into()),
             ..ChatRequest::default()

@@ -6,6 +6,8 @@ fn priced(id: &str, input: f64, output: f64) -> ModelDeployment {
     ModelDeployment {
         input_cost_per_token: Some(input),
         output_cost_per_token: Some(output),
+        cache_read_input_token_cost: None,
+        cache_creation_input_token_cost: None,
         ..config(id)
     }
 }

@@ -52,6 +52,8 @@ fn config(id: &str) -> ModelDeployment {
         credentials: None,
         input_cost_per_token: None,
         output_cost_per_token: None,
+        cache_read_input_token_cost: None,
+        cache_creation_input_token_cost: None,
         rpm: None,
         tpm: None,
         weight: None,
@@ -101,7 +103,7 @@ fn usage(prompt_tokens: u32, completion_tokens: u32) -> Usage {
         prompt_tokens,
         completion_tokens,
         total_tokens: prompt_tokens + completion_tokens,
-        cached_tokens: None,
+        ..Usage::default()
     }
 }
 
