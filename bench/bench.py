@@ -363,6 +363,12 @@ def openai_body(stream: bool) -> bytes:
                        "messages": [{"role": "user", "content": PROMPT}]}).encode()
 
 
+def anthropic_body(stream: bool) -> bytes:
+    """The same question through Anthropic's Messages API (`/v1/messages`)."""
+    return json.dumps({"model": "claude-3-sonnet", "stream": stream, "max_tokens": 64,
+                       "messages": [{"role": "user", "content": PROMPT}]}).encode()
+
+
 def bedrock_body() -> bytes:
     return json.dumps({"messages": [{"role": "user", "content": [{"text": PROMPT}]}],
                        "inferenceConfig": {"maxTokens": 64}}).encode()
@@ -683,6 +689,12 @@ def print_table(r: dict, md_path: Path | None = None) -> None:
             f"{o['added_c1']['p50_ms']:.3f} / {o['added_c1']['p99_ms']:.3f}", "-", "n/a", "-", "")
         row("one deployment, simple-shuffle: requests/s c=64", fmt(o["rps_c64"], digits=0),
             "-", "n/a", "-", "")
+    if r.get("gateway_messages"):
+        m = r["gateway_messages"]
+        row("/v1/messages (Anthropic API): added p50/p99 c=1 (ms)",
+            f"{m['added_c1']['p50_ms']:.3f} / {m['added_c1']['p99_ms']:.3f}", "-", "n/a", "-", "")
+        row("/v1/messages (Anthropic API): requests/s c=64", fmt(m["rps_c64"], digits=0),
+            "-", "n/a", "-", "")
     if r.get("gateway_rust_log_warn"):
         w = r["gateway_rust_log_warn"]
         row("RUST_LOG=warn: added p50/p99 c=1 (ms)",
@@ -877,6 +889,12 @@ def main() -> int:
         extra.append(Target("gateway_one", f"{gw_o_url}/v1/chat/completions",
                             openai_body(False), "/v1/chat/completions", openai_body(True),
                             "sse", auth, gw_o))
+        # The same gateway through Anthropic's Messages API (key in x-api-key): what the
+        # Anthropic wire shapes add over chat completions, in the same rounds.
+        messages = Target("gateway_messages", f"{gw_url}/v1/messages", anthropic_body(False),
+                          "/v1/messages", anthropic_body(True), "sse",
+                          {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"}, gw)
+        extra.append(messages)
         # The same gateway again, with a usage store that takes SLOW_USAGE_MS per record
         # (gateway.yaml + usage.simulated_latency_ms, generated into the work dir), same log
         # level: its rounds interleave with the gateway's at a fixed request rate, to show that
@@ -909,7 +927,7 @@ def main() -> int:
         targets = [direct, gateway]
 
         # Each target answers, and through the fake.
-        for t in targets + [slow, traced_slow]:
+        for t in targets + [slow, traced_slow, messages]:
             before = fake_calls(fake_url)
             status, body = http("POST", t.url, t.body,
                                 {"Content-Type": "application/json", **t.headers})
@@ -982,6 +1000,9 @@ def main() -> int:
                 traced_added_c1 = added(ph, "gateway_traced")
                 traced_vs_gateway_c1 = added(ph, "gateway_traced", base="gateway")
                 traced_c1 = ph.pop("gateway_traced")
+                messages_added_c1 = added(ph, "gateway_messages")
+                messages_vs_gateway_c1 = added(ph, "gateway_messages", base="gateway")
+                messages_c1 = ph.pop("gateway_messages")
             result["latency"][f"c{c}"] = ph
         tp = latency_phase(targets + extra, 64, plan, driver_cpus)
         if gw_w is not None:
@@ -993,6 +1014,11 @@ def main() -> int:
         result["gateway_one_deployment"] = {
             "added_c1": one_added_c1, "rps_c64": one_c64["rps"], "c1": one_c1, "c64": one_c64,
             "config": "bench/config/gateway-one-deployment.yaml"}
+        messages_c64 = tp.pop("gateway_messages")
+        result["gateway_messages"] = {
+            "added_c1": messages_added_c1, "messages_minus_gateway_c1": messages_vs_gateway_c1,
+            "rps_c64": messages_c64["rps"], "gateway_rps_c64": tp["gateway"]["rps"],
+            "c1": messages_c1, "c64": messages_c64, "path": "/v1/messages"}
         traced_c64 = tp.pop("gateway_traced")
         result["gateway_traced"] = {
             "added_c1": traced_added_c1, "traced_minus_gateway_c1": traced_vs_gateway_c1,
@@ -1086,13 +1112,15 @@ def main() -> int:
 
         # Every answered chat request has one usage record: the queues after all load phases.
         queues = {}
-        for t in [gateway, slow, traced_slow] + extra:
+        for t in [gateway, slow, traced_slow] + [t for t in extra if t is not messages]:
             q = drained_queue(t.url.rsplit("/v1/", 1)[0], 30)
-            queues[t.name] = dict(q, answered=t.answered)
+            # `gateway_messages` is the same process as `gateway`: its records are in its queue.
+            answered = t.answered + (messages.answered if t is gateway else 0)
+            queues[t.name] = dict(q, answered=answered)
             # A traced gateway queues two jobs per answer: the usage record and the trace.
-            jobs = t.answered * (2 if t.name.startswith("gateway_traced") else 1)
+            jobs = answered * (2 if t.name.startswith("gateway_traced") else 1)
             if q["submitted"] != jobs or q["dropped"] or q["failed"] or q["pending"]:
-                log(f"WARNING: {t.name}: {t.answered} answered, after-response queue {q}")
+                log(f"WARNING: {t.name}: {answered} answered, after-response queue {q}")
         result["after_response_queues"] = queues
         result["gateway_traced"]["collectors"] = {"fast": fast_collector.stats(),
                                                   "slow": slow_collector.stats()}

@@ -3,8 +3,8 @@
 Four `cargo lambda watch` emulators, started once for the module:
   - chat streaming (the default, as behind the Function URL) and chat buffered
     (GATEWAY_LAMBDA_MODE=buffered, as behind the ALB), both on config/local.yaml; lex runs in the
-    streaming one. Every events/chat-*.json goes through `cargo lambda invoke` in buffered mode,
-    every events/chat-function-url*.json in streaming mode, every events/lex-*.json to lex.
+    streaming one. Every events/chat-*.json and messages-*.json goes through `cargo lambda invoke` in buffered mode,
+    every events/chat-function-url*.json and messages-function-url*.json in streaming mode, every events/lex-*.json to lex.
     For a streaming function the emulator answers with the streamed body and turns the status of
     the metadata prelude into its own HTTP status; `cargo lambda invoke` prints the body of a 2xx
     and fails on anything else, so the non-2xx events are read from the emulator's Invoke API.
@@ -62,6 +62,22 @@ def _sse_ok(b: str) -> bool:
     )
 
 
+def _message(text: str):
+    return lambda b: _json(b)["type"] == "message" and _json(b)["content"][0]["text"] == f"Fake answer to: {text}"
+
+
+def _anthropic_events_ok(body: str) -> bool:
+    """Anthropic's events from message_start to message_stop, with text and a stop reason."""
+    names = [line[len("event: "):] for line in body.splitlines() if line.startswith("event: ")]
+    return (
+        bool(names)
+        and names[0] == "message_start"
+        and names[-1] == "message_stop"
+        and "content_block_delta" in names
+        and '"stop_reason":"end_turn"' in body
+    )
+
+
 def _answer(text: str):
     return lambda b: _json(b)["choices"][0]["message"]["content"] == f"Fake answer to: {text}"
 
@@ -78,10 +94,25 @@ EXPECT = {
     "chat-function-url-malformed.json": (400, lambda b: "not valid JSON" in _json(b)["error"]["message"], 0),
     "chat-function-url-invalid.json": (400, lambda b: _json(b)["error"]["param"] == "n", 0),
     "chat-alb-health.json": (200, lambda b: _json(b)["status"] == "healthy", 0),
+    "messages-function-url.json": (200, _message("What is Amazon Bedrock?"), 1),
+    "messages-alb.json": (200, _message("What is the capital of France?"), 1),
+    "messages-function-url-stream.json": (200, _anthropic_events_ok, 1),
+    "messages-alb-stream.json": (200, _anthropic_events_ok, 1),
+    "messages-function-url-no-max-tokens.json": (
+        400,
+        lambda b: _json(b)["type"] == "error"
+        and _json(b)["error"]["type"] == "invalid_request_error"
+        and "max_tokens" in _json(b)["error"]["message"],
+        0,
+    ),
 }
 
-CHAT_CASES = [("buffered", p.name) for p in sorted(EVENTS.glob("chat-*.json"))] + [
-    ("streaming", p.name) for p in sorted(EVENTS.glob("chat-function-url*.json"))
+CHAT_CASES = [
+    ("buffered", p.name)
+    for p in sorted([*EVENTS.glob("chat-*.json"), *EVENTS.glob("messages-*.json")])
+] + [
+    ("streaming", p.name)
+    for p in sorted([*EVENTS.glob("chat-function-url*.json"), *EVENTS.glob("messages-function-url*.json")])
 ]
 LEX_EVENTS = [p.name for p in sorted(EVENTS.glob("lex-*.json"))]
 

@@ -239,6 +239,8 @@ pub struct ToolCall {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinishReason {
     Stop,
+    /// One of the request's stop sequences ended the answer (`stop` to OpenAI callers).
+    StopSequence,
     Length,
     ToolCalls,
     ContentFilter,
@@ -247,7 +249,7 @@ pub enum FinishReason {
 impl FinishReason {
     pub fn as_str(self) -> &'static str {
         match self {
-            FinishReason::Stop => "stop",
+            FinishReason::Stop | FinishReason::StopSequence => "stop",
             FinishReason::Length => "length",
             FinishReason::ToolCalls => "tool_calls",
             FinishReason::ContentFilter => "content_filter",

@@ -29,18 +29,10 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    // In Lambda the call is abandoned before the invocation times out, so the client gets a 504
-    // in OpenAI's shape rather than the platform's bare timeout.
-    let deadline = lambda
-        .and_then(|Extension(context)| invocation_deadline(context.deadline, SystemTime::now()));
+    let deadline = lambda_deadline(lambda);
     let request_id = new_request_id();
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        key = field::Empty,
-        model = field::Empty
-    );
     let header = HeaderValue::from_str(&request_id).ok();
+    let span = request_span(&request_id);
     let mut response = chat_completion(&gateway, &headers, body, deadline, request_id)
         .instrument(span)
         .await
@@ -52,6 +44,42 @@ pub async fn chat_completions(
     response
 }
 
+/// In Lambda the call is abandoned before the invocation times out, so the client gets a 504
+/// in its API's shape rather than the platform's bare timeout.
+pub(super) fn lambda_deadline(
+    lambda: Option<Extension<lambda_http::Context>>,
+) -> Option<tokio::time::Instant> {
+    lambda.and_then(|Extension(context)| invocation_deadline(context.deadline, SystemTime::now()))
+}
+
+/// The span a model-calling request runs in; `key` and `model` are recorded once known.
+pub(super) fn request_span(request_id: &str) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        key = field::Empty,
+        model = field::Empty
+    )
+}
+
+/// Step 1 at the HTTP edge, for every API: the presented key becomes a principal, and the
+/// request's context carries it with the deadline, session and caller's trace.
+pub(super) async fn admit(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    deadline: Option<tokio::time::Instant>,
+    request_id: String,
+) -> Result<RequestContext, crate::error::GatewayError> {
+    let principal = gateway.authenticate(presented_key(headers)).await?;
+    tracing::Span::current().record("key", field::display(&principal.key_id));
+    let mut ctx = RequestContext::new(Caller::Api, principal)
+        .with_deadline(deadline)
+        .with_session(session_id(headers))
+        .with_traceparent(traceparent(headers));
+    ctx.request_id = request_id;
+    Ok(ctx)
+}
+
 async fn chat_completion(
     gateway: &Gateway,
     headers: &HeaderMap,
@@ -60,13 +88,7 @@ async fn chat_completion(
     request_id: String,
 ) -> Result<Response, ApiError> {
     let span = tracing::Span::current();
-    let principal = gateway.authenticate(presented_key(headers)).await?;
-    span.record("key", field::display(&principal.key_id));
-    let mut ctx = RequestContext::new(Caller::Api, principal)
-        .with_deadline(deadline)
-        .with_session(session_id(headers))
-        .with_traceparent(traceparent(headers));
-    ctx.request_id = request_id;
+    let ctx = admit(gateway, headers, deadline, request_id).await?;
     let wire = parse_json::<ChatCompletionRequest>(body)
         .inspect_err(|err| gateway.reject(&ctx, "", err))?;
     span.record("model", field::display(&wire.model));

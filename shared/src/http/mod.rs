@@ -1,4 +1,5 @@
-//! The OpenAI-compatible HTTP API: routes, handlers, and the three ways to serve them.
+//! The OpenAI-compatible HTTP API (and Anthropic's Messages API): routes, handlers, and the
+//! three ways to serve them.
 
 pub(crate) mod body;
 pub mod credentials;
@@ -6,6 +7,7 @@ mod done_signal;
 pub mod error;
 mod handlers;
 pub mod litellm_headers;
+pub mod messages;
 pub mod origin_verify;
 pub mod serve;
 mod sse;
@@ -30,6 +32,14 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(handlers::chat_completions))
         .route("/chat/completions", post(handlers::chat_completions))
+        .route(
+            "/v1/messages",
+            post(messages::messages).fallback(messages::method_not_allowed),
+        )
+        .route(
+            "/v1/messages/count_tokens",
+            post(messages::count_tokens).fallback(messages::method_not_allowed),
+        )
         .route("/v1/models", get(handlers::models))
         .route("/models", get(handlers::models))
         .route("/v1/models/{model}", get(handlers::model))

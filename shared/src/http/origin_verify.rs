@@ -2,7 +2,9 @@
 //! `x-origin-verify` (CloudFront adds the header; callers that go around CloudFront cannot).
 //!
 //! The comparison is constant-time over SHA-256 digests, so neither the content nor the length
-//! of the secret leaks through timing. A refused request gets a 403 in OpenAI's error shape.
+//! of the secret leaks through timing. A refused request gets a 403 in OpenAI's error shape
+//! (Anthropic's on the Messages routes). The secret has its own header, so a caller's key may
+//! arrive in `x-api-key` (as Anthropic's SDKs send it) beside it.
 
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
@@ -95,6 +97,9 @@ async fn check(State(verify): State<OriginVerify>, request: Request, next: Next)
         return next.run(request).await;
     }
     tracing::warn!("request without a valid {ORIGIN_VERIFY_HEADER} header refused");
+    if request.uri().path().starts_with("/v1/messages") {
+        return super::messages::anthropic_error(not_verified());
+    }
     not_verified().into_response()
 }
 

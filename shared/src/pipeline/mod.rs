@@ -18,12 +18,15 @@
 //! 6. **account**: one usage record per request (`account::Accounting`), on the after-response
 //!    queue (`crate::after_response`); a stream is accounted when it ends, breaks or is dropped.
 //!
+//! `count` answers Anthropic's `count_tokens` from steps 1 and 2 and the provider alone.
+//!
 //! The edges only translate: `http/` frames answers as JSON or SSE and maps errors to OpenAI's
 //! shape; `lex/` turns them into Lex replies.
 
 mod account;
 mod backoff;
 mod context;
+mod count;
 mod gateway;
 mod guard;
 mod guard_stream;

@@ -35,4 +35,13 @@ pub trait ChatProvider: Send + Sync {
         &'a self,
         request: &'a ChatRequest,
     ) -> Pin<Box<dyn Future<Output = Result<EventStream, ProviderError>> + Send + 'a>>;
+
+    /// The request's input tokens as the model counts them, without answering it; `None`
+    /// when the provider cannot count (the caller estimates instead).
+    fn count_tokens<'a>(
+        &'a self,
+        _request: &'a ChatRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<u32>, ProviderError>> + Send + 'a>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
 }

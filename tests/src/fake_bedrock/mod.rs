@@ -3,7 +3,7 @@
 //! Point the real `aws-sdk-bedrockruntime` at [`FakeBedrock::endpoint`]. Any model id works.
 //!
 //! # Routes
-//! `POST /model/{id}/converse`, `POST /model/{id}/converse-stream`,
+//! `POST /model/{id}/converse`, `POST /model/{id}/converse-stream`, `POST /model/{id}/count-tokens`,
 //! `POST /guardrail/{id}/version/{v}/apply`, plus control routes `GET /_fake/calls`,
 //! `POST /_fake/reset`, `POST /_fake/latency?before_ms=N&per_event_ms=M`,
 //! `GET /_fake/last-request/{id}`.
@@ -40,6 +40,8 @@
 //!   the input JSON text in 2+ fragments; contentBlockStop; messageStop; metadata (usage,
 //!   metrics). All at contentBlockIndex 0. [`FakeBedrock::set_stream_chunk_bytes`] streams text
 //!   in fixed-size pieces instead (splitting words, emails and phone numbers).
+//! - CountTokens (`input.converse`, validated like Converse): `inputTokens` as Converse's usage
+//!   would count them. Counted apart ([`FakeBedrock::count_tokens_calls`]); REST faults apply.
 //! - ApplyGuardrail: text containing a blocked word (case-insensitive; default `BLOCKME`) →
 //!   `GUARDRAIL_INTERVENED`, outputs [`BLOCKED_MESSAGE`], contentPolicy VIOLENCE/HIGH/BLOCKED.
 //!   Else emails and phone numbers (10–15 digits with ` -.()` separators, optional leading `+`)
@@ -165,6 +167,12 @@ impl FakeBedrock {
     pub fn stream_calls(&self, model_id: &str) -> usize {
         let entry = self.state.find_model(model_id);
         entry.map_or(0, |e| e.stream.load(Ordering::Relaxed))
+    }
+
+    /// CountTokens calls for this model id.
+    pub fn count_tokens_calls(&self, model_id: &str) -> usize {
+        let entry = self.state.find_model(model_id);
+        entry.map_or(0, |e| e.count_tokens.load(Ordering::Relaxed))
     }
 
     /// Converse + ConverseStream calls for this model id.

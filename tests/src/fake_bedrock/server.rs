@@ -1,4 +1,4 @@
-//! HTTP routes of the fake Bedrock Runtime (Converse, ConverseStream, ApplyGuardrail, `/_fake/*` control).
+//! HTTP routes of the fake Bedrock Runtime (Converse, ConverseStream, CountTokens, ApplyGuardrail, `/_fake/*` control).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/model/{model_id}/converse", post(converse))
         .route("/model/{model_id}/converse-stream", post(converse_stream))
+        .route("/model/{model_id}/count-tokens", post(count_tokens))
         .route(
             "/guardrail/{id}/version/{version}/apply",
             post(apply_guardrail),
@@ -155,6 +156,37 @@ async fn converse(AxumState(state): Shared, Path(model_id): Path<String>, body: 
         "metrics": {"latencyMs": millis(started)},
     }))
     .into_response()
+}
+
+/// CountTokens over a Converse input: the `inputTokens` Converse would report for it. Counted,
+/// recorded as the last request, delayed and faulted like Converse.
+async fn count_tokens(
+    AxumState(state): Shared,
+    Path(model_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let entry = state.model(&model_id);
+    entry.count_tokens.fetch_add(1, Ordering::Relaxed);
+    let parsed = serde_json::from_slice::<Value>(&body).map(Arc::new);
+    if let Ok(request) = &parsed {
+        entry.set_last(Arc::clone(request));
+    }
+    let fault = state.take_fault(&model_id);
+    if let Some(response) = delay_and_fault(&state, fault.as_ref()).await {
+        return response;
+    }
+    let request = match parsed {
+        Ok(request) => request,
+        Err(e) => return validation(&format!("Malformed request body: {e}")),
+    };
+    let Some(converse) = request.pointer("/input/converse") else {
+        return validation("input.converse is required");
+    };
+    if let Err(message) = validate::converse(converse) {
+        return validation(&message);
+    }
+    let answer = answer::compute(converse, None);
+    Json(json!({"inputTokens": answer.input_tokens})).into_response()
 }
 
 async fn converse_stream(

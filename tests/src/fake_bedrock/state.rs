@@ -15,6 +15,7 @@ use super::Fault;
 pub(crate) struct ModelEntry {
     pub(crate) converse: AtomicUsize,
     pub(crate) stream: AtomicUsize,
+    pub(crate) count_tokens: AtomicUsize,
     last: Mutex<Option<Arc<Value>>>,
 }
 

@@ -1,4 +1,4 @@
-//! Every `events/chat-*.json` through the real `lambda_http` adapters: buffered (as behind an
+//! Every `events/chat-*.json` and `events/messages-*.json` through the real `lambda_http` adapters: buffered (as behind an
 //! ALB) and streaming (as behind a Function URL), with the answer each one must get.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -26,8 +26,7 @@ fn chat_events() -> Vec<(String, String)> {
             p.file_name()
                 .unwrap()
                 .to_str()
-                .unwrap()
-                .starts_with("chat-")
+                .is_some_and(|n| n.starts_with("chat-") || n.starts_with("messages-"))
         })
         .map(|p| {
             (
@@ -69,6 +68,29 @@ fn expectation(name: &str) -> (u16, fn(&str) -> bool) {
         }),
         "chat-function-url-invalid.json" => (400, |b| json(b)["error"]["param"] == "n"),
         "chat-alb-health.json" => (200, |b| json(b)["status"] == "healthy"),
+        "messages-function-url.json" => (200, |b| {
+            let body = json(b);
+            body["type"] == "message"
+                && body["content"][0]["text"] == "Fake answer to: What is Amazon Bedrock?"
+        }),
+        "messages-alb.json" => (200, |b| {
+            json(b)["content"][0]["text"] == "Fake answer to: What is the capital of France?"
+        }),
+        "messages-function-url-stream.json" | "messages-alb-stream.json" => (200, |b| {
+            b.starts_with("event: message_start\ndata: {")
+                && b.contains("\"text_delta\"")
+                && b.contains("\"stop_reason\":\"end_turn\"")
+                && b.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+        }),
+        "messages-function-url-no-max-tokens.json" => (400, |b| {
+            let body = json(b);
+            body["type"] == "error"
+                && body["error"]["type"] == "invalid_request_error"
+                && body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("max_tokens")
+        }),
         other => {
             panic!("events/{other} has no expectation in tests/tests/lambda_events.rs: add one")
         }
@@ -89,7 +111,7 @@ async fn gateway() -> TestGateway {
 async fn every_event_through_the_buffered_adapter() {
     let gw = gateway().await;
     let events = chat_events();
-    assert!(events.len() >= 8, "the sample events are there");
+    assert!(events.len() >= 13, "the sample events are there");
     for (name, raw) in &events {
         let request: LambdaRequest =
             serde_json::from_str(raw).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -121,18 +143,17 @@ async fn every_event_through_the_buffered_adapter() {
     }
     assert_eq!(
         gw.fake.calls(SONNET),
-        5,
-        "the five answered chat events each called Bedrock once"
+        9,
+        "the five answered chat events and four messages events each called Bedrock once"
     );
 }
 
 #[tokio::test]
 async fn function_url_events_through_the_streaming_adapter() {
     let gw = gateway().await;
-    for (name, raw) in chat_events()
-        .iter()
-        .filter(|(n, _)| n.starts_with("chat-function-url"))
-    {
+    for (name, raw) in chat_events().iter().filter(|(n, _)| {
+        n.starts_with("chat-function-url") || n.starts_with("messages-function-url")
+    }) {
         let request: LambdaRequest = serde_json::from_str(raw).unwrap();
         let mut adapter = StreamAdapter::from(gw.router.clone());
         let response = adapter

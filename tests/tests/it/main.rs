@@ -3,6 +3,8 @@
 //! `moto_server`, a real Phoenix). Run one concern with `cargo test -p gateway-tests --test it
 //! <module>::`. The tests that capture logs with a scoped subscriber are in `scoped_logs`.
 
+mod anthropic_messages;
+mod anthropic_messages_features;
 mod attack_guardrail_input;
 mod attack_hostile_input;
 mod attack_model_access;

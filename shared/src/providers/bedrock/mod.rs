@@ -16,6 +16,7 @@ pub mod warm_up;
 use std::future::Future;
 use std::pin::Pin;
 
+use aws_sdk_bedrockruntime::types as bedrock;
 use aws_sdk_bedrockruntime::Client;
 use futures_util::StreamExt;
 
@@ -76,6 +77,26 @@ impl BedrockProvider {
             output,
             request.response_format.is_some(),
         ))
+    }
+
+    /// Bedrock's CountTokens over the Converse form of the request (free of charge).
+    async fn count(&self, request: &ChatRequest) -> Result<Option<u32>, ProviderError> {
+        let parts =
+            request::converse_parts(request).map_err(|e| ProviderError::Rejected(e.to_string()))?;
+        let converse = bedrock::ConverseTokensRequest::builder()
+            .set_messages(Some(parts.messages))
+            .set_system((!parts.system.is_empty()).then_some(parts.system))
+            .set_tool_config(parts.tools)
+            .build();
+        let output = self
+            .client
+            .count_tokens()
+            .model_id(&self.model_id)
+            .input(bedrock::CountTokensInput::Converse(converse))
+            .send()
+            .await
+            .map_err(error::from_sdk)?;
+        Ok(u32::try_from(output.input_tokens).ok())
     }
 
     async fn converse_stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
@@ -146,5 +167,12 @@ impl ChatProvider for BedrockProvider {
         request: &'a ChatRequest,
     ) -> Pin<Box<dyn Future<Output = Result<EventStream, ProviderError>> + Send + 'a>> {
         Box::pin(self.converse_stream(request))
+    }
+
+    fn count_tokens<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<u32>, ProviderError>> + Send + 'a>> {
+        Box::pin(self.count(request))
     }
 }

@@ -87,7 +87,7 @@ pub fn estimate_tokens(chars: usize) -> u32 {
     u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
 }
 
-/// end_turn/stop_sequence → stop, max_tokens → length, tool_use → tool_calls,
+/// end_turn → stop, stop_sequence → stop sequence (`stop` to OpenAI callers), max_tokens → length, tool_use → tool_calls,
 /// guardrail_intervened/content_filtered → content_filter.
 pub fn finish_reason(reason: &bedrock::StopReason) -> FinishReason {
     match reason {
@@ -95,6 +95,7 @@ pub fn finish_reason(reason: &bedrock::StopReason) -> FinishReason {
             FinishReason::Length
         }
         bedrock::StopReason::ToolUse => FinishReason::ToolCalls,
+        bedrock::StopReason::StopSequence => FinishReason::StopSequence,
         bedrock::StopReason::GuardrailIntervened | bedrock::StopReason::ContentFiltered => {
             FinishReason::ContentFilter
         }
@@ -131,7 +132,7 @@ mod tests {
         use bedrock::StopReason as S;
         for (reason, expected) in [
             (S::EndTurn, FinishReason::Stop),
-            (S::StopSequence, FinishReason::Stop),
+            (S::StopSequence, FinishReason::StopSequence),
             (S::MaxTokens, FinishReason::Length),
             (S::ToolUse, FinishReason::ToolCalls),
             (S::GuardrailIntervened, FinishReason::ContentFilter),
