@@ -4,6 +4,9 @@
 #   bench/profile/profile.sh            perf profile at c=64 and c=1, bucketed by component
 #   bench/profile/profile.sh --alloc    also: requests/s with glibc malloc vs jemalloc vs mimalloc
 #                                       (LD_PRELOAD of Debian's libjemalloc2 / libmimalloc2.0)
+#   PROFILE_CALL_GRAPH=dwarf bench/profile/profile.sh ...   call graphs from DWARF unwinding
+#                                       (slower, larger files): attributes libc's malloc and
+#                                       memmove, which have no frame pointers, to their callers
 #   bench/profile/profile.sh --features every feature on (bench/config/gateway-features.yaml):
 #                                       a virtual key with budget and limits, pre_call and
 #                                       post_call guardrails on the fake ApplyGuardrail, traces
@@ -105,7 +108,7 @@ for c in 64 1; do
   load $PORT $c 12 "$OUT/oha-c$c.json" &
   LOADPID=$!
   sleep 1
-  perf record -q -F 2999 -g -p "$GW" -o "$OUT/perf-c$c.data" -- sleep 8 2>/dev/null
+  perf record -q -F "${PROFILE_HZ:-2999}" --call-graph "${PROFILE_CALL_GRAPH:-fp}" -p "$GW" -o "$OUT/perf-c$c.data" -- sleep 8 2>/dev/null
   wait $LOADPID
   echo
   echo "=== c=$c: $(rps "$OUT/oha-c$c.json") requests/s under perf; CPU of the gateway by component ==="
