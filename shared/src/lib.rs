@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod after_response;
+pub mod cache;
 pub mod chat;
 pub mod clock;
 pub mod config;

@@ -25,6 +25,8 @@ pub struct GatewayConfig {
     /// `metadata.project_name` (exact names, or a prefix ending in `*`). Empty (the default):
     /// every request's spans go to the default project.
     pub phoenix_projects: Vec<String>,
+    /// `litellm_settings.cache` and `cache_params`: the response cache.
+    pub cache: super::cache::CacheSettings,
     /// Settings that are ignored or not applied yet; the caller logs each once. No secrets.
     pub warnings: Vec<String>,
 }

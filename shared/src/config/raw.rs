@@ -154,6 +154,7 @@ pub(super) struct RawLitellmSettings {
     pub json_logs: Option<bool>,
     #[serde(default, deserialize_with = "opt_bool")]
     pub cache: Option<bool>,
+    pub cache_params: Option<Value>,
     #[serde(flatten)]
     pub extra: Extra,
 }

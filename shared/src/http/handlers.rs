@@ -67,10 +67,16 @@ async fn chat_completion(
         .with_session(session_id(headers))
         .with_traceparent(traceparent(headers));
     ctx.request_id = request_id;
-    let wire = parse_json::<ChatCompletionRequest>(body)
+    let mut wire = parse_json::<ChatCompletionRequest>(body)
         .inspect_err(|err| gateway.reject(&ctx, "", err))?;
     span.record("model", field::display(&wire.model));
     let model = wire.model.clone();
+    ctx.cache = wire.cache.take();
+    if let Some(controls) = &ctx.cache {
+        controls
+            .validate()
+            .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
+    }
     let request = openai::from_openai(wire)
         .and_then(|mut request| {
             apply_request_headers(headers, &mut request.routing)?;
@@ -83,6 +89,7 @@ async fn chat_completion(
             let routing = events.routing().clone();
             let id = ctx.request_id.clone();
             let mut response = sse::response(id, model.clone(), include_usage, events);
+            cache_header(routing.cache.as_ref(), response.headers_mut());
             AnswerHeaders {
                 request_id: &ctx.request_id,
                 model_group: &model,
@@ -103,6 +110,7 @@ async fn chat_completion(
                 &completion.response,
             );
             let mut response = Json(body).into_response();
+            cache_header(completion.cache.as_ref(), response.headers_mut());
             AnswerHeaders {
                 request_id: &ctx.request_id,
                 model_group: &model,
@@ -116,6 +124,21 @@ async fn chat_completion(
             Ok(response)
         }
     }
+}
+
+/// LiteLLM's `x-litellm-cache-key` (the key the answer is or was stored under), and
+/// `x-litellm-cache-hit`, when the response cache took part.
+fn cache_header(status: Option<&crate::cache::CacheStatus>, headers: &mut HeaderMap) {
+    let Some(status) = status else {
+        return;
+    };
+    if let Ok(key) = HeaderValue::from_str(&status.key) {
+        headers.insert("x-litellm-cache-key", key);
+    }
+    headers.insert(
+        "x-litellm-cache-hit",
+        HeaderValue::from_static(if status.hit { "True" } else { "False" }),
+    );
 }
 
 pub async fn models(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {

@@ -88,6 +88,10 @@ pub fn line(namespace: &str, r: &UsageRecord) -> Value {
         metrics.push(json!({"Name": "TimeToFirstToken", "Unit": "Milliseconds"}));
         doc["TimeToFirstToken"] = json!(ttft);
     }
+    if let Some(hit) = r.cache_hit {
+        metrics.push(json!({"Name": "CacheHit", "Unit": "Count"}));
+        doc["CacheHit"] = json!(u8::from(hit));
+    }
     if let Some(cost) = r.cost_usd {
         metrics.push(json!({"Name": "Cost", "Unit": "None"}));
         doc["Cost"] = json!(cost);

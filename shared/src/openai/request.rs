@@ -46,6 +46,9 @@ pub struct ChatCompletionRequest {
     /// LiteLLM's: guardrail names to run on this request too.
     #[serde(default)]
     pub guardrails: Option<Vec<String>>,
+    /// LiteLLM's per-request response cache controls (`crate::cache::CacheControls`).
+    #[serde(default)]
+    pub cache: Option<crate::cache::CacheControls>,
     // Known fields that Bedrock Converse cannot honour; `openai::into_chat` rejects non-defaults.
     #[serde(default)]
     pub n: Option<u32>,

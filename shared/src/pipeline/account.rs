@@ -44,6 +44,8 @@ pub(crate) struct Accounting {
     trace: Option<Box<TraceCapture>>,
     /// The budget reservation to settle when the request finishes.
     reservation: Option<Box<(ReservationPlan, Arc<dyn KeyStore>)>>,
+    /// Answered from the response cache: no tokens used, cost 0.
+    cache_hit: bool,
 }
 
 /// The guardrail checks of one request, appended by whichever stage runs them.
@@ -104,6 +106,7 @@ impl Accounting {
             guardrails: GuardrailLog::default(),
             trace,
             reservation: None,
+            cache_hit: false,
         }
     }
 
@@ -208,6 +211,21 @@ impl Accounting {
         }
     }
 
+    /// The request is answered from the response cache.
+    pub(crate) fn cache_hit(&mut self) {
+        self.cache_hit = true;
+        if let Some(record) = self.record.as_mut() {
+            record.cache_hit = Some(true);
+        }
+    }
+
+    /// The request was looked up in the response cache and goes on to the model.
+    pub(crate) fn cache_miss(&mut self) {
+        if let Some(record) = self.record.as_mut() {
+            record.cache_hit = Some(false);
+        }
+    }
+
     pub(crate) fn user(&mut self, user: Option<&str>) {
         if let Some(record) = self.record.as_mut().filter(|r| r.user.is_none()) {
             record.user = user.map(str::to_owned);
@@ -281,6 +299,11 @@ impl Accounting {
                     record.guardrail_entities.push(entity.clone());
                 }
             }
+        }
+        // A hit used no model: its usage is the cached answer's, not this request's.
+        let usage = usage.filter(|_| !self.cache_hit);
+        if self.cache_hit {
+            record.cost_usd = Some(0.0);
         }
         if let Some(usage) = usage {
             record.prompt_tokens = usage.prompt_tokens;

@@ -23,6 +23,7 @@
 
 mod account;
 mod backoff;
+mod cached;
 mod context;
 mod gateway;
 mod guard;
@@ -80,6 +81,8 @@ pub struct Completion {
     pub retries: u32,
     /// Model groups fallen back to, in order.
     pub fallbacks: Vec<String>,
+    /// How the response cache took part (`None`: it did not).
+    pub cache: Option<crate::cache::CacheStatus>,
 }
 
 impl Gateway {
@@ -130,14 +133,21 @@ impl Gateway {
             return Err(failed(account, err));
         }
         account.capture_request(&request);
+        let (account, storing) = match self.look_up(ctx, &mut request, &guards, account).await? {
+            cached::Lookup::Hit(answer) => return Ok(answer),
+            cached::Lookup::Miss(account, storing) => (account, storing),
+        };
         if request.stream {
-            self.stream(ctx, group, &request, &guards, account)
+            self.stream(ctx, group, &request, &guards, account, storing)
                 .await
                 .map(Answer::Stream)
         } else {
-            self.whole(ctx, group, &request, &guards, account)
-                .await
-                .map(Answer::Whole)
+            let mut completion = self.whole(ctx, group, &request, &guards, account).await?;
+            if let Some(storing) = storing {
+                completion.cache = Some(storing.status());
+                storing.whole(&completion.response);
+            }
+            Ok(Answer::Whole(completion))
         }
     }
 
@@ -331,6 +341,7 @@ impl Gateway {
             cost,
             retries: routed.retries,
             fallbacks: routed.fallbacks,
+            cache: None,
         })
     }
 
@@ -344,6 +355,7 @@ impl Gateway {
         request: &ChatRequest,
         guards: &Selected,
         mut account: Accounting,
+        storing: Option<cached::Storing>,
     ) -> Result<AnswerStream, GatewayError> {
         let route = self.route(ctx, request);
         let deadline = route.deadline;
@@ -375,6 +387,11 @@ impl Gateway {
         let timed = Timed::new(routed.value, deployment.stream_idle_timeout, deadline);
         let post_call = self.post_call(&deployment.config.model_name, ctx, request, guards);
         let events = guard_stream::output_stream(Box::pin(timed), post_call, log);
+        let cache = storing.as_ref().map(cached::Storing::status);
+        let events = match storing {
+            Some(storing) => storing.record(events),
+            None => events,
+        };
         Ok(AnswerStream::new(
             events,
             account,
@@ -384,6 +401,7 @@ impl Gateway {
                 deployment_id: deployment.config.deployment_id.clone(),
                 retries: routed.retries,
                 fallbacks: routed.fallbacks,
+                cache,
             },
         ))
     }

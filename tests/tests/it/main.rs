@@ -22,6 +22,7 @@ mod lambda_events;
 mod lex;
 mod origin_verify;
 mod pipeline_seams;
+mod response_cache;
 mod routing;
 mod sam_template;
 mod secrets_at_startup;
