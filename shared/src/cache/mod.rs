@@ -190,24 +190,32 @@ impl ResponseCache {
             .ok()
     }
 
-    /// Stores `answer` under `plan`'s key for its TTL (nothing when `plan` does not write).
-    pub async fn put(&self, plan: &CachePlan, answer: &CachedAnswer) {
+    /// `answer` as an entry stored now, to live for `plan`'s TTL; `None` when `plan` does not
+    /// write.
+    pub fn entry(&self, plan: &CachePlan, answer: &CachedAnswer) -> Option<Entry> {
         if !plan.write {
-            return;
+            return None;
         }
-        let Ok(body) = serde_json::to_string(answer) else {
-            return;
-        };
+        let body = serde_json::to_string(answer).ok()?;
         let now = self.clock.unix_ms();
         let ttl = u64::try_from(plan.ttl.as_millis()).unwrap_or(u64::MAX);
-        let entry = Entry {
+        Some(Entry {
             body: body.into(),
             stored_at_ms: now,
             expires_at_ms: now.saturating_add(ttl),
-        };
+        })
+    }
+
+    /// Stores `entry` under `plan`'s key; a failure is logged, never the request's.
+    pub async fn put(&self, plan: &CachePlan, entry: Entry) {
         if let Err(err) = self.store.put(&plan.scope, &plan.key, entry).await {
             tracing::warn!(error = %err, "cache write failed; the answer is not cached");
         }
+    }
+
+    /// Whether the store answers at once (memory): its writes need no background task.
+    pub fn is_local(&self) -> bool {
+        self.store.kind() == "local"
     }
 
     /// The request's turn: lead (make the call) or follow an identical request in flight.

@@ -89,7 +89,7 @@ async fn chat_completion(
             let routing = events.routing().clone();
             let id = ctx.request_id.clone();
             let mut response = sse::response(id, model.clone(), include_usage, events);
-            cache_header(routing.cache.as_ref(), response.headers_mut());
+            cache_header(routing.cache.as_deref(), response.headers_mut());
             AnswerHeaders {
                 request_id: &ctx.request_id,
                 model_group: &model,

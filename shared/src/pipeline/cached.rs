@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{stream, Stream, StreamExt};
+use futures_util::{stream, FutureExt, Stream, StreamExt};
 
 use super::account::Accounting;
 use super::stream::{AnswerStream, GatewayEvents, Routing};
@@ -51,12 +51,18 @@ impl Storing {
         self.store(answer);
     }
 
+    /// The entry is made now (its age counts from the answer); a memory store takes it at
+    /// once, DynamoDB in a background task that holds the single-flight guard until written.
     fn store(self, answer: CachedAnswer) {
-        if !self.plan.write {
+        let Some(entry) = self.cache.entry(&self.plan, &answer) else {
+            return;
+        };
+        if self.cache.is_local() {
+            let _ = self.cache.put(&self.plan, entry).now_or_never();
             return;
         }
         tokio::spawn(async move {
-            self.cache.put(&self.plan, &answer).await;
+            self.cache.put(&self.plan, entry).await;
             drop(self.flight);
         });
     }
@@ -201,7 +207,7 @@ impl super::Gateway {
                 answer.events().into_iter().map(Ok).collect();
             let routing = Routing {
                 deployment_id: CACHE_DEPLOYMENT.to_owned(),
-                cache: Some(status),
+                cache: Some(Box::new(status)),
                 ..Routing::default()
             };
             let events: GatewayEvents = Box::pin(stream::iter(events));

@@ -387,7 +387,7 @@ impl Gateway {
         let timed = Timed::new(routed.value, deployment.stream_idle_timeout, deadline);
         let post_call = self.post_call(&deployment.config.model_name, ctx, request, guards);
         let events = guard_stream::output_stream(Box::pin(timed), post_call, log);
-        let cache = storing.as_ref().map(cached::Storing::status);
+        let cache = storing.as_ref().map(|s| Box::new(s.status()));
         let events = match storing {
             Some(storing) => storing.record(events),
             None => events,

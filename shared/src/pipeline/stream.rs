@@ -104,7 +104,7 @@ pub struct Routing {
     /// Model groups fallen back to, in order.
     pub fallbacks: Vec<String>,
     /// How the response cache took part (`None`: it did not).
-    pub cache: Option<crate::cache::CacheStatus>,
+    pub cache: Option<Box<crate::cache::CacheStatus>>,
 }
 
 /// The stream a caller receives. Ends after its first error.

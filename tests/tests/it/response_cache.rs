@@ -325,7 +325,7 @@ async fn concurrent_identical_requests_share_one_model_call() {
 }
 
 #[tokio::test]
-async fn a_hit_still_runs_input_guardrails_and_a_blocked_answer_is_not_stored() {
+async fn a_hit_still_runs_input_guardrails() {
     let fake = FakeBedrock::start().await.unwrap();
     let endpoint = fake.endpoint();
     let guardrails = format!(
