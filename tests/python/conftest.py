@@ -104,6 +104,8 @@ def _test_config(path: Path, usage_file: Path) -> None:
             f"      guardrailVersion: '1'\n      aws_region_name: us-east-1\n"
             f"      mask_response_content: true\n"
         )
+    # The response cache, on only for requests that opt in (`cache: {"use-cache": true}`).
+    text += "\nlitellm_settings:\n  cache: true\n  cache_params:\n    type: local\n    mode: default_off\n"
     text += (
         f"\nusage:\n  sink: file\n  path: {usage_file}\n"
         f"  simulated_latency_ms: {USAGE_WRITE_MS}\n"
