@@ -19,6 +19,7 @@ pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod deadline;
+pub mod embeddings;
 pub mod env;
 pub mod error;
 pub mod evaluation;

@@ -84,6 +84,8 @@ pub struct ModelDeployment {
     /// `litellm_params.guardrails`: names from the `guardrails` list run on every request to
     /// this deployment's model group.
     pub guardrails: Vec<String>,
+    /// Serves `/v1/embeddings` (not chat): `model_info.mode: embedding`, or an embedding model id.
+    pub embedding: bool,
 }
 
 /// The model provider of a deployment.

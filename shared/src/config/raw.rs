@@ -82,9 +82,9 @@ pub(super) struct RawLitellmParams {
 pub(super) struct RawModelInfo {
     #[serde(default, deserialize_with = "opt_string")]
     pub id: Option<String>,
-    /// Accepted (LiteLLM's `chat`, `embedding`, ...) but not used.
-    #[serde(rename = "mode")]
-    pub _mode: Option<String>,
+    /// LiteLLM's `chat`, `embedding`, ...: `embedding` serves `/v1/embeddings` only.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub mode: Option<String>,
     #[serde(default, deserialize_with = "opt_u32")]
     pub max_tokens: Option<u32>,
     #[serde(default, deserialize_with = "opt_u32")]

@@ -35,4 +35,23 @@ pub trait ChatProvider: Send + Sync {
         &'a self,
         request: &'a ChatRequest,
     ) -> Pin<Box<dyn Future<Output = Result<EventStream, ProviderError>> + Send + 'a>>;
+
+    /// Embeddings of `request.inputs`, in order; a provider without them refuses.
+    fn embed<'a>(
+        &'a self,
+        request: &'a crate::embeddings::EmbeddingRequest,
+    ) -> Pin<
+        Box<
+            dyn Future<Output = Result<crate::embeddings::EmbeddingResponse, ProviderError>>
+                + Send
+                + 'a,
+        >,
+    > {
+        let _ = request;
+        Box::pin(async {
+            Err(ProviderError::Rejected(
+                "this deployment does not serve embeddings".into(),
+            ))
+        })
+    }
 }

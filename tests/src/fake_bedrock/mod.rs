@@ -61,6 +61,7 @@
 //! Every call is counted (even failing ones) and its parsed body kept as the last request.
 
 mod answer;
+pub mod embeddings;
 mod faults;
 mod guardrail;
 mod server;
@@ -145,6 +146,12 @@ impl FakeBedrock {
     pub fn stream_calls(&self, model_id: &str) -> usize {
         let entry = self.state.find_model(model_id);
         entry.map_or(0, |e| e.stream.load(Ordering::Relaxed))
+    }
+
+    /// InvokeModel (embeddings) calls for this model id.
+    pub fn invoke_calls(&self, model_id: &str) -> usize {
+        let entry = self.state.find_model(model_id);
+        entry.map_or(0, |e| e.invoke.load(Ordering::Relaxed))
     }
 
     /// Converse + ConverseStream calls for this model id.

@@ -15,6 +15,8 @@ use super::Fault;
 pub(crate) struct ModelEntry {
     pub(crate) converse: AtomicUsize,
     pub(crate) stream: AtomicUsize,
+    /// InvokeModel calls (embeddings).
+    pub(crate) invoke: AtomicUsize,
     last: Mutex<Option<Arc<Value>>>,
 }
 

@@ -3,6 +3,7 @@
 mod build;
 mod clients;
 mod document;
+pub mod embed;
 mod error;
 #[cfg(test)]
 mod proptests;
@@ -131,5 +132,18 @@ impl ChatProvider for BedrockProvider {
         request: &'a ChatRequest,
     ) -> Pin<Box<dyn Future<Output = Result<EventStream, ProviderError>> + Send + 'a>> {
         Box::pin(self.converse_stream(request))
+    }
+
+    fn embed<'a>(
+        &'a self,
+        request: &'a crate::embeddings::EmbeddingRequest,
+    ) -> Pin<
+        Box<
+            dyn Future<Output = Result<crate::embeddings::EmbeddingResponse, ProviderError>>
+                + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(embed::embed(&self.client, &self.model_id, request))
     }
 }
