@@ -126,6 +126,69 @@ async fn chat_completion(
     }
 }
 
+pub async fn embeddings(
+    State(gateway): State<Arc<Gateway>>,
+    lambda: Option<Extension<lambda_http::Context>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let deadline = lambda
+        .and_then(|Extension(context)| invocation_deadline(context.deadline, SystemTime::now()));
+    let request_id = new_request_id();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        key = field::Empty,
+        model = field::Empty
+    );
+    let header = HeaderValue::from_str(&request_id).ok();
+    let mut response = embedding(&gateway, &headers, body, deadline, request_id)
+        .instrument(span)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    if let Some(id) = header {
+        response.headers_mut().insert("x-request-id", id);
+    }
+    response
+}
+
+async fn embedding(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    deadline: Option<tokio::time::Instant>,
+    request_id: String,
+) -> Result<Response, ApiError> {
+    let span = tracing::Span::current();
+    let principal = gateway.authenticate(presented_key(headers)).await?;
+    span.record("key", field::display(&principal.key_id));
+    let mut ctx = RequestContext::new(Caller::Api, principal)
+        .with_deadline(deadline)
+        .with_session(session_id(headers))
+        .with_traceparent(traceparent(headers));
+    ctx.request_id = request_id;
+    let wire = parse_json::<openai::embeddings::EmbeddingsRequest>(body)
+        .inspect_err(|err| gateway.reject(&ctx, "", err))?;
+    span.record("model", field::display(&wire.model));
+    let model = wire.model.clone();
+    let (request, encoding) = openai::embeddings::from_openai(wire)
+        .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
+    let embedded = gateway.embed(&ctx, request).await?;
+    let body = openai::embeddings::EmbeddingsResponse::new(&model, &embedded.response, encoding);
+    let mut response = Json(body).into_response();
+    AnswerHeaders {
+        request_id: &ctx.request_id,
+        model_group: &model,
+        deployment_id: &embedded.deployment_id,
+        cost: embedded.cost,
+        retries: embedded.retries,
+        fallbacks: 0,
+        overhead: ctx.started.elapsed().checked_sub(embedded.latency),
+    }
+    .write(response.headers_mut());
+    Ok(response)
+}
+
 /// LiteLLM's `x-litellm-cache-key` (the key the answer is or was stored under), and
 /// `x-litellm-cache-hit`, when the response cache took part.
 fn cache_header(status: Option<&crate::cache::CacheStatus>, headers: &mut HeaderMap) {
@@ -204,7 +267,7 @@ pub async fn not_found() -> Response {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "invalid_request_error",
-        "Unknown path. See /v1/chat/completions and /v1/models.",
+        "Unknown path. See /v1/chat/completions, /v1/embeddings and /v1/models.",
     )
     .with_code("not_found")
     .into_response()

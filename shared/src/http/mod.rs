@@ -30,6 +30,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(handlers::chat_completions))
         .route("/chat/completions", post(handlers::chat_completions))
+        .route("/v1/embeddings", post(handlers::embeddings))
+        .route("/embeddings", post(handlers::embeddings))
         .route("/v1/models", get(handlers::models))
         .route("/models", get(handlers::models))
         .route("/v1/models/{model}", get(handlers::model))

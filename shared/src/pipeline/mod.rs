@@ -25,6 +25,7 @@ mod account;
 mod backoff;
 mod cached;
 mod context;
+mod embed;
 mod gateway;
 mod guard;
 mod guard_stream;
@@ -38,6 +39,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use context::{new_request_id, RequestContext};
+pub use embed::Embedded;
 pub use gateway::Gateway;
 pub(crate) use gateway::GatewayParts;
 pub use guard_stream::{
@@ -182,6 +184,12 @@ impl Gateway {
             .router
             .group(model)
             .ok_or_else(|| GatewayError::model_not_found(model))?;
+        if embed::is_embedding_group(group) && ctx.principal.may_use(model) {
+            return Err(GatewayError::invalid_request(
+                format!("`{model}` is an embedding model: use /v1/embeddings, or a chat model here"),
+                "model",
+            ));
+        }
         let forbidden = (!ctx.principal.may_use(model))
             .then_some(model)
             .or_else(|| route::forbidden_requested_fallback(request, &ctx.principal));
