@@ -177,7 +177,8 @@ mod tests {
         let (one, enc) = parse(json!({"model": "m", "input": "hi"})).unwrap();
         assert_eq!((one.inputs, enc), (vec!["hi".to_owned()], Encoding::Float));
         let (two, enc) = parse(json!({"model": "m", "input": ["a", "b"],
-            "encoding_format": "base64", "dimensions": 256})).unwrap();
+            "encoding_format": "base64", "dimensions": 256}))
+        .unwrap();
         assert_eq!(two.inputs.len(), 2);
         assert_eq!((two.dimensions, enc), (Some(256), Encoding::Base64));
     }
@@ -189,8 +190,14 @@ mod tests {
             (json!({"model": "m", "input": [[1, 2]]}), "input"),
             (json!({"model": "m", "input": []}), "input"),
             (json!({"model": "m", "input": ""}), "input"),
-            (json!({"model": "m", "input": "x", "encoding_format": "int8"}), "encoding_format"),
-            (json!({"model": "m", "input": "x", "dimensions": 0}), "dimensions"),
+            (
+                json!({"model": "m", "input": "x", "encoding_format": "int8"}),
+                "encoding_format",
+            ),
+            (
+                json!({"model": "m", "input": "x", "dimensions": 0}),
+                "dimensions",
+            ),
         ] {
             let err = parse(body.clone()).unwrap_err();
             assert!(

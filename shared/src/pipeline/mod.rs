@@ -186,7 +186,9 @@ impl Gateway {
             .ok_or_else(|| GatewayError::model_not_found(model))?;
         if embed::is_embedding_group(group) && ctx.principal.may_use(model) {
             return Err(GatewayError::invalid_request(
-                format!("`{model}` is an embedding model: use /v1/embeddings, or a chat model here"),
+                format!(
+                    "`{model}` is an embedding model: use /v1/embeddings, or a chat model here"
+                ),
                 "model",
             ));
         }

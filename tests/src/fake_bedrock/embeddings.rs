@@ -45,7 +45,9 @@ pub(crate) async fn invoke(
     } else if model_id.contains("cohere.embed") {
         cohere(&request)
     } else {
-        Err(format!("The model {model_id} does not support InvokeModel embeddings here."))
+        Err(format!(
+            "The model {model_id} does not support InvokeModel embeddings here."
+        ))
     };
     match answered {
         Ok((body, tokens)) => {
@@ -102,7 +104,13 @@ fn titan(request: &Map<String, Value>) -> Result<(Value, u64), String> {
 fn cohere(request: &Map<String, Value>) -> Result<(Value, u64), String> {
     unknown_keys(
         request,
-        &["texts", "images", "input_type", "truncate", "embedding_types"],
+        &[
+            "texts",
+            "images",
+            "input_type",
+            "truncate",
+            "embedding_types",
+        ],
     )?;
     let texts: Vec<&str> = request
         .get("texts")
@@ -119,7 +127,12 @@ fn cohere(request: &Map<String, Value>) -> Result<(Value, u64), String> {
     }
     match request.get("input_type").and_then(Value::as_str) {
         Some("search_document" | "search_query" | "classification" | "clustering") => {}
-        _ => return Err("input_type: search_document, search_query, classification or clustering required".into()),
+        _ => {
+            return Err(
+                "input_type: search_document, search_query, classification or clustering required"
+                    .into(),
+            )
+        }
     }
     if let Some(t) = request.get("truncate") {
         if !matches!(t.as_str(), Some("NONE" | "START" | "END")) {

@@ -9,6 +9,7 @@ mod attack_model_access;
 mod attack_unbounded_fields;
 mod chat_completions;
 mod chat_streaming;
+mod embeddings;
 mod errors;
 mod evaluation;
 mod fake_bedrock;

@@ -221,7 +221,8 @@ mod tests {
         let by_type = json!({"id": "x", "embeddings": {"float": [[1.0], [2.0]]},
                              "response_type": "embeddings_by_type"});
         assert_eq!(cohere_answer(&by_type), Some(vec![vec![1.0], vec![2.0]]));
-        let floats = json!({"id": "x", "embeddings": [[1.0]], "response_type": "embeddings_floats"});
+        let floats =
+            json!({"id": "x", "embeddings": [[1.0]], "response_type": "embeddings_floats"});
         assert_eq!(cohere_answer(&floats), Some(vec![vec![1.0]]));
     }
 
@@ -235,7 +236,10 @@ mod tests {
             ..EmbeddingRequest::default()
         };
         assert!(check(Family::Titan, &asked(512)).is_ok());
-        assert_eq!(check(Family::Titan, &asked(300)).unwrap_err().0, "dimensions");
+        assert_eq!(
+            check(Family::Titan, &asked(300)).unwrap_err().0,
+            "dimensions"
+        );
         assert!(check(Family::Cohere, &asked(256)).is_err());
     }
 }
