@@ -272,3 +272,35 @@ async fn input_guardrails_mask_what_the_model_embeds() {
     blocked.assert_error(400, "invalid_request_error");
     assert_eq!(gw.fake.invoke_calls(TITAN), 1);
 }
+
+#[tokio::test]
+async fn a_spent_budget_refuses_embeddings_before_bedrock() {
+    let fake = FakeBedrock::start().await.unwrap();
+    let yaml = yaml(&fake.endpoint(), "");
+    let store = Arc::new(MemoryKeyStore::new());
+    store.insert(
+        "sk-small-budget",
+        VirtualKey {
+            models: vec!["titan-embed".into()],
+            // Less than one 4-token Titan request costs (4 × 0.00000002).
+            max_budget: Some(0.00000005),
+            ..VirtualKey::default()
+        },
+    );
+    let keys = Arc::clone(&store);
+    let gw = TestGateway::customized(fake, &yaml, move |b| b.key_store(keys)).await;
+    let ask = json!({"model": "titan-embed", "input": "the quick brown fox"});
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(embed_as(&gw, "sk-small-budget", ask.clone()).await);
+    }
+    let refused = answers.last().unwrap();
+    let err = refused.assert_error(429, "budget_exceeded");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("budget"),
+        "{err}"
+    );
+    assert!(gw.fake.invoke_calls(TITAN) < 3);
+    let records = gw.usage_records().await;
+    assert_eq!(records.len(), 3, "refusals are recorded too");
+}
