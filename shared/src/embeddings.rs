@@ -10,7 +10,36 @@ pub struct EmbeddingRequest {
     pub inputs: Vec<String>,
     /// The vector length asked for (Titan V2: 256, 512 or 1024).
     pub dimensions: Option<u32>,
+    /// Cohere's `input_type` (`search_document` when not given); Titan has none.
+    pub input_type: Option<InputType>,
     pub user: Option<String>,
+}
+
+/// What the texts are for (Cohere Embed's `input_type`, as LiteLLM passes it through).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputType {
+    SearchDocument,
+    SearchQuery,
+    Classification,
+    Clustering,
+}
+
+impl InputType {
+    pub const ALL: [InputType; 4] = [
+        InputType::SearchDocument,
+        InputType::SearchQuery,
+        InputType::Classification,
+        InputType::Clustering,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputType::SearchDocument => "search_document",
+            InputType::SearchQuery => "search_query",
+            InputType::Classification => "classification",
+            InputType::Clustering => "clustering",
+        }
+    }
 }
 
 /// One vector per input, in input order, and the input tokens the model counted.

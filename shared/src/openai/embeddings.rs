@@ -5,7 +5,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::embeddings::{EmbeddingRequest, EmbeddingResponse};
+use crate::embeddings::{EmbeddingRequest, EmbeddingResponse, InputType};
 use crate::error::GatewayError;
 
 /// The most inputs in one request (OpenAI's limit).
@@ -26,6 +26,10 @@ pub struct EmbeddingsRequest {
     pub encoding_format: Option<String>,
     #[serde(default)]
     pub user: Option<String>,
+    /// Cohere's (LiteLLM passes it through): search_document, search_query, classification or
+    /// clustering.
+    #[serde(default)]
+    pub input_type: Option<String>,
 }
 
 /// How the vectors are written in the answer.
@@ -84,6 +88,23 @@ pub fn from_openai(wire: EmbeddingsRequest) -> Result<(EmbeddingRequest, Encodin
     if inputs.iter().any(|t| t.trim().is_empty()) {
         return Err(invalid("`input` must not contain empty strings", "input"));
     }
+    let input_type = match wire.input_type.as_deref() {
+        None => None,
+        Some(name) => Some(
+            InputType::ALL
+                .into_iter()
+                .find(|t| t.as_str() == name)
+                .ok_or_else(|| {
+                    invalid(
+                        format!(
+                            "`input_type` must be search_document, search_query, classification \
+                             or clustering, not {name:?}"
+                        ),
+                        "input_type",
+                    )
+                })?,
+        ),
+    };
     if wire.dimensions == Some(0) {
         return Err(invalid("`dimensions` must be positive", "dimensions"));
     }
@@ -102,6 +123,7 @@ pub fn from_openai(wire: EmbeddingsRequest) -> Result<(EmbeddingRequest, Encodin
             model: wire.model,
             inputs,
             dimensions: wire.dimensions,
+            input_type,
             user: wire.user,
         },
         encoding,
@@ -197,6 +219,10 @@ mod tests {
             (
                 json!({"model": "m", "input": "x", "dimensions": 0}),
                 "dimensions",
+            ),
+            (
+                json!({"model": "m", "input": "x", "input_type": "query"}),
+                "input_type",
             ),
         ] {
             let err = parse(body.clone()).unwrap_err();

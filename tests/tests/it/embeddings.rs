@@ -304,3 +304,30 @@ async fn a_spent_budget_refuses_embeddings_before_bedrock() {
     let records = gw.usage_records().await;
     assert_eq!(records.len(), 3, "refusals are recorded too");
 }
+
+#[tokio::test]
+async fn cohere_takes_the_requests_input_type_and_defaults_to_documents() {
+    let gw = gateway("").await;
+    let query = embed(
+        &gw,
+        json!({"model": "cohere-embed", "input": "rain in Paris", "input_type": "search_query"}),
+    )
+    .await;
+    assert_eq!(query.status, 200, "{}", query.text());
+    let sent = gw.fake.last_request(COHERE).unwrap();
+    assert_eq!(sent["input_type"], "search_query");
+    let document = embed(&gw, json!({"model": "cohere-embed", "input": "rain"})).await;
+    assert_eq!(document.status, 200, "{}", document.text());
+    assert_eq!(
+        gw.fake.last_request(COHERE).unwrap()["input_type"],
+        "search_document"
+    );
+    let wrong = embed(
+        &gw,
+        json!({"model": "cohere-embed", "input": "rain", "input_type": "query"}),
+    )
+    .await;
+    let err = wrong.assert_error(400, "invalid_request_error");
+    assert_eq!(err["error"]["param"], "input_type");
+    assert_eq!(gw.fake.invoke_calls(COHERE), 2);
+}

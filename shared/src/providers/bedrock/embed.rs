@@ -1,6 +1,7 @@
 //! Embeddings through Bedrock's InvokeModel: Titan Text Embeddings V2 (one call per input:
 //! `inputText`, `dimensions` 256/512/1024, `normalize: true`) and Cohere Embed v3 (up to 96
-//! texts per call: `texts`, `input_type: search_document`, `embedding_types: ["float"]`).
+//! texts per call: `texts`, `input_type` (the request's, else `search_document`),
+//! `embedding_types: ["float"]`).
 //! Input tokens come from Titan's `inputTextTokenCount`, else from the
 //! `X-Amzn-Bedrock-Input-Token-Count` response header Bedrock sends for every model.
 
@@ -15,7 +16,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
 use super::error;
-use crate::embeddings::{EmbeddingRequest, EmbeddingResponse};
+use crate::embeddings::{EmbeddingRequest, EmbeddingResponse, InputType};
 use crate::error::ProviderError;
 
 /// Cohere Embed's most texts per call.
@@ -67,8 +68,9 @@ pub fn titan_body(text: &str, dimensions: Option<u32>) -> Value {
 }
 
 /// The Cohere body for one batch.
-pub fn cohere_body(texts: &[String]) -> Value {
-    json!({"texts": texts, "input_type": "search_document", "embedding_types": ["float"]})
+pub fn cohere_body(texts: &[String], input_type: Option<InputType>) -> Value {
+    let input_type = input_type.unwrap_or(InputType::SearchDocument).as_str();
+    json!({"texts": texts, "input_type": input_type, "embedding_types": ["float"]})
 }
 
 fn floats(value: &Value) -> Option<Vec<f32>> {
@@ -188,7 +190,8 @@ pub(super) async fn embed(
         Family::Cohere => {
             let mut out = EmbeddingResponse::default();
             for batch in request.inputs.chunks(COHERE_BATCH) {
-                let (body, tokens) = invoke(client, model_id, &cohere_body(batch)).await?;
+                let (body, tokens) =
+                    invoke(client, model_id, &cohere_body(batch, request.input_type)).await?;
                 let vectors = cohere_answer(&body).ok_or_else(malformed)?;
                 if vectors.len() != batch.len() {
                     return Err(malformed());
@@ -212,8 +215,12 @@ mod tests {
             json!({"inputText": "hi", "normalize": true, "dimensions": 256})
         );
         assert_eq!(
-            cohere_body(&["a".into(), "b".into()]),
+            cohere_body(&["a".into(), "b".into()], None),
             json!({"texts": ["a", "b"], "input_type": "search_document", "embedding_types": ["float"]})
+        );
+        assert_eq!(
+            cohere_body(&["q".into()], Some(InputType::SearchQuery))["input_type"],
+            "search_query"
         );
         let titan = json!({"embedding": [0.5, -0.25], "inputTextTokenCount": 3,
                            "embeddingsByType": {"float": [0.5, -0.25]}});
