@@ -56,6 +56,7 @@ impl Gateway {
             telemetry: Telemetry::off(),
             clock: WallClock::system(),
             live: None,
+            cache: None,
         }
     }
 
@@ -84,7 +85,12 @@ impl Gateway {
             Arc::clone(&usage),
         )
         .await?;
+        let clock = WallClock::system();
+        let cache =
+            crate::cache::ResponseCache::from_environment(&config.cache, env, &aws, clock.clone());
         let mut builder = Gateway::builder(config, providers)
+            .clock(clock)
+            .response_cache(cache)
             .configured_guardrails(guardrails)
             .keys(keys)
             .usage_sink(Arc::clone(&usage))
@@ -108,6 +114,8 @@ pub struct GatewayBuilder<'a> {
     telemetry: Telemetry,
     clock: WallClock,
     live: Option<Arc<dyn crate::observability::LiveEvaluator>>,
+    /// `None` until set: the config's, in memory (see `response_cache`).
+    cache: Option<Option<Arc<crate::cache::ResponseCache>>>,
 }
 
 impl GatewayBuilder<'_> {
@@ -115,6 +123,13 @@ impl GatewayBuilder<'_> {
     /// (`evaluation::online`).
     pub fn live_evaluator(mut self, live: Arc<dyn crate::observability::LiveEvaluator>) -> Self {
         self.live = Some(live);
+        self
+    }
+
+    /// The response cache (`from_config` picks DynamoDB or memory by the environment); unset,
+    /// the config's `litellm_settings.cache` in memory, on this builder's clock.
+    pub fn response_cache(mut self, cache: Option<Arc<crate::cache::ResponseCache>>) -> Self {
+        self.cache = Some(cache);
         self
     }
 
@@ -192,6 +207,9 @@ impl GatewayBuilder<'_> {
         let sink = self
             .usage_sink
             .unwrap_or_else(|| sink_from_settings(&config.usage));
+        let cache = self.cache.unwrap_or_else(|| {
+            crate::cache::ResponseCache::from_settings(&config.cache, None, self.clock.clone())
+        });
         Ok(Gateway::from_parts(GatewayParts {
             router,
             settings: config.router.clone(),
@@ -212,6 +230,7 @@ impl GatewayBuilder<'_> {
             )
             .with_deadline_margin(config.usage.deadline_margin),
             usage_sink: sink,
+            cache,
         }))
     }
 }

@@ -15,10 +15,12 @@
 pub mod admin;
 pub mod after_response;
 pub mod anthropic;
+pub mod cache;
 pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod deadline;
+pub mod embeddings;
 pub mod env;
 pub mod error;
 pub mod evaluation;

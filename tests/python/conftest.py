@@ -31,6 +31,13 @@ FAULT_MODELS = {
     "stalls": "anthropic.claude-fault-stream-stall-v1:0",
 }
 
+# Embedding models: name -> Bedrock model id (the fake answers InvokeModel for both families).
+EMBEDDING_MODELS = {
+    "titan-embed": "amazon.titan-embed-text-v2:0",
+    "cohere-embed": "cohere.embed-english-v3",
+}
+EMBEDDING_PRICE = 0.00000002
+
 # Test-only guardrails: name -> mode (requests add them with `extra_body={"guardrails": [...]}`).
 GUARDRAILS = {"content": "pre_call", "pii": "post_call"}
 
@@ -88,6 +95,15 @@ def _test_config(path: Path, usage_file: Path) -> None:
         f"      model: bedrock/{model_id}\n"
         f"      aws_region_name: us-east-1\n"
         for name, model_id in FAULT_MODELS.items()
+    ) + "".join(
+        f"  - model_name: {name}\n"
+        f"    litellm_params:\n"
+        f"      model: bedrock/{model_id}\n"
+        f"      aws_region_name: us-east-1\n"
+        f"      input_cost_per_token: {EMBEDDING_PRICE}\n"
+        f"    model_info:\n"
+        f"      mode: embedding\n"
+        for name, model_id in EMBEDDING_MODELS.items()
     )
     # Append to the end of the model list (its indented lines), so the local models come first.
     block = re.search(r"^model_list:\n(?:(?:[ \t].*)?\n)*", text, re.MULTILINE)
@@ -104,6 +120,8 @@ def _test_config(path: Path, usage_file: Path) -> None:
             f"      guardrailVersion: '1'\n      aws_region_name: us-east-1\n"
             f"      mask_response_content: true\n"
         )
+    # The response cache, on only for requests that opt in (`cache: {"use-cache": true}`).
+    text += "\nlitellm_settings:\n  cache: true\n  cache_params:\n    type: local\n    mode: default_off\n"
     text += (
         f"\nusage:\n  sink: file\n  path: {usage_file}\n"
         f"  simulated_latency_ms: {USAGE_WRITE_MS}\n"

@@ -58,6 +58,7 @@ fn deployment(index: usize, raw: &RawDeployment) -> Result<ModelDeployment, Conf
         non_negative(&format!("{path}.model_info.{name}"), secondary)?;
         Ok::<_, ConfigError>(primary.or(secondary))
     };
+    let embedding = info.mode.as_deref() == Some("embedding") || is_embedding_model(&model_id);
     Ok(ModelDeployment {
         model_name: raw.model_name.clone(),
         deployment_id,
@@ -109,7 +110,14 @@ fn deployment(index: usize, raw: &RawDeployment) -> Result<ModelDeployment, Conf
         max_output_tokens: info.max_output_tokens.or(info.max_tokens),
         max_input_tokens: info.max_input_tokens,
         guardrails: params.guardrails.clone().unwrap_or_default(),
+        embedding,
     })
+}
+
+/// Bedrock's text embedding models (Titan Text Embeddings, Cohere Embed), which answer
+/// InvokeModel embeddings and not Converse, whatever `model_info.mode` says.
+pub fn is_embedding_model(model_id: &str) -> bool {
+    model_id.contains("titan-embed") || model_id.contains("cohere.embed")
 }
 
 /// `bedrock/<id>` or `bedrock/converse/<id>` → (Bedrock, id); anything else is unsupported.

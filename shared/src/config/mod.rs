@@ -5,6 +5,7 @@
 //! [`settings`]) → check cross-references ([`validate`]) → collect [`warnings`] for everything
 //! unknown or not applied yet. Read once, at cold start.
 
+mod cache;
 mod callbacks;
 mod deployments;
 mod error;
@@ -30,6 +31,7 @@ use std::path::Path;
 
 use serde_yaml_ng::Value;
 
+pub use cache::{CacheKind, CacheSettings};
 pub use error::ConfigError;
 pub use evaluation::{EvaluationSettings, OnlineEvaluatorSettings};
 pub use fallbacks::FallbackKind;
@@ -101,6 +103,11 @@ fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfi
     let lex = settings::lex(raw.lex.as_ref());
     let usage = settings::usage(raw.usage.as_ref())?;
     let master_key = settings::master_key(&raw, env)?;
+    let litellm = raw.litellm_settings.as_ref();
+    let (cache, cache_warnings) = cache::settings(
+        litellm.and_then(|l| l.cache),
+        litellm.and_then(|l| l.cache_params.as_ref()),
+    )?;
     let mut config = GatewayConfig {
         model_list,
         router,
@@ -115,12 +122,14 @@ fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfi
             .as_ref()
             .and_then(|t| t.phoenix_projects.clone())
             .unwrap_or_default(),
+        cache,
         warnings: Vec::new(),
     };
     validate::references(&raw, &config.model_groups())?;
     validate::guardrail_names(&config)?;
     config.evaluation = evaluation::settings(raw.evaluation.as_ref(), &config.model_groups())?;
     config.warnings = warnings::collect(&raw);
+    config.warnings.extend(cache_warnings);
     if let Some((key, source)) = master_key {
         config.warnings.extend(warnings::master_key(&source, &key));
         config.master_key = Some(key);

@@ -25,6 +25,8 @@ pub struct GatewayConfig {
     /// `metadata.project_name` (exact names, or a prefix ending in `*`). Empty (the default):
     /// every request's spans go to the default project.
     pub phoenix_projects: Vec<String>,
+    /// `litellm_settings.cache` and `cache_params`: the response cache.
+    pub cache: super::cache::CacheSettings,
     /// Settings that are ignored or not applied yet; the caller logs each once. No secrets.
     pub warnings: Vec<String>,
 }
@@ -86,6 +88,8 @@ pub struct ModelDeployment {
     /// `litellm_params.guardrails`: names from the `guardrails` list run on every request to
     /// this deployment's model group.
     pub guardrails: Vec<String>,
+    /// Serves `/v1/embeddings` (not chat): `model_info.mode: embedding`, or an embedding model id.
+    pub embedding: bool,
 }
 
 /// The model provider of a deployment.

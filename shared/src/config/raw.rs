@@ -88,9 +88,9 @@ pub(super) struct RawLitellmParams {
 pub(super) struct RawModelInfo {
     #[serde(default, deserialize_with = "opt_string")]
     pub id: Option<String>,
-    /// Accepted (LiteLLM's `chat`, `embedding`, ...) but not used.
-    #[serde(rename = "mode")]
-    pub _mode: Option<String>,
+    /// LiteLLM's `chat`, `embedding`, ...: `embedding` serves `/v1/embeddings` only.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub mode: Option<String>,
     #[serde(default, deserialize_with = "opt_u32")]
     pub max_tokens: Option<u32>,
     #[serde(default, deserialize_with = "opt_u32")]
@@ -166,6 +166,7 @@ pub(super) struct RawLitellmSettings {
     pub json_logs: Option<bool>,
     #[serde(default, deserialize_with = "opt_bool")]
     pub cache: Option<bool>,
+    pub cache_params: Option<Value>,
     #[serde(flatten)]
     pub extra: Extra,
 }

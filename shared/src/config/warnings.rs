@@ -92,7 +92,6 @@ pub(super) fn collect(raw: &RawConfig) -> Vec<String> {
             present(l.failure_callback.as_ref()),
         );
         w.unsupported("litellm_settings.json_logs", l.json_logs == Some(true));
-        w.unsupported("litellm_settings.cache", l.cache == Some(true));
     }
     if let Some(g) = &raw.general_settings {
         w.unknown("general_settings", &g.extra, KNOWN_GENERAL_SETTINGS);

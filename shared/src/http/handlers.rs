@@ -88,11 +88,17 @@ async fn chat_completion(
     request_id: String,
 ) -> Result<Response, ApiError> {
     let span = tracing::Span::current();
-    let ctx = admit(gateway, headers, deadline, request_id).await?;
-    let wire = parse_json::<ChatCompletionRequest>(body)
+    let mut ctx = admit(gateway, headers, deadline, request_id).await?;
+    let mut wire = parse_json::<ChatCompletionRequest>(body)
         .inspect_err(|err| gateway.reject(&ctx, "", err))?;
     span.record("model", field::display(&wire.model));
     let model = wire.model.clone();
+    ctx.cache = wire.cache.take();
+    if let Some(controls) = &ctx.cache {
+        controls
+            .validate()
+            .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
+    }
     let request = openai::from_openai(wire)
         .and_then(|mut request| {
             apply_request_headers(headers, &mut request.routing)?;
@@ -105,6 +111,7 @@ async fn chat_completion(
             let routing = events.routing().clone();
             let id = ctx.request_id.clone();
             let mut response = sse::response(id, model.clone(), include_usage, events);
+            cache_header(routing.cache.as_deref(), response.headers_mut());
             AnswerHeaders {
                 request_id: &ctx.request_id,
                 model_group: &model,
@@ -125,6 +132,7 @@ async fn chat_completion(
                 &completion.response,
             );
             let mut response = Json(body).into_response();
+            cache_header(completion.cache.as_ref(), response.headers_mut());
             AnswerHeaders {
                 request_id: &ctx.request_id,
                 model_group: &model,
@@ -138,6 +146,84 @@ async fn chat_completion(
             Ok(response)
         }
     }
+}
+
+pub async fn embeddings(
+    State(gateway): State<Arc<Gateway>>,
+    lambda: Option<Extension<lambda_http::Context>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let deadline = lambda
+        .and_then(|Extension(context)| invocation_deadline(context.deadline, SystemTime::now()));
+    let request_id = new_request_id();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        key = field::Empty,
+        model = field::Empty
+    );
+    let header = HeaderValue::from_str(&request_id).ok();
+    let mut response = embedding(&gateway, &headers, body, deadline, request_id)
+        .instrument(span)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    if let Some(id) = header {
+        response.headers_mut().insert("x-request-id", id);
+    }
+    response
+}
+
+async fn embedding(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    deadline: Option<tokio::time::Instant>,
+    request_id: String,
+) -> Result<Response, ApiError> {
+    let span = tracing::Span::current();
+    let principal = gateway.authenticate(presented_key(headers)).await?;
+    span.record("key", field::display(&principal.key_id));
+    let mut ctx = RequestContext::new(Caller::Api, principal)
+        .with_deadline(deadline)
+        .with_session(session_id(headers))
+        .with_traceparent(traceparent(headers));
+    ctx.request_id = request_id;
+    let wire = parse_json::<openai::embeddings::EmbeddingsRequest>(body)
+        .inspect_err(|err| gateway.reject(&ctx, "", err))?;
+    span.record("model", field::display(&wire.model));
+    let model = wire.model.clone();
+    let (request, encoding) = openai::embeddings::from_openai(wire)
+        .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
+    let embedded = gateway.embed(&ctx, request).await?;
+    let body = openai::embeddings::EmbeddingsResponse::new(&model, &embedded.response, encoding);
+    let mut response = Json(body).into_response();
+    AnswerHeaders {
+        request_id: &ctx.request_id,
+        model_group: &model,
+        deployment_id: &embedded.deployment_id,
+        cost: embedded.cost,
+        retries: embedded.retries,
+        fallbacks: 0,
+        overhead: ctx.started.elapsed().checked_sub(embedded.latency),
+    }
+    .write(response.headers_mut());
+    Ok(response)
+}
+
+/// LiteLLM's `x-litellm-cache-key` (the key the answer is or was stored under), and
+/// `x-litellm-cache-hit`, when the response cache took part.
+fn cache_header(status: Option<&crate::cache::CacheStatus>, headers: &mut HeaderMap) {
+    let Some(status) = status else {
+        return;
+    };
+    if let Ok(key) = HeaderValue::from_str(&status.key) {
+        headers.insert("x-litellm-cache-key", key);
+    }
+    headers.insert(
+        "x-litellm-cache-hit",
+        HeaderValue::from_static(if status.hit { "True" } else { "False" }),
+    );
 }
 
 pub async fn models(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
@@ -203,7 +289,7 @@ pub async fn not_found() -> Response {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "invalid_request_error",
-        "Unknown path. See /v1/chat/completions and /v1/models.",
+        "Unknown path. See /v1/chat/completions, /v1/embeddings and /v1/models.",
     )
     .with_code("not_found")
     .into_response()

@@ -40,6 +40,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/v1/messages/count_tokens",
             post(messages::count_tokens).fallback(messages::method_not_allowed),
         )
+        .route("/v1/embeddings", post(handlers::embeddings))
+        .route("/embeddings", post(handlers::embeddings))
         .route("/v1/models", get(handlers::models))
         .route("/models", get(handlers::models))
         .route("/v1/models/{model}", get(handlers::model))

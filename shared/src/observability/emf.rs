@@ -88,6 +88,10 @@ pub fn line(namespace: &str, r: &UsageRecord) -> Value {
         metrics.push(json!({"Name": "TimeToFirstToken", "Unit": "Milliseconds"}));
         doc["TimeToFirstToken"] = json!(ttft);
     }
+    if let Some(hit) = r.cache_hit {
+        metrics.push(json!({"Name": "CacheHit", "Unit": "Count"}));
+        doc["CacheHit"] = json!(u8::from(hit));
+    }
     if let Some(cost) = r.cost_usd {
         metrics.push(json!({"Name": "Cost", "Unit": "None"}));
         doc["Cost"] = json!(cost);
@@ -137,5 +141,20 @@ mod tests {
         assert_eq!(doc["TimeToFirstToken"], 5);
         assert_eq!(doc["Team"], "t");
         assert_eq!(doc["Model"], "m");
+        assert!(doc.get("CacheHit").is_none(), "no cache, no CacheHit");
+    }
+
+    #[test]
+    fn a_cache_lookup_counts_as_a_hit_or_not() {
+        for (hit, count) in [(true, 1), (false, 0)] {
+            let record = UsageRecord {
+                cache_hit: Some(hit),
+                ..UsageRecord::default()
+            };
+            let doc = line("NS", &record);
+            assert_eq!(doc["CacheHit"], count);
+            let metrics = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].to_string();
+            assert!(metrics.contains("CacheHit"), "{metrics}");
+        }
     }
 }

@@ -208,6 +208,9 @@ fn root(trace: &RequestTrace, tree: &Tree, hide: Hide) -> SpanData {
     if let Some(kind) = r.error_type {
         a.push(KeyValue::new("error.type", kind));
     }
+    if let Some(hit) = r.cache_hit {
+        a.push(KeyValue::new("gateway.cache_hit", hit));
+    }
     if let Some(ttft) = r.time_to_first_token_ms {
         a.push(KeyValue::new("gateway.time_to_first_token_ms", ttft as i64));
     }

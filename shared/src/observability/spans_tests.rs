@@ -182,3 +182,13 @@ fn caller_metadata_cannot_pose_as_another_team_key_or_user() {
         assert_eq!(text(&span, "user.id"), "alice");
     }
 }
+
+#[test]
+fn a_cache_hit_is_an_attribute_of_the_request_span() {
+    let mut trace = trace_with_tools();
+    let root = &build(&trace, Hide::default())[0];
+    assert!(attr(root, "gateway.cache_hit").is_none());
+    trace.record.cache_hit = Some(true);
+    let root = &build(&trace, Hide::default())[0];
+    assert_eq!(attr(root, "gateway.cache_hit"), Some(&Value::Bool(true)));
+}

@@ -4,6 +4,7 @@
 
 pub mod chunk;
 pub mod content;
+pub mod embeddings;
 pub mod error_body;
 pub mod files;
 pub mod into_chat;

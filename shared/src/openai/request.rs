@@ -53,6 +53,9 @@ pub struct ChatCompletionRequest {
     /// takes it on chat completions.
     #[serde(default)]
     pub thinking: Option<Thinking>,
+    /// LiteLLM's per-request response cache controls (`crate::cache::CacheControls`).
+    #[serde(default)]
+    pub cache: Option<crate::cache::CacheControls>,
     // Known fields that Bedrock Converse cannot honour; `openai::into_chat` rejects non-defaults.
     #[serde(default)]
     pub n: Option<u32>,

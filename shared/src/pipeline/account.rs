@@ -174,6 +174,8 @@ pub(crate) struct Accounting {
     charges: Charges,
     /// A model call has begun and has neither answered nor failed.
     call_open: bool,
+    /// Answered from the response cache: no tokens used, cost 0.
+    cache_hit: bool,
 }
 
 /// The guardrail checks of one request, appended by whichever stage runs them.
@@ -237,6 +239,7 @@ impl Accounting {
             expected: Estimate::default(),
             charges: Charges::default(),
             call_open: false,
+            cache_hit: false,
         }
     }
 
@@ -379,6 +382,21 @@ impl Accounting {
         }
     }
 
+    /// The request is answered from the response cache.
+    pub(crate) fn cache_hit(&mut self) {
+        self.cache_hit = true;
+        if let Some(record) = self.record.as_mut() {
+            record.cache_hit = Some(true);
+        }
+    }
+
+    /// The request was looked up in the response cache and goes on to the model.
+    pub(crate) fn cache_miss(&mut self) {
+        if let Some(record) = self.record.as_mut() {
+            record.cache_hit = Some(false);
+        }
+    }
+
     pub(crate) fn user(&mut self, user: Option<&str>) {
         if let Some(record) = self.record.as_mut().filter(|r| r.user.is_none()) {
             record.user = user.map(str::to_owned);
@@ -454,6 +472,11 @@ impl Accounting {
                     record.guardrail_entities.push(entity.clone());
                 }
             }
+        }
+        // A hit used no model: its usage is the cached answer's, not this request's.
+        let usage = usage.filter(|_| !self.cache_hit);
+        if self.cache_hit {
+            record.cost_usd = Some(0.0);
         }
         if let Some(usage) = usage {
             record.prompt_tokens = usage.prompt_tokens;

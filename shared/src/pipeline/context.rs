@@ -20,6 +20,8 @@ pub struct RequestContext {
     pub started: Instant,
     /// Unix milliseconds at the start, for records.
     pub started_at_ms: u64,
+    /// The body's `cache` controls (LiteLLM's), if it sent any.
+    pub cache: Option<crate::cache::CacheControls>,
 }
 
 impl RequestContext {
@@ -35,6 +37,7 @@ impl RequestContext {
             started_at_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            cache: None,
         }
     }
 

@@ -18,6 +18,7 @@ pub struct Gateway {
     pub(super) key_settings: KeySettings,
     pub(super) after: AfterResponse,
     pub(super) usage_sink: Arc<dyn UsageSink>,
+    pub(super) cache: Option<Arc<crate::cache::ResponseCache>>,
 }
 
 /// Everything a [`Gateway`] holds, as the wiring built it.
@@ -29,6 +30,7 @@ pub(crate) struct GatewayParts {
     pub key_settings: KeySettings,
     pub after: AfterResponse,
     pub usage_sink: Arc<dyn UsageSink>,
+    pub cache: Option<Arc<crate::cache::ResponseCache>>,
 }
 
 impl Gateway {
@@ -42,6 +44,7 @@ impl Gateway {
             key_settings,
             after,
             usage_sink,
+            cache,
         } = parts;
         Gateway {
             router,
@@ -51,6 +54,7 @@ impl Gateway {
             key_settings,
             after,
             usage_sink,
+            cache,
         }
     }
 
@@ -66,6 +70,11 @@ impl Gateway {
     /// The after-response queue (Lambda's extension waits on it).
     pub fn after_response(&self) -> &AfterResponse {
         &self.after
+    }
+
+    /// The response cache, when `litellm_settings.cache` is on.
+    pub fn response_cache(&self) -> Option<&crate::cache::ResponseCache> {
+        self.cache.as_deref()
     }
 
     /// The usage records kept in memory and their bound, if the sink keeps any.

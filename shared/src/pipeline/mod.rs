@@ -25,8 +25,10 @@
 
 mod account;
 mod backoff;
+mod cached;
 mod context;
 mod count;
+mod embed;
 mod gateway;
 mod guard;
 mod guard_stream;
@@ -40,6 +42,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use context::{new_request_id, RequestContext};
+pub use embed::Embedded;
 pub use gateway::Gateway;
 pub(crate) use gateway::GatewayParts;
 pub use guard_stream::{
@@ -83,6 +86,8 @@ pub struct Completion {
     pub retries: u32,
     /// Model groups fallen back to, in order.
     pub fallbacks: Vec<String>,
+    /// How the response cache took part (`None`: it did not).
+    pub cache: Option<crate::cache::CacheStatus>,
 }
 
 impl Gateway {
@@ -138,14 +143,21 @@ impl Gateway {
             return Err(failed(account, err));
         }
         account.capture_request(&request);
+        let (account, storing) = match self.look_up(ctx, &mut request, &guards, account).await? {
+            cached::Lookup::Hit(answer) => return Ok(answer),
+            cached::Lookup::Miss(account, storing) => (account, storing),
+        };
         if request.stream {
-            self.stream(ctx, group, &request, &guards, account)
+            self.stream(ctx, group, &request, &guards, account, storing)
                 .await
                 .map(Answer::Stream)
         } else {
-            self.whole(ctx, group, &request, &guards, account)
-                .await
-                .map(Answer::Whole)
+            let mut completion = self.whole(ctx, group, &request, &guards, account).await?;
+            if let Some(storing) = storing {
+                completion.cache = Some(storing.status());
+                storing.whole(&completion.response);
+            }
+            Ok(Answer::Whole(completion))
         }
     }
 
@@ -180,6 +192,14 @@ impl Gateway {
             .router
             .group(model)
             .ok_or_else(|| GatewayError::model_not_found(model))?;
+        if embed::is_embedding_group(group) && ctx.principal.may_use(model) {
+            return Err(GatewayError::invalid_request(
+                format!(
+                    "`{model}` is an embedding model: use /v1/embeddings, or a chat model here"
+                ),
+                "model",
+            ));
+        }
         let forbidden = (!ctx.principal.may_use(model))
             .then_some(model)
             .or_else(|| route::forbidden_requested_fallback(request, &ctx.principal));
@@ -356,6 +376,7 @@ impl Gateway {
             cost,
             retries: routed.retries,
             fallbacks: routed.fallbacks,
+            cache: None,
         })
     }
 
@@ -369,6 +390,7 @@ impl Gateway {
         request: &ChatRequest,
         guards: &Selected,
         mut account: Accounting,
+        storing: Option<cached::Storing>,
     ) -> Result<AnswerStream, GatewayError> {
         let route = self.route(ctx, request);
         let deadline = route.deadline;
@@ -413,6 +435,11 @@ impl Gateway {
         );
         let post_call = self.post_call(&deployment.config.model_name, ctx, request, guards);
         let events = guard_stream::output_stream(Box::pin(timed), post_call, log);
+        let cache = storing.as_ref().map(|s| Box::new(s.status()));
+        let events = match storing {
+            Some(storing) => storing.record(events),
+            None => events,
+        };
         Ok(AnswerStream::new(
             events,
             account,
@@ -422,6 +449,7 @@ impl Gateway {
                 deployment_id: deployment.config.deployment_id.clone(),
                 retries: routed.retries,
                 fallbacks: routed.fallbacks,
+                cache,
             },
         ))
     }

@@ -110,6 +110,8 @@ pub struct Routing {
     pub retries: u32,
     /// Model groups fallen back to, in order.
     pub fallbacks: Vec<String>,
+    /// How the response cache took part (`None`: it did not).
+    pub cache: Option<Box<crate::cache::CacheStatus>>,
 }
 
 /// The stream a caller receives. Ends after its first error.
@@ -142,6 +144,28 @@ impl AnswerStream {
             events,
             account: Some(account),
             in_flight: Some(in_flight),
+            started,
+            first_token: None,
+            usage: None,
+            finish: None,
+            span: tracing::Span::current(),
+            routing,
+        }
+    }
+
+    /// A cached answer replayed: no deployment is in flight.
+    pub(crate) fn cached(
+        events: GatewayEvents,
+        account: Accounting,
+        started: Instant,
+        routing: Routing,
+    ) -> Self {
+        let output = account.capturing().then(OutputCapture::default);
+        AnswerStream {
+            output,
+            events,
+            account: Some(account),
+            in_flight: None,
             started,
             first_token: None,
             usage: None,

@@ -44,4 +44,23 @@ pub trait ChatProvider: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<Option<u32>, ProviderError>> + Send + 'a>> {
         Box::pin(std::future::ready(Ok(None)))
     }
+
+    /// Embeddings of `request.inputs`, in order; a provider without them refuses.
+    fn embed<'a>(
+        &'a self,
+        request: &'a crate::embeddings::EmbeddingRequest,
+    ) -> Pin<
+        Box<
+            dyn Future<Output = Result<crate::embeddings::EmbeddingResponse, ProviderError>>
+                + Send
+                + 'a,
+        >,
+    > {
+        let _ = request;
+        Box::pin(async {
+            Err(ProviderError::Rejected(
+                "this deployment does not serve embeddings".into(),
+            ))
+        })
+    }
 }

@@ -54,9 +54,13 @@ impl Deployment {
             stream_idle_timeout: config
                 .stream_idle_timeout
                 .unwrap_or(settings.stream_idle_timeout),
+            // An embedding model has input tokens only: its input price is its whole price.
             price: deployment_price(
                 config.input_cost_per_token,
-                config.output_cost_per_token,
+                config.output_cost_per_token.or(config
+                    .input_cost_per_token
+                    .filter(|_| config.embedding)
+                    .map(|_| 0.0)),
                 &config.model_id,
             )
             .map(|price| {

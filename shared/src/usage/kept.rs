@@ -96,6 +96,7 @@ struct KeptRecord {
     guardrails: Box<[Arc<str>]>,
     guardrail_entities: Box<[Arc<str>]>,
     caller: &'static str,
+    cache_hit: Option<bool>,
     finish_reason: Option<&'static str>,
     error_type: Option<&'static str>,
     cost_usd: Option<f64>,
@@ -148,6 +149,7 @@ impl KeptRecord {
             streamed: r.streamed,
             usage_estimated: r.usage_estimated,
             outcome: r.outcome,
+            cache_hit: r.cache_hit,
         }
     }
 
@@ -185,6 +187,7 @@ impl KeptRecord {
             fallbacks: list(&self.fallbacks),
             guardrails: list(&self.guardrails),
             guardrail_entities: list(&self.guardrail_entities),
+            cache_hit: self.cache_hit,
         }
     }
 }
@@ -225,6 +228,7 @@ mod tests {
             fallbacks: vec!["backup".to_owned()],
             guardrails: vec!["pii:masked".to_owned()],
             guardrail_entities: vec!["EMAIL".to_owned()],
+            cache_hit: Some(false),
         }
     }
 

@@ -68,6 +68,10 @@ pub struct UsageRecord {
     pub guardrails: Vec<String>,
     /// Sensitive-information entity types guardrails found (`EMAIL`, `PHONE`), never the text.
     pub guardrail_entities: Vec<String>,
+    /// The response cache: `true` answered from it (no model call, cost 0), `false` looked up
+    /// and missed; absent when the cache was not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_hit: Option<bool>,
 }
 
 /// The most characters a record keeps of one string field (ids, names, `user`, session id).

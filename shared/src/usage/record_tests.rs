@@ -47,6 +47,7 @@ fn maximal(fill: char) -> UsageRecord {
         fallbacks: vec![long.clone(); 1_000],
         guardrails: vec![long.clone(); 1_000],
         guardrail_entities: vec![long; 1_000],
+        cache_hit: Some(true),
     }
 }
 

@@ -42,6 +42,7 @@ struct Replayed {
     fallbacks: Vec<String>,
     guardrails: Vec<String>,
     guardrail_entities: Vec<String>,
+    cache_hit: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,6 +182,7 @@ mod tests {
             fallbacks: vec!["f".into()],
             guardrails: vec!["g:NONE".into()],
             guardrail_entities: vec!["EMAIL".into()],
+            cache_hit: Some(true),
         };
         match serde_json::to_value(record).unwrap() {
             Value::Object(map) => map,

@@ -80,6 +80,7 @@
 //! Every call is counted (even failing ones) and its parsed body kept as the last request.
 
 mod answer;
+pub mod embeddings;
 mod faults;
 mod features;
 mod guardrail;
@@ -173,6 +174,12 @@ impl FakeBedrock {
     pub fn count_tokens_calls(&self, model_id: &str) -> usize {
         let entry = self.state.find_model(model_id);
         entry.map_or(0, |e| e.count_tokens.load(Ordering::Relaxed))
+    }
+
+    /// InvokeModel (embeddings) calls for this model id.
+    pub fn invoke_calls(&self, model_id: &str) -> usize {
+        let entry = self.state.find_model(model_id);
+        entry.map_or(0, |e| e.invoke.load(Ordering::Relaxed))
     }
 
     /// Converse + ConverseStream calls for this model id.

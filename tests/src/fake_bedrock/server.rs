@@ -27,6 +27,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/model/{model_id}/converse", post(converse))
         .route("/model/{model_id}/converse-stream", post(converse_stream))
         .route("/model/{model_id}/count-tokens", post(count_tokens))
+        .route("/model/{model_id}/invoke", post(super::embeddings::invoke))
         .route(
             "/guardrail/{id}/version/{version}/apply",
             post(apply_guardrail),
@@ -248,7 +249,11 @@ async fn calls(AxumState(state): Shared) -> Json<Value> {
     let models: Map<String, Value> = models
         .into_iter()
         .map(|(id, (converse, stream))| {
-            (id, json!({"converse": converse, "converse_stream": stream}))
+            let invoke = state
+                .find_model(&id)
+                .map_or(0, |e| e.invoke.load(Ordering::Relaxed));
+            let counts = json!({"converse": converse, "converse_stream": stream, "invoke": invoke});
+            (id, counts)
         })
         .collect();
     Json(json!({"models": models, "guardrails": guardrails}))

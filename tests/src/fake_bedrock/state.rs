@@ -16,6 +16,8 @@ pub(crate) struct ModelEntry {
     pub(crate) converse: AtomicUsize,
     pub(crate) stream: AtomicUsize,
     pub(crate) count_tokens: AtomicUsize,
+    /// InvokeModel calls (embeddings).
+    pub(crate) invoke: AtomicUsize,
     last: Mutex<Option<Arc<Value>>>,
 }
 

@@ -3,6 +3,7 @@
 mod build;
 mod clients;
 mod document;
+pub mod embed;
 mod error;
 #[cfg(test)]
 mod proptests;
@@ -174,5 +175,18 @@ impl ChatProvider for BedrockProvider {
         request: &'a ChatRequest,
     ) -> Pin<Box<dyn Future<Output = Result<Option<u32>, ProviderError>> + Send + 'a>> {
         Box::pin(self.count(request))
+    }
+
+    fn embed<'a>(
+        &'a self,
+        request: &'a crate::embeddings::EmbeddingRequest,
+    ) -> Pin<
+        Box<
+            dyn Future<Output = Result<crate::embeddings::EmbeddingResponse, ProviderError>>
+                + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(embed::embed(&self.client, &self.model_id, request))
     }
 }

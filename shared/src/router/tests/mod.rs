@@ -63,6 +63,7 @@ fn config(id: &str) -> ModelDeployment {
         max_output_tokens: None,
         max_input_tokens: None,
         guardrails: Vec::new(),
+        embedding: false,
     }
 }
 

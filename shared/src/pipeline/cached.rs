@@ -1,0 +1,239 @@
+//! Step 3½, the response cache (`crate::cache`): after the `pre_call` guardrails, a request is
+//! looked up; a hit is answered from the cache (whole, or replayed as a stream) at no cost; a
+//! miss goes on to the model, and its answer is stored once the client has it in full. An
+//! identical request already in flight on this instance is waited for rather than repeated.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{stream, FutureExt, Stream, StreamExt};
+
+use super::account::Accounting;
+use super::stream::{AnswerStream, GatewayEvents, Routing};
+use super::{failed, guard, Answer, Completion, RequestContext};
+use crate::cache::{
+    CachePlan, CacheStatus, CachedAnswer, FlightGuard, Recorder, ResponseCache, Turn,
+};
+use crate::chat::{ChatRequest, ChatResponse, StreamEvent};
+use crate::error::GatewayError;
+use crate::guardrails::Selected;
+use crate::observability::OutputCapture;
+
+/// The deployment a hit names in its headers: no model answered.
+pub const CACHE_DEPLOYMENT: &str = "cache";
+
+pub(super) enum Lookup {
+    Hit(Answer),
+    Miss(Accounting, Option<Storing>),
+}
+
+/// A miss that stores its answer: the plan, and the single-flight guard it holds until then.
+pub(crate) struct Storing {
+    cache: Arc<ResponseCache>,
+    plan: CachePlan,
+    flight: Option<FlightGuard>,
+}
+
+impl Storing {
+    pub(super) fn status(&self) -> CacheStatus {
+        CacheStatus {
+            key: self.plan.key.clone(),
+            hit: false,
+        }
+    }
+
+    /// Stores a whole answer (after its `post_call` guardrails), in the background: the client
+    /// does not wait for the store; identical requests waiting on this one do.
+    pub(super) fn whole(self, response: &ChatResponse) {
+        let Some(answer) = CachedAnswer::from_response(response) else {
+            return;
+        };
+        self.store(answer);
+    }
+
+    /// The entry is made now (its age counts from the answer); a memory store takes it at
+    /// once, DynamoDB in a background task that holds the single-flight guard until written.
+    fn store(self, answer: CachedAnswer) {
+        let Some(entry) = self.cache.entry(&self.plan, &answer) else {
+            return;
+        };
+        if self.cache.is_local() {
+            let _ = self.cache.put(&self.plan, entry).now_or_never();
+            return;
+        }
+        tokio::spawn(async move {
+            self.cache.put(&self.plan, entry).await;
+            drop(self.flight);
+        });
+    }
+
+    /// `events`, recorded as they pass; the answer is stored when they end without an error.
+    pub(super) fn record(self, events: GatewayEvents) -> GatewayEvents {
+        Box::pin(Recording {
+            events,
+            recorder: Some(Recorder::default()),
+            storing: Some(self),
+        })
+    }
+}
+
+struct Recording {
+    events: GatewayEvents,
+    recorder: Option<Recorder>,
+    storing: Option<Storing>,
+}
+
+impl Stream for Recording {
+    type Item = Result<StreamEvent, GatewayError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let polled = self.events.poll_next_unpin(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(event))) => {
+                if let Some(recorder) = self.recorder.as_mut() {
+                    recorder.observe(event);
+                }
+            }
+            std::task::Poll::Ready(Some(Err(_))) => {
+                // A broken stream is not kept; waiting requests go to the model themselves.
+                self.recorder = None;
+                self.storing = None;
+            }
+            std::task::Poll::Ready(None) => {
+                let answer = self.recorder.take().and_then(Recorder::answer);
+                if let (Some(answer), Some(storing)) = (answer, self.storing.take()) {
+                    storing.store(answer);
+                }
+                self.storing = None;
+            }
+            std::task::Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl super::Gateway {
+    /// Looks `request` up. `Err` only when a `during_call` guardrail blocks a hit's input.
+    pub(super) async fn look_up(
+        &self,
+        ctx: &RequestContext,
+        request: &mut ChatRequest,
+        guards: &Selected,
+        mut account: Accounting,
+    ) -> Result<Lookup, GatewayError> {
+        let Some(cache) = self.cache.as_ref() else {
+            return Ok(Lookup::Miss(account, None));
+        };
+        let names = guards
+            .pre_call
+            .iter()
+            .chain(&guards.during_call)
+            .chain(guards.post_call.iter())
+            .map(|g| g.name());
+        let Some(plan) = cache.plan_chat(
+            ctx.caller,
+            &ctx.principal,
+            ctx.cache.as_ref(),
+            names,
+            request,
+        ) else {
+            return Ok(Lookup::Miss(account, None));
+        };
+        let mut flight = None;
+        if plan.read {
+            if let Some(answer) = cache.get(&plan).await {
+                return self.hit(ctx, request, guards, account, &plan, answer).await;
+            }
+            if plan.write {
+                match cache.turn(&plan) {
+                    Turn::Lead(guard) => flight = Some(guard),
+                    Turn::Follow(rx) => {
+                        let waited = ResponseCache::landed(rx);
+                        let waited = match ctx.deadline {
+                            Some(due) => tokio::time::timeout_at(due, waited).await.is_ok(),
+                            None => {
+                                waited.await;
+                                true
+                            }
+                        };
+                        if waited {
+                            if let Some(answer) = cache.get(&plan).await {
+                                return self
+                                    .hit(ctx, request, guards, account, &plan, answer)
+                                    .await;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        account.cache_miss();
+        Ok(Lookup::Miss(
+            account,
+            Some(Storing {
+                cache: Arc::clone(cache),
+                plan,
+                flight,
+            }),
+        ))
+    }
+
+    /// Answers from the cache: no model call, cost 0, recorded as a hit.
+    async fn hit(
+        &self,
+        ctx: &RequestContext,
+        request: &ChatRequest,
+        guards: &Selected,
+        mut account: Accounting,
+        plan: &CachePlan,
+        answer: CachedAnswer,
+    ) -> Result<Lookup, GatewayError> {
+        // `during_call` guardrails check the input beside a model call; a hit has none, so
+        // they check it here.
+        let log = account.guardrail_log();
+        if let Err(err) = guard::during(&guards.during_call, request, &log).await {
+            return Err(failed(account, err));
+        }
+        account.cache_hit();
+        let status = CacheStatus {
+            key: plan.key.clone(),
+            hit: true,
+        };
+        if request.stream {
+            let events: Vec<Result<StreamEvent, GatewayError>> =
+                answer.events().into_iter().map(Ok).collect();
+            let routing = Routing {
+                deployment_id: CACHE_DEPLOYMENT.to_owned(),
+                cache: Some(Box::new(status)),
+                ..Routing::default()
+            };
+            let events: GatewayEvents = Box::pin(stream::iter(events));
+            return Ok(Lookup::Hit(Answer::Stream(AnswerStream::cached(
+                events,
+                account,
+                ctx.started,
+                routing,
+            ))));
+        }
+        let response = answer.response();
+        if account.capturing() {
+            account.capture_output(OutputCapture {
+                content: response.content.clone(),
+                tool_calls: response.tool_calls.clone(),
+            });
+        }
+        account.succeeded(Some(response.usage), Some(response.finish_reason), None);
+        Ok(Lookup::Hit(Answer::Whole(Completion {
+            response,
+            deployment_id: CACHE_DEPLOYMENT.to_owned(),
+            latency: Duration::ZERO,
+            cost: Some(0.0),
+            retries: 0,
+            fallbacks: Vec::new(),
+            cache: Some(status),
+        })))
+    }
+}
