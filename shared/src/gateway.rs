@@ -201,7 +201,8 @@ impl GatewayBuilder<'_> {
                 store,
                 self.key_settings.cache_ttl,
             )
-            .with_clock(self.clock),
+            .with_clock(self.clock)
+            .with_access_groups(keys::AccessGroups::new(config.access_groups.clone())),
             key_settings: self.key_settings,
             guardrails: GuardrailSet::new(config, &self.configured, self.always)?,
             after: AfterResponse::start_with_live(

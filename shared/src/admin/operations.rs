@@ -96,6 +96,7 @@ impl<'a> KeyAdmin<'a> {
         self.auth.forget_key(&hash);
         let mut view = views::key_info(&hash, &key, 0.0, self.now);
         if let Some(object) = view.as_object_mut() {
+            views::generated_extras(object, body, &hash, self.now);
             object.insert("key".into(), Value::String(plain));
         }
         Ok(view)
@@ -282,11 +283,13 @@ impl<'a> KeyAdmin<'a> {
         key: &mut VirtualKey,
         fields: &Fields<'_>,
     ) -> Result<Vec<KeyField>, AdminError> {
+        // As in LiteLLM, the admin may name a team that does not exist yet: the key is
+        // refused nothing for it, and takes the team's limits once the team is created.
         let team = fields.string("team_id")?;
         if let Some(Some(id)) = &team {
-            if self.store.find_team(id).await?.is_none() {
+            if !valid_team_id(id) {
                 return Err(AdminError::bad(
-                    format!("team `{id}` does not exist"),
+                    "`team_id` must be 1 to 128 letters, digits, `-`, `_`, `.` or `@`",
                     "team_id",
                 ));
             }
@@ -320,6 +323,9 @@ impl<'a> KeyAdmin<'a> {
         let tpm = fields.count("tpm_limit")?;
         note(KeyField::TpmLimit, tpm.is_some());
         set(&mut key.tpm_limit, tpm);
+        let parallel = fields.count("max_parallel_requests")?;
+        note(KeyField::MaxParallel, parallel.is_some());
+        set(&mut key.max_parallel_requests, parallel);
         let metadata = fields.object("metadata")?;
         note(KeyField::Metadata, metadata.is_some());
         set_or_default(&mut key.metadata, metadata);
@@ -350,6 +356,10 @@ fn apply_team(team: &mut Team, fields: &Fields<'_>) -> Result<(), AdminError> {
     );
     set(&mut team.rpm_limit, fields.count("rpm_limit")?);
     set(&mut team.tpm_limit, fields.count("tpm_limit")?);
+    set(
+        &mut team.max_parallel_requests,
+        fields.count("max_parallel_requests")?,
+    );
     set_or_default(&mut team.metadata, fields.object("metadata")?);
     set_or_default(&mut team.guardrails, fields.strings("guardrails")?);
     set_or_default(&mut team.blocked, fields.flag("blocked")?);
@@ -417,11 +427,19 @@ mod tests {
         let info = admin.key_info(&plain).await.unwrap();
         assert_eq!(info["info"]["team_id"], "t1");
         assert_eq!(info["info"].get("key"), None);
-        let missing_team = admin
-            .generate_key(&obj(json!({"team_id": "nope"})))
+        // The admin may mint a key for a team that does not exist yet (LiteLLM does).
+        let teamless = admin
+            .generate_key(&obj(json!({"team_id": "later"})))
+            .await
+            .unwrap();
+        assert_eq!(teamless["team_id"], "later");
+        assert_eq!(teamless["token_id"], teamless["token"]);
+        assert!(teamless["updated_at"].is_string());
+        let bad_team = admin
+            .generate_key(&obj(json!({"team_id": "no spaces"})))
             .await
             .unwrap_err();
-        assert_eq!(missing_team.param(), Some("team_id"));
+        assert_eq!(bad_team.param(), Some("team_id"));
         let listed = admin.team_info("t1").await.unwrap();
         assert_eq!(listed["keys"].as_array().unwrap().len(), 1);
         let deleted = admin

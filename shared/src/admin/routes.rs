@@ -1,5 +1,5 @@
 //! The key and team endpoints (`/key/*`, `/team/*`): thin handlers over [`KeyAdmin`], each
-//! behind the admin guard.
+//! behind the admin guard, but for the self-service reads (`/key/info`, `/team/info`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,10 +13,11 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
-use super::{admin_error, master_only, AdminError, KeyAdmin};
+use super::{admin_error, caller, master_only, not_yours, AdminError, KeyAdmin};
 use crate::gateway::Gateway;
 use crate::http::body::parse_json;
 use crate::http::ApiError;
+use crate::keys::KeyHash;
 
 /// The key and team routes.
 pub(super) fn key_and_team_routes() -> Router<Arc<Gateway>> {
@@ -132,31 +133,70 @@ async fn update_team(
     .await
 }
 
+/// `GET /key/info[?key=]`: the master key reads any key (`key` required); a virtual key reads
+/// itself (with its own `key`, plain or hashed, or with none) and gets 403 for any other.
 async fn key_info(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(err) = master_only(&gateway, &headers).await {
-        return err.into_response();
+    let principal = match caller(&gateway, &headers).await {
+        Ok(principal) => principal,
+        Err(err) => return err.into_response(),
+    };
+    let admin = KeyAdmin::new(gateway.authenticator());
+    if principal.is_master() {
+        return match required(&query, "key") {
+            Ok(key) => answer(admin.key_info(key).await),
+            Err(err) => err.into_response(),
+        };
     }
-    match required(&query, "key") {
-        Ok(key) => answer(KeyAdmin::new(gateway.authenticator()).key_info(key).await),
-        Err(err) => err.into_response(),
+    let Some(own) = principal.key_hash.as_ref() else {
+        return not_yours("key").into_response();
+    };
+    match query
+        .get("key")
+        .map(String::as_str)
+        .filter(|k| !k.is_empty())
+    {
+        None => answer(admin.key_info(own.as_str()).await),
+        Some(given) if is_same_key(given, own) => answer(admin.key_info(given).await),
+        Some(_) => not_yours("key").into_response(),
     }
 }
 
+/// Whether `given` (a key in plain text or its hash) names the key hashed `own`.
+fn is_same_key(given: &str, own: &KeyHash) -> bool {
+    KeyHash::parse(given).is_some_and(|h| &h == own) || &KeyHash::of(given) == own
+}
+
+/// `GET /team/info?team_id=`: the master key reads any team; a key of a team reads its own
+/// (`team_id` may then be left out) and gets 403 for any other.
 async fn team_info(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(err) = master_only(&gateway, &headers).await {
-        return err.into_response();
+    let principal = match caller(&gateway, &headers).await {
+        Ok(principal) => principal,
+        Err(err) => return err.into_response(),
+    };
+    let admin = KeyAdmin::new(gateway.authenticator());
+    if principal.is_master() {
+        return match required(&query, "team_id") {
+            Ok(id) => answer(admin.team_info(id).await),
+            Err(err) => err.into_response(),
+        };
     }
-    match required(&query, "team_id") {
-        Ok(id) => answer(KeyAdmin::new(gateway.authenticator()).team_info(id).await),
-        Err(err) => err.into_response(),
+    let own = principal.key_hash.as_ref().and(principal.team.as_deref());
+    let asked = query
+        .get("team_id")
+        .map(String::as_str)
+        .filter(|t| !t.is_empty());
+    match (own, asked) {
+        (Some(own), None) => answer(admin.team_info(own).await),
+        (Some(own), Some(asked)) if asked == own => answer(admin.team_info(own).await),
+        _ => not_yours("team").into_response(),
     }
 }
 

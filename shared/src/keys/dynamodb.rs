@@ -299,6 +299,10 @@ impl KeyStore for DynamoKeyStore {
         Box::pin(super::dynamodb_limits::settle(self, settlement))
     }
 
+    fn parallel_slots(&self) -> Option<std::sync::Arc<dyn super::SharedSlots>> {
+        Some(std::sync::Arc::new(self.clone()))
+    }
+
     fn spend<'a>(
         &'a self,
         scope: &'a Scope,

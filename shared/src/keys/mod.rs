@@ -8,22 +8,26 @@
 //! the config or from Secrets Manager ([`MasterKey`]); budgets and rate limits are reserved
 //! before the model call and settled after it ([`limits`]).
 
+mod access;
 mod authenticator;
 mod cache;
 mod duration;
 mod dynamodb;
 mod dynamodb_items;
 mod dynamodb_limits;
+mod dynamodb_parallel;
 mod environment;
 pub mod limits;
 mod master;
 mod memory;
+pub mod parallel;
 mod principal;
 mod records;
 
 use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
+pub use access::{AccessGroups, ALL_PROXY_MODELS, ALL_TEAM_MODELS};
 pub use authenticator::Authenticator;
 pub use duration::parse_duration;
 pub use dynamodb::DynamoKeyStore;
@@ -35,6 +39,7 @@ pub use environment::{
 pub use limits::{Limits, ReservationPlan, Settlement};
 pub use master::{parse_master_secret, MasterKey, SecretsManagerMasterKey};
 pub use memory::MemoryKeyStore;
+pub use parallel::{ParallelLimit, ParallelLimiter, ParallelPermit, ParallelRefusal, SharedSlots};
 pub use principal::{Caller, Principal};
 pub use records::{Team, VirtualKey};
 
@@ -79,6 +84,7 @@ pub enum KeyField {
     BudgetDuration,
     RpmLimit,
     TpmLimit,
+    MaxParallel,
     Metadata,
     Guardrails,
     Blocked,
@@ -87,13 +93,14 @@ pub enum KeyField {
 
 /// The fields of a team an update may change (LiteLLM's names, which are also the stored
 /// attributes' names).
-pub const TEAM_FIELDS: [&str; 10] = [
+pub const TEAM_FIELDS: [&str; 11] = [
     "team_alias",
     "models",
     "max_budget",
     "budget_duration",
     "rpm_limit",
     "tpm_limit",
+    "max_parallel_requests",
     "metadata",
     "guardrails",
     "blocked",
@@ -214,6 +221,12 @@ pub trait KeyStore: Send + Sync {
     /// Replaces a reservation by what the request actually cost and used.
     fn settle<'a>(&'a self, settlement: &'a Settlement)
         -> BoxFuture<'a, Result<(), KeyStoreError>>;
+
+    /// The slots `max_parallel_requests` is held by across instances; `None` (the default)
+    /// when the store is this instance's own (memory), whose counts are enough.
+    fn parallel_slots(&self) -> Option<std::sync::Arc<dyn SharedSlots>> {
+        None
+    }
 
     /// The spend (settled, USD) of a scope's budget period `period` (`limits::budget_sort_key`).
     fn spend<'a>(

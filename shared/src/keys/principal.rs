@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::limits::Limits;
+use super::parallel::ParallelLimit;
 use super::KeyHash;
 
 /// Which edge a request came in through.
@@ -42,6 +43,8 @@ pub struct Principal {
     pub team_limits: Option<Limits>,
     /// Guardrails for this caller: the key's and its team's, without repeats.
     pub guardrails: Vec<String>,
+    /// `max_parallel_requests` of the key and its team (`keys::parallel`).
+    pub parallel: Vec<ParallelLimit>,
 }
 
 impl Principal {
@@ -56,6 +59,7 @@ impl Principal {
             limits: Limits::default(),
             team_limits: None,
             guardrails: Vec::new(),
+            parallel: Vec::new(),
         }
     }
 
@@ -91,6 +95,24 @@ impl Principal {
             .as_ref()
             .is_none_or(|models| models.iter().any(|m| m == model))
     }
+}
+
+/// The `max_parallel_requests` limit of a key (by its hash).
+pub fn key_parallel(hash: &KeyHash, max: Option<u64>) -> Option<ParallelLimit> {
+    max.map(|max| ParallelLimit {
+        scope: format!("key#{}", hash.as_str()),
+        max,
+        label: "key max_parallel_requests",
+    })
+}
+
+/// The `max_parallel_requests` limit of a team.
+pub fn team_parallel(team_id: &str, max: Option<u64>) -> Option<ParallelLimit> {
+    max.map(|max| ParallelLimit {
+        scope: format!("team#{team_id}"),
+        max,
+        label: "team max_parallel_requests",
+    })
 }
 
 /// The model groups a key of `team` may use: the key's list narrowed by its team's (the

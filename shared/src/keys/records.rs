@@ -28,6 +28,8 @@ pub struct VirtualKey {
     pub budget_duration: Option<String>,
     pub rpm_limit: Option<u64>,
     pub tpm_limit: Option<u64>,
+    /// LiteLLM's `max_parallel_requests`: requests of this key in flight at once.
+    pub max_parallel_requests: Option<u64>,
     pub metadata: Map<String, Value>,
     /// Guardrails that run for this key (names from the config).
     pub guardrails: Vec<String>,
@@ -57,6 +59,8 @@ pub struct Team {
     pub budget_duration: Option<String>,
     pub rpm_limit: Option<u64>,
     pub tpm_limit: Option<u64>,
+    /// LiteLLM's `max_parallel_requests`: requests of the team's keys in flight at once.
+    pub max_parallel_requests: Option<u64>,
     pub metadata: Map<String, Value>,
     pub guardrails: Vec<String>,
     pub blocked: bool,

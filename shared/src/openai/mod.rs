@@ -4,12 +4,14 @@
 
 pub mod chunk;
 pub mod content;
+pub mod drop_params;
 pub mod error_body;
 pub mod into_chat;
 pub mod request;
 pub mod response;
 
 pub use chunk::ChunkWriter;
+pub use drop_params::drop_params;
 pub use error_body::ErrorBody;
 pub use into_chat::from_openai;
 pub use request::ChatCompletionRequest;

@@ -59,6 +59,16 @@ impl Gateway {
         &self.auth
     }
 
+    /// The router's settings (retries, timeouts, `drop_params`) as configured.
+    pub fn router_settings(&self) -> &RouterSettings {
+        &self.settings
+    }
+
+    /// The model group `name`, with its deployments (for the model info endpoints).
+    pub fn model_group(&self, name: &str) -> Option<&crate::router::ModelGroup> {
+        self.router.group(name)
+    }
+
     pub fn model_names(&self) -> impl Iterator<Item = &str> {
         self.router.model_names()
     }
