@@ -230,6 +230,128 @@ impl<'a> KeyAdmin<'a> {
         Ok(json!({"team_id": team_id, "data": views::team_info(&team, spend, self.now)}))
     }
 
+    /// `POST /team/member_add`: `{"team_id", "member": {"user_id", "role"} | [...]}`; members
+    /// already there (by `user_id` or `user_email`) are replaced. The team as stored.
+    pub async fn add_members(&self, body: &Map<String, Value>) -> Result<Value, AdminError> {
+        let fields = Fields(body);
+        let Some(Some(team_id)) = fields.string("team_id")? else {
+            return Err(AdminError::bad("`team_id` is required", "team_id"));
+        };
+        let added: Vec<Value> = match body.get("member") {
+            Some(Value::Array(list)) => list.clone(),
+            Some(member @ Value::Object(_)) => vec![member.clone()],
+            _ => {
+                return Err(AdminError::bad(
+                    "`member` ({\"user_id\", \"role\"} or a list of them) is required",
+                    "member",
+                ))
+            }
+        };
+        for member in &added {
+            if member_id(member).is_none() {
+                return Err(AdminError::bad(
+                    "each member needs a `user_id` or `user_email`",
+                    "member",
+                ));
+            }
+        }
+        let mut team = self.find_team(&team_id).await?;
+        for member in added {
+            let mut member = member;
+            if let Some(object) = member.as_object_mut() {
+                object
+                    .entry("role")
+                    .or_insert_with(|| Value::String("user".into()));
+            }
+            team.members_with_roles
+                .retain(|m| member_id(m) != member_id(&member));
+            team.members_with_roles.push(member);
+        }
+        self.write_members(team).await
+    }
+
+    /// `POST /team/member_delete`: `{"team_id", "user_id" | "user_email"}`. The team as stored.
+    pub async fn delete_member(&self, body: &Map<String, Value>) -> Result<Value, AdminError> {
+        let fields = Fields(body);
+        let Some(Some(team_id)) = fields.string("team_id")? else {
+            return Err(AdminError::bad("`team_id` is required", "team_id"));
+        };
+        let user = fields.string("user_id")?.flatten();
+        let email = fields.string("user_email")?.flatten();
+        if user.is_none() && email.is_none() {
+            return Err(AdminError::bad(
+                "`user_id` or `user_email` is required",
+                "user_id",
+            ));
+        }
+        let mut team = self.find_team(&team_id).await?;
+        let before = team.members_with_roles.len();
+        team.members_with_roles.retain(|m| {
+            let same_user = user
+                .as_deref()
+                .is_some_and(|u| m.get("user_id").and_then(Value::as_str) == Some(u));
+            let same_email = email
+                .as_deref()
+                .is_some_and(|e| m.get("user_email").and_then(Value::as_str) == Some(e));
+            !(same_user || same_email)
+        });
+        if team.members_with_roles.len() == before {
+            return Err(AdminError::NotFound(format!(
+                "no such member in team `{team_id}`"
+            )));
+        }
+        self.write_members(team).await
+    }
+
+    /// `POST /team/delete`: `{"team_ids": [...]}`; every team must exist. Deletes the teams and
+    /// their keys, as LiteLLM does.
+    pub async fn delete_teams(&self, body: &Map<String, Value>) -> Result<Value, AdminError> {
+        let Some(Some(ids)) = Fields(body).strings("team_ids")? else {
+            return Err(AdminError::bad(
+                "`team_ids` (a list of team ids) is required",
+                "team_ids",
+            ));
+        };
+        for id in &ids {
+            self.find_team(id).await?;
+        }
+        let mut deleted_keys = 0;
+        for id in &ids {
+            let hashes: Vec<KeyHash> = self
+                .store
+                .team_keys(id)
+                .await?
+                .into_iter()
+                .map(|(hash, _)| hash)
+                .collect();
+            self.store.delete_keys(&hashes).await?;
+            for hash in &hashes {
+                self.auth.forget_key(hash);
+            }
+            deleted_keys += hashes.len();
+            self.store.delete_team(id).await?;
+            self.auth.forget_team(id);
+        }
+        Ok(json!({"deleted_teams": ids, "deleted_keys": deleted_keys}))
+    }
+
+    async fn write_members(&self, team: Team) -> Result<Value, AdminError> {
+        let team_id = team.team_id.clone();
+        let team = match self.store.update_team(&team, &["members_with_roles"]).await {
+            Ok(updated) => updated,
+            Err(WriteError::Store(err)) => return Err(err.into()),
+            Err(_) => return Err(AdminError::NotFound(format!("team `{team_id}` not found"))),
+        };
+        self.auth.forget_team(&team_id);
+        let spend = self.team_spend(&team).await?;
+        let mut view = views::team_info(&team, spend, self.now);
+        if let Some(object) = view.as_object_mut() {
+            object.insert("updated_users".into(), json!([]));
+            object.insert("updated_team_memberships".into(), json!([]));
+        }
+        Ok(view)
+    }
+
     /// `GET /team/list`: every team.
     pub async fn list_teams(&self) -> Result<Value, AdminError> {
         let mut list = Vec::new();
@@ -368,6 +490,14 @@ fn apply_team(team: &mut Team, fields: &Fields<'_>) -> Result<(), AdminError> {
         fields.list("members_with_roles")?,
     );
     Ok(())
+}
+
+/// A team member's identity: its `user_id`, else its `user_email`.
+fn member_id(member: &Value) -> Option<&str> {
+    member
+        .get("user_id")
+        .and_then(Value::as_str)
+        .or_else(|| member.get("user_email").and_then(Value::as_str))
 }
 
 /// LiteLLM's abbreviation: `sk-...` and the last four characters.

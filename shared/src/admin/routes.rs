@@ -30,6 +30,9 @@ pub(super) fn key_and_team_routes() -> Router<Arc<Gateway>> {
         .route("/team/info", get(team_info))
         .route("/team/update", post(update_team))
         .route("/team/list", get(list_teams))
+        .route("/team/member_add", post(add_members))
+        .route("/team/member_delete", post(delete_member))
+        .route("/team/delete", post(delete_teams))
 }
 
 fn answer(result: Result<Value, AdminError>) -> Response {
@@ -205,4 +208,37 @@ async fn list_teams(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> 
         return err.into_response();
     }
     answer(KeyAdmin::new(gateway.authenticator()).list_teams().await)
+}
+
+async fn add_members(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.add_members(body).await
+    })
+    .await
+}
+
+async fn delete_member(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.delete_member(body).await
+    })
+    .await
+}
+
+async fn delete_teams(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.delete_teams(body).await
+    })
+    .await
 }

@@ -233,6 +233,20 @@ impl KeyStore for DynamoKeyStore {
         })
     }
 
+    fn delete_team<'a>(&'a self, team_id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        Box::pin(async move {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(team_pk(team_id)))
+                .key("sk", s("TEAM"))
+                .send()
+                .await
+                .map_err(store_error)?;
+            Ok(())
+        })
+    }
+
     fn find_team<'a>(
         &'a self,
         team_id: &'a str,

@@ -123,6 +123,12 @@ impl KeyStore for MemoryKeyStore {
         ready(Ok(teams.get(team_id).cloned()))
     }
 
+    fn delete_team<'a>(&'a self, team_id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        let mut teams = self.teams.write().unwrap_or_else(PoisonError::into_inner);
+        teams.remove(team_id);
+        ready(Ok(()))
+    }
+
     fn create_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>> {
         let mut teams = self.teams.write().unwrap_or_else(PoisonError::into_inner);
         if teams.contains_key(&team.team_id) {

@@ -194,6 +194,9 @@ pub trait KeyStore: Send + Sync {
 
     fn create_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>>;
 
+    /// Deletes a team (its keys are deleted by the caller; the counters expire on their own).
+    fn delete_team<'a>(&'a self, team_id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>>;
+
     /// Writes the fields of `team` named in `fields` (its attribute names, [`TEAM_FIELDS`]) and
     /// only those, in one conditional write; the team as stored afterwards.
     /// [`WriteError::NotFound`] if it does not exist.

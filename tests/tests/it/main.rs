@@ -14,6 +14,7 @@ mod compat_drop_params;
 mod compat_health;
 mod compat_parallel;
 mod compat_self_service;
+mod compat_team_members;
 mod errors;
 mod evaluation;
 mod fake_bedrock;
