@@ -1,4 +1,4 @@
-//! LiteLLM's admin API, in one place: keys (`/key/*`), teams (`/team/*`), spend
+//! LiteLLM's admin API, in one place: keys (`/key/*`), teams (`/team/*`), users (`/user/*`), spend
 //! (`/spend/logs`, `/spend/report`, `/global/spend/report`) and model discovery
 //! (`/model/info`, `/v2/model/info`, `/model_group/info`).
 //!
@@ -17,6 +17,7 @@ mod models;
 mod operations;
 mod routes;
 mod spend;
+mod users;
 mod views;
 
 use std::sync::Arc;

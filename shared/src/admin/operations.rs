@@ -49,9 +49,9 @@ impl AdminError {
 
 /// The admin operations over a store; changes made here drop this instance's cached copies.
 pub struct KeyAdmin<'a> {
-    store: &'a dyn KeyStore,
-    auth: &'a Authenticator,
-    now: u64,
+    pub(super) store: &'a dyn KeyStore,
+    pub(super) auth: &'a Authenticator,
+    pub(super) now: u64,
 }
 
 impl<'a> KeyAdmin<'a> {
@@ -254,14 +254,25 @@ impl<'a> KeyAdmin<'a> {
                     "member",
                 ));
             }
+            // LiteLLM's team roles.
+            match member.get("role") {
+                None | Some(Value::Null) => {}
+                Some(Value::String(role)) if role == "admin" || role == "user" => {}
+                Some(_) => {
+                    return Err(AdminError::bad(
+                        "a member's `role` is `admin` or `user`",
+                        "member",
+                    ))
+                }
+            }
         }
         let mut team = self.find_team(&team_id).await?;
         for member in added {
             let mut member = member;
             if let Some(object) = member.as_object_mut() {
-                object
-                    .entry("role")
-                    .or_insert_with(|| Value::String("user".into()));
+                if !object.get("role").is_some_and(Value::is_string) {
+                    object.insert("role".into(), Value::String("user".into()));
+                }
             }
             team.members_with_roles
                 .retain(|m| member_id(m) != member_id(&member));
@@ -335,7 +346,7 @@ impl<'a> KeyAdmin<'a> {
         Ok(json!({"deleted_teams": ids, "deleted_keys": deleted_keys}))
     }
 
-    async fn write_members(&self, team: Team) -> Result<Value, AdminError> {
+    pub(super) async fn write_members(&self, team: Team) -> Result<Value, AdminError> {
         let team_id = team.team_id.clone();
         let team = match self.store.update_team(&team, &["members_with_roles"]).await {
             Ok(updated) => updated,
@@ -376,14 +387,18 @@ impl<'a> KeyAdmin<'a> {
         }
     }
 
-    async fn find_team(&self, team_id: &str) -> Result<Team, AdminError> {
+    pub(super) async fn find_team(&self, team_id: &str) -> Result<Team, AdminError> {
         self.store
             .find_team(team_id)
             .await?
             .ok_or_else(|| AdminError::NotFound(format!("team `{team_id}` not found")))
     }
 
-    async fn key_spend(&self, hash: &KeyHash, key: &VirtualKey) -> Result<f64, AdminError> {
+    pub(super) async fn key_spend(
+        &self,
+        hash: &KeyHash,
+        key: &VirtualKey,
+    ) -> Result<f64, AdminError> {
         let period = key.limits().budget_sort_key(self.now);
         Ok(self
             .store
@@ -493,7 +508,7 @@ fn apply_team(team: &mut Team, fields: &Fields<'_>) -> Result<(), AdminError> {
 }
 
 /// A team member's identity: its `user_id`, else its `user_email`.
-fn member_id(member: &Value) -> Option<&str> {
+pub(super) fn member_id(member: &Value) -> Option<&str> {
     member
         .get("user_id")
         .and_then(Value::as_str)
@@ -513,7 +528,7 @@ fn short_name(key: &str) -> String {
     format!("sk-...{tail}")
 }
 
-fn valid_team_id(id: &str) -> bool {
+pub(super) fn valid_team_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id
             .chars()

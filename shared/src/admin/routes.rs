@@ -1,5 +1,6 @@
 //! The key and team endpoints (`/key/*`, `/team/*`): thin handlers over [`KeyAdmin`], each
-//! behind the admin guard, but for the self-service reads (`/key/info`, `/team/info`).
+//! behind the admin guard, but for the self-service reads (`/key/info`, `/team/info`,
+//! `/user/info`). The user endpoints (`/user/*`) too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
+use super::users::DEFAULT_USER_PAGE_SIZE;
 use super::{admin_error, caller, master_only, not_yours, AdminError, KeyAdmin};
 use crate::gateway::Gateway;
 use crate::http::body::parse_json;
@@ -33,6 +35,11 @@ pub(super) fn key_and_team_routes() -> Router<Arc<Gateway>> {
         .route("/team/member_add", post(add_members))
         .route("/team/member_delete", post(delete_member))
         .route("/team/delete", post(delete_teams))
+        .route("/user/new", post(new_user))
+        .route("/user/info", get(user_info))
+        .route("/user/update", post(update_user))
+        .route("/user/delete", post(delete_users))
+        .route("/user/list", get(list_users))
 }
 
 fn answer(result: Result<Value, AdminError>) -> Response {
@@ -241,4 +248,101 @@ async fn delete_teams(
         admin.delete_teams(body).await
     })
     .await
+}
+
+async fn new_user(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.new_user(body).await
+    })
+    .await
+}
+
+async fn update_user(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.update_user(body).await
+    })
+    .await
+}
+
+async fn delete_users(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.delete_users(body).await
+    })
+    .await
+}
+
+/// `GET /user/info?user_id=`: the master key reads any user; a key of a user reads its own
+/// (`user_id` may then be left out) and gets 403 for any other.
+async fn user_info(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let principal = match caller(&gateway, &headers).await {
+        Ok(principal) => principal,
+        Err(err) => return err.into_response(),
+    };
+    let admin = KeyAdmin::new(gateway.authenticator());
+    if principal.is_master() {
+        return match required(&query, "user_id") {
+            Ok(id) => answer(admin.user_info(id).await),
+            Err(err) => err.into_response(),
+        };
+    }
+    let own = principal.key_hash.as_ref().and(principal.user.as_deref());
+    let asked = query
+        .get("user_id")
+        .map(String::as_str)
+        .filter(|u| !u.is_empty());
+    match (own, asked) {
+        (Some(own), None) => answer(admin.user_info(own).await),
+        (Some(own), Some(asked)) if asked == own => answer(admin.user_info(own).await),
+        _ => not_yours("user").into_response(),
+    }
+}
+
+/// `GET /user/list[?page=&page_size=]`, master key only.
+async fn list_users(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(err) = master_only(&gateway, &headers).await {
+        return err.into_response();
+    }
+    let number = |name: &'static str, default: usize| match query.get(name) {
+        None => Ok(default),
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("The query parameter `{name}` must be a whole number."),
+            )
+            .with_param(name)
+        }),
+    };
+    let (page, size) = match (
+        number("page", 1),
+        number("page_size", DEFAULT_USER_PAGE_SIZE),
+    ) {
+        (Ok(page), Ok(size)) => (page, size),
+        (Err(err), _) | (_, Err(err)) => return err.into_response(),
+    };
+    answer(
+        KeyAdmin::new(gateway.authenticator())
+            .list_users(page, size)
+            .await,
+    )
 }

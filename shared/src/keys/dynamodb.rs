@@ -12,8 +12,8 @@ use super::dynamodb_items::{
 };
 use super::limits::{ReserveError, Scope};
 use super::{
-    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, VirtualKey,
-    WriteError,
+    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, User,
+    VirtualKey, WriteError,
 };
 
 /// Keys, teams and counters in DynamoDB. Cheap to clone.
@@ -47,7 +47,7 @@ impl DynamoKeyStore {
     }
 
     /// A put that must (or must not) find the item there already.
-    async fn put(&self, item: Item, exists: bool) -> Result<(), WriteError> {
+    pub(super) async fn put(&self, item: Item, exists: bool) -> Result<(), WriteError> {
         let condition = if exists {
             "attribute_exists(pk)"
         } else {
@@ -143,7 +143,7 @@ impl DynamoKeyStore {
     }
 
     /// Every item of an index partition, page by page.
-    async fn query_index(
+    pub(super) async fn query_index(
         &self,
         index: &str,
         partition: String,
@@ -300,6 +300,36 @@ impl KeyStore for DynamoKeyStore {
             keys.sort_by_key(|(_, k)| k.created_at);
             Ok(keys)
         })
+    }
+
+    fn find_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<User>, KeyStoreError>> {
+        Box::pin(super::dynamodb_users::find_user(self, user_id))
+    }
+
+    fn put_user<'a>(
+        &'a self,
+        user: &'a User,
+        replace: bool,
+    ) -> BoxFuture<'a, Result<(), WriteError>> {
+        Box::pin(super::dynamodb_users::put_user(self, user, replace))
+    }
+
+    fn delete_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        Box::pin(super::dynamodb_users::delete_user(self, user_id))
+    }
+
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<User>, KeyStoreError>> {
+        Box::pin(super::dynamodb_users::list_users(self))
+    }
+
+    fn user_keys<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>> {
+        Box::pin(super::dynamodb_users::user_keys(self, user_id))
     }
 
     fn reserve<'a>(&'a self, plan: &'a ReservationPlan) -> BoxFuture<'a, Result<(), ReserveError>> {

@@ -11,8 +11,8 @@ use super::limits::{
     reservation_sort_key, rpm_sort_key, tpm_sort_key, LimitKind, ReserveError, Scope,
 };
 use super::{
-    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, VirtualKey,
-    WriteError,
+    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, User,
+    VirtualKey, WriteError,
 };
 
 /// One budget period's counter.
@@ -43,6 +43,7 @@ struct Counters {
 pub struct MemoryKeyStore {
     keys: RwLock<HashMap<KeyHash, VirtualKey>>,
     teams: RwLock<HashMap<String, Team>>,
+    users: RwLock<HashMap<String, User>>,
     counters: Mutex<Counters>,
 }
 
@@ -170,6 +171,56 @@ impl KeyStore for MemoryKeyStore {
         let mut list: Vec<(KeyHash, VirtualKey)> = keys
             .iter()
             .filter(|(_, k)| k.team.as_deref() == Some(team_id))
+            .map(|(h, k)| (h.clone(), k.clone()))
+            .collect();
+        list.sort_by_key(|(_, k)| k.created_at);
+        ready(Ok(list))
+    }
+
+    fn find_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<User>, KeyStoreError>> {
+        let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
+        ready(Ok(users.get(user_id).cloned()))
+    }
+
+    fn put_user<'a>(
+        &'a self,
+        user: &'a User,
+        replace: bool,
+    ) -> BoxFuture<'a, Result<(), WriteError>> {
+        let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
+        match (users.contains_key(&user.user_id), replace) {
+            (true, false) => return ready(Err(WriteError::Exists)),
+            (false, true) => return ready(Err(WriteError::NotFound)),
+            _ => {}
+        }
+        users.insert(user.user_id.clone(), user.clone());
+        ready(Ok(()))
+    }
+
+    fn delete_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
+        users.remove(user_id);
+        ready(Ok(()))
+    }
+
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<User>, KeyStoreError>> {
+        let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
+        let mut list: Vec<User> = users.values().cloned().collect();
+        list.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        ready(Ok(list))
+    }
+
+    fn user_keys<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let mut list: Vec<(KeyHash, VirtualKey)> = keys
+            .iter()
+            .filter(|(_, k)| k.user.as_deref() == Some(user_id))
             .map(|(h, k)| (h.clone(), k.clone()))
             .collect();
         list.sort_by_key(|(_, k)| k.created_at);

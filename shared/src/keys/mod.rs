@@ -16,6 +16,7 @@ mod dynamodb;
 mod dynamodb_items;
 mod dynamodb_limits;
 mod dynamodb_parallel;
+mod dynamodb_users;
 mod environment;
 pub mod limits;
 mod master;
@@ -41,7 +42,7 @@ pub use master::{parse_master_secret, MasterKey, SecretsManagerMasterKey};
 pub use memory::MemoryKeyStore;
 pub use parallel::{ParallelLimit, ParallelLimiter, ParallelPermit, ParallelRefusal, SharedSlots};
 pub use principal::{Caller, Principal};
-pub use records::{Team, VirtualKey};
+pub use records::{Team, User, VirtualKey, USER_ROLES};
 
 /// Every virtual key starts with this.
 pub const KEY_PREFIX: &str = "sk-";
@@ -213,6 +214,31 @@ pub trait KeyStore: Send + Sync {
     fn team_keys<'a>(
         &'a self,
         team_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>>;
+
+    fn find_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<User>, KeyStoreError>>;
+
+    /// Stores a user: a new one ([`WriteError::Exists`] if its id is taken) or, with
+    /// `replace`, over the stored one ([`WriteError::NotFound`] if there is none).
+    fn put_user<'a>(
+        &'a self,
+        user: &'a User,
+        replace: bool,
+    ) -> BoxFuture<'a, Result<(), WriteError>>;
+
+    /// Deletes a user (its keys are deleted by the caller).
+    fn delete_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>>;
+
+    /// Every user, by id.
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<User>, KeyStoreError>>;
+
+    /// The keys whose `user_id` is `user_id`, oldest first.
+    fn user_keys<'a>(
+        &'a self,
+        user_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>>;
 
     /// Takes the plan's budget reservations and rate-limit counts at once, or none of them.

@@ -72,6 +72,13 @@ async fn members_come_and_go_and_a_deleted_team_takes_its_keys() {
     )
     .await
     .assert_error(400, "invalid_request_error");
+    // LiteLLM's team roles are `admin` and `user`.
+    gw.admin(
+        "/team/member_add",
+        Some(json!({"team_id": "ops", "member": {"user_id": "x", "role": "owner"}})),
+    )
+    .await
+    .assert_error(400, "invalid_request_error");
 
     let key = gw.new_key(json!({"team_id": "ops"})).await;
     let outsider = gw.new_key(json!({})).await;

@@ -15,6 +15,7 @@ mod compat_health;
 mod compat_parallel;
 mod compat_self_service;
 mod compat_team_members;
+mod compat_users;
 mod errors;
 mod evaluation;
 mod fake_bedrock;
