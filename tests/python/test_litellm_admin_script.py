@@ -231,3 +231,74 @@ def test_max_parallel_requests_hold_across_processes(two_gateways):
             break
         time.sleep(0.2)
     assert status == 200, "the slot came back once the stream ended"
+
+
+def test_users_and_team_members_across_processes(two_gateways):
+    """Users and team membership as a LiteLLM onboarding script drives them: a user made
+    through A (with its key) is seen, used and deleted through B; a user's key reads only its
+    own user and may not administer."""
+    a, b = two_gateways
+    team = requests.post(f"{a}/team/new", headers=ADMIN, timeout=10,
+                         json={"team_alias": "support"}).json()["team_id"]
+    made = requests.post(f"{a}/user/new", headers=ADMIN, timeout=10,
+                         json={"user_email": "ann@example.com", "user_role": "internal_user",
+                               "max_budget": 10, "team_id": team})
+    assert made.status_code == 200, made.text
+    user = made.json()
+    user_id, key = user["user_id"], user["key"]
+    assert user["user_role"] == "internal_user" and user["teams"] == [team]
+    assert _chat(b, key, model="claude-3-haiku").status_code == 200
+
+    info = requests.get(f"{b}/user/info", headers=ADMIN, params={"user_id": user_id},
+                        timeout=10)
+    assert info.status_code == 200, info.text
+    body = info.json()
+    assert body["user_info"]["user_email"] == "ann@example.com"
+    assert [k["user_id"] for k in body["keys"]] == [user_id]
+    assert [t["team_id"] for t in body["teams"]] == [team]
+    assert key not in info.text
+
+    # Self-service: the user's key reads its own user; not another's, and no admin call.
+    own = {"Authorization": f"Bearer {key}"}
+    assert requests.get(f"{b}/user/info", headers=own, timeout=10).json()["user_id"] == user_id
+    bob = requests.post(f"{a}/user/new", headers=ADMIN, timeout=10,
+                        json={"user_id": "bob", "auto_create_key": False}).json()
+    assert bob["key"] is None
+    for method, path, body in [
+        ("get", "/user/info?user_id=bob", None),
+        ("post", "/user/new", {"user_id": "mallory"}),
+        ("post", "/user/update", {"user_id": user_id, "user_role": "proxy_admin"}),
+        ("post", "/team/member_add", {"team_id": team, "member": {"user_id": "bob",
+                                                                  "role": "admin"}}),
+        ("post", "/user/delete", {"user_ids": ["bob"]}),
+    ]:
+        refused = requests.request(method, f"{b}{path}", headers=own, json=body, timeout=10)
+        assert refused.status_code == 403, (path, refused.text)
+        assert refused.json()["error"]["type"] == "permission_error"
+
+    # Members: added through B, seen through A; LiteLLM's roles only.
+    added = requests.post(f"{b}/team/member_add", headers=ADMIN, timeout=10,
+                          json={"team_id": team, "member": [{"user_id": "bob", "role": "admin"}]})
+    assert added.status_code == 200, added.text
+    members = requests.get(f"{a}/team/info", headers=ADMIN, params={"team_id": team},
+                           timeout=10).json()["team_info"]["members_with_roles"]
+    assert {m["user_id"]: m["role"] for m in members} == {user_id: "user", "bob": "admin"}
+    assert requests.post(f"{b}/team/member_add", headers=ADMIN, timeout=10, json={
+        "team_id": team, "member": {"user_id": "bob", "role": "owner"}}).status_code == 400
+    gone = requests.post(f"{a}/team/member_delete", headers=ADMIN, timeout=10,
+                         json={"team_id": team, "user_id": "bob"})
+    assert gone.status_code == 200 and len(gone.json()["members_with_roles"]) == 1
+
+    listed = requests.get(f"{a}/user/list", headers=ADMIN, timeout=10).json()
+    assert {u["user_id"] for u in listed["users"]} >= {user_id, "bob"}
+    updated = requests.post(f"{b}/user/update", headers=ADMIN, timeout=10,
+                            json={"user_id": "bob", "user_alias": "Bob"})
+    assert updated.status_code == 200 and updated.json()["data"]["user_alias"] == "Bob"
+
+    # Deleting the user through A takes its key (refused through B) and its membership.
+    deleted = requests.post(f"{a}/user/delete", headers=ADMIN, timeout=10,
+                            json={"user_ids": [user_id]})
+    assert deleted.status_code == 200 and deleted.json()["deleted_keys"] == 1
+    assert _chat(b, key, model="claude-3-haiku").status_code == 401
+    assert requests.get(f"{b}/team/info", headers=ADMIN, params={"team_id": team},
+                        timeout=10).json()["team_info"]["members_with_roles"] == []
