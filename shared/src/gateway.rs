@@ -18,7 +18,7 @@ use crate::keys::{
 };
 use crate::observability::{Telemetry, TelemetryInitError};
 use crate::providers::bedrock::{self, BedrockClients, ClientInitError};
-use crate::router::{MissingProvider, ModelRouter, Providers};
+use crate::router::{MissingProvider, ModelRouter, ProviderFactory, Providers};
 use crate::store::{load_sdk_config, AwsClients};
 use crate::usage::{self, sink_from_settings, UsageSink};
 
@@ -56,6 +56,7 @@ impl Gateway {
             telemetry: Telemetry::off(),
             clock: WallClock::system(),
             live: None,
+            provider_factory: None,
         }
     }
 
@@ -70,6 +71,10 @@ impl Gateway {
     ) -> Result<Self, GatewayInitError> {
         let sdk = load_sdk_config(env).await;
         let aws = AwsClients::from_sdk(&sdk, env);
+        let factory = bedrock::provider_factory(
+            BedrockClients::from_sdk(sdk.clone(), env),
+            config.router.timeout,
+        );
         let bedrock = BedrockClients::from_sdk(sdk, env);
         let (providers, guardrails) =
             bedrock::providers_and_guardrails_from(bedrock, config, env).await?;
@@ -85,6 +90,7 @@ impl Gateway {
         )
         .await?;
         let mut builder = Gateway::builder(config, providers)
+            .provider_factory(factory)
             .configured_guardrails(guardrails)
             .keys(keys)
             .usage_sink(Arc::clone(&usage))
@@ -108,6 +114,7 @@ pub struct GatewayBuilder<'a> {
     telemetry: Telemetry,
     clock: WallClock,
     live: Option<Arc<dyn crate::observability::LiveEvaluator>>,
+    provider_factory: Option<ProviderFactory>,
 }
 
 impl GatewayBuilder<'_> {
@@ -144,6 +151,13 @@ impl GatewayBuilder<'_> {
 
     pub fn key_settings(mut self, settings: KeySettings) -> Self {
         self.key_settings = settings;
+        self
+    }
+
+    /// Serves models added at run time (`/model/new`), building their providers with
+    /// `factory`; without it they are stored but not served by this instance.
+    pub fn provider_factory(mut self, factory: ProviderFactory) -> Self {
+        self.provider_factory = Some(factory);
         self
     }
 
@@ -185,7 +199,10 @@ impl GatewayBuilder<'_> {
     /// Wires the parts and starts the after-response queue's drain task on this runtime.
     pub async fn build(self) -> Result<Gateway, GatewayInitError> {
         let config = self.config;
-        let router = ModelRouter::new(config, &self.providers)?;
+        let mut router = ModelRouter::new(config, &self.providers)?;
+        if let Some(factory) = self.provider_factory {
+            router.set_provider_factory(factory);
+        }
         let store = self
             .key_store
             .unwrap_or_else(|| Arc::new(MemoryKeyStore::new()));

@@ -13,6 +13,7 @@
 
 mod fields;
 mod health;
+mod model_admin;
 mod models;
 mod operations;
 mod routes;
@@ -22,7 +23,7 @@ mod views;
 
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use http::{HeaderMap, StatusCode};
 
@@ -47,6 +48,9 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/v2/model/info", get(models::model_info))
         .route("/model_group/info", get(models::model_group_info))
         .route("/health/models", get(health::check_models))
+        .route("/model/new", post(model_admin::new_model))
+        .route("/model/update", post(model_admin::update_model))
+        .route("/model/delete", post(model_admin::delete_model))
 }
 
 /// The one admin guard: only the master key passes.

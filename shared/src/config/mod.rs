@@ -31,6 +31,7 @@ use std::path::Path;
 
 use serde_yaml_ng::Value;
 
+pub use deployments::runtime_deployment;
 pub use drop_params::{DropParams, GroupDrops};
 pub use error::ConfigError;
 pub use evaluation::{EvaluationSettings, OnlineEvaluatorSettings};

@@ -332,6 +332,30 @@ impl KeyStore for DynamoKeyStore {
         Box::pin(super::dynamodb_users::user_keys(self, user_id))
     }
 
+    fn find_model<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, KeyStoreError>> {
+        Box::pin(super::dynamodb_models::find_model(self, id))
+    }
+
+    fn put_model<'a>(
+        &'a self,
+        id: &'a str,
+        entry: &'a serde_json::Value,
+        replace: bool,
+    ) -> BoxFuture<'a, Result<(), WriteError>> {
+        Box::pin(super::dynamodb_models::put_model(self, id, entry, replace))
+    }
+
+    fn delete_model<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        Box::pin(super::dynamodb_models::delete_model(self, id))
+    }
+
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<serde_json::Value>, KeyStoreError>> {
+        Box::pin(super::dynamodb_models::list_models(self))
+    }
+
     fn reserve<'a>(&'a self, plan: &'a ReservationPlan) -> BoxFuture<'a, Result<(), ReserveError>> {
         Box::pin(super::dynamodb_limits::reserve(self, plan))
     }

@@ -44,6 +44,8 @@ pub struct MemoryKeyStore {
     keys: RwLock<HashMap<KeyHash, VirtualKey>>,
     teams: RwLock<HashMap<String, Team>>,
     users: RwLock<HashMap<String, User>>,
+    /// Models added at run time, by id (ordered, so listings are stable).
+    models: RwLock<std::collections::BTreeMap<String, serde_json::Value>>,
     counters: Mutex<Counters>,
 }
 
@@ -225,6 +227,41 @@ impl KeyStore for MemoryKeyStore {
             .collect();
         list.sort_by_key(|(_, k)| k.created_at);
         ready(Ok(list))
+    }
+
+    fn find_model<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, KeyStoreError>> {
+        let models = self.models.read().unwrap_or_else(PoisonError::into_inner);
+        ready(Ok(models.get(id).cloned()))
+    }
+
+    fn put_model<'a>(
+        &'a self,
+        id: &'a str,
+        entry: &'a serde_json::Value,
+        replace: bool,
+    ) -> BoxFuture<'a, Result<(), WriteError>> {
+        let mut models = self.models.write().unwrap_or_else(PoisonError::into_inner);
+        match (models.contains_key(id), replace) {
+            (true, false) => return ready(Err(WriteError::Exists)),
+            (false, true) => return ready(Err(WriteError::NotFound)),
+            _ => {}
+        }
+        models.insert(id.to_owned(), entry.clone());
+        ready(Ok(()))
+    }
+
+    fn delete_model<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        let mut models = self.models.write().unwrap_or_else(PoisonError::into_inner);
+        models.remove(id);
+        ready(Ok(()))
+    }
+
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<serde_json::Value>, KeyStoreError>> {
+        let models = self.models.read().unwrap_or_else(PoisonError::into_inner);
+        ready(Ok(models.values().cloned().collect()))
     }
 
     fn reserve<'a>(&'a self, plan: &'a ReservationPlan) -> BoxFuture<'a, Result<(), ReserveError>> {

@@ -15,6 +15,7 @@ mod duration;
 mod dynamodb;
 mod dynamodb_items;
 mod dynamodb_limits;
+mod dynamodb_models;
 mod dynamodb_parallel;
 mod dynamodb_users;
 mod environment;
@@ -240,6 +241,26 @@ pub trait KeyStore: Send + Sync {
         &'a self,
         user_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>>;
+
+    /// A model added at run time (its `model_list` entry), by `model_info.id`.
+    fn find_model<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, KeyStoreError>>;
+
+    /// Stores a model entry: a new one ([`WriteError::Exists`] if the id is taken) or, with
+    /// `replace`, over the stored one ([`WriteError::NotFound`] if there is none).
+    fn put_model<'a>(
+        &'a self,
+        id: &'a str,
+        entry: &'a serde_json::Value,
+        replace: bool,
+    ) -> BoxFuture<'a, Result<(), WriteError>>;
+
+    fn delete_model<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>>;
+
+    /// Every model added at run time.
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<serde_json::Value>, KeyStoreError>>;
 
     /// Takes the plan's budget reservations and rate-limit counts at once, or none of them.
     fn reserve<'a>(

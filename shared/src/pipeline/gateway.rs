@@ -18,6 +18,7 @@ pub struct Gateway {
     pub(super) key_settings: KeySettings,
     pub(super) after: AfterResponse,
     pub(super) usage_sink: Arc<dyn UsageSink>,
+    pub(super) models: super::models::ModelRefresh,
 }
 
 /// Everything a [`Gateway`] holds, as the wiring built it.
@@ -43,7 +44,9 @@ impl Gateway {
             after,
             usage_sink,
         } = parts;
+        let models = super::models::ModelRefresh::new(key_settings.cache_ttl);
         Gateway {
+            models,
             router,
             settings,
             auth,

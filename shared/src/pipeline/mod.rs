@@ -28,6 +28,7 @@ mod gateway;
 mod guard;
 mod guard_stream;
 mod limits;
+mod models;
 #[cfg(test)]
 mod proptests;
 mod route;
@@ -106,6 +107,7 @@ impl Gateway {
         ctx: &RequestContext,
         mut request: ChatRequest,
     ) -> Result<Answer, GatewayError> {
+        self.refresh_models(false).await;
         let model = self.accounted_model(&request.model);
         let mut account = Accounting::start(&self.after, ctx, model, request.stream);
         account.user(request.user.as_deref());

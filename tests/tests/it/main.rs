@@ -13,6 +13,7 @@ mod compat_access_groups;
 mod compat_drop_params;
 mod compat_health;
 mod compat_parallel;
+mod compat_runtime_models;
 mod compat_self_service;
 mod compat_team_members;
 mod compat_users;
