@@ -302,3 +302,58 @@ def test_users_and_team_members_across_processes(two_gateways):
     assert _chat(b, key, model="claude-3-haiku").status_code == 401
     assert requests.get(f"{b}/team/info", headers=ADMIN, params={"team_id": team},
                         timeout=10).json()["team_info"]["members_with_roles"] == []
+
+
+def test_a_model_added_at_run_time_is_served_by_the_other_process(two_gateways, fake_bedrock):
+    """LiteLLM's `/model/new` (`store_model_in_db`): added through A, served through B whole
+    and streamed (the OpenAI SDK), updated and deleted through A; a restricted key may neither
+    add a model nor use one outside its access."""
+    a, b = two_gateways
+    entry = {"model_name": "team-haiku",
+             "litellm_params": {"model": "bedrock/anthropic.claude-3-haiku-20240307-v1:0",
+                                "aws_region_name": "us-east-1"},
+             "model_info": {"id": "team-haiku-1"}}
+    key = requests.post(f"{a}/key/generate", headers=ADMIN, json={}, timeout=10).json()["key"]
+    narrow = requests.post(f"{a}/key/generate", headers=ADMIN, timeout=10,
+                           json={"models": ["claude-3-sonnet"]}).json()["key"]
+    refused = requests.post(f"{a}/model/new", json=entry, timeout=10,
+                            headers={"Authorization": f"Bearer {key}"})
+    assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
+
+    made = requests.post(f"{a}/model/new", headers=ADMIN, json=entry, timeout=10)
+    assert made.status_code == 200, made.text
+    assert made.json()["model_id"] == "team-haiku-1"
+
+    client = openai.OpenAI(base_url=f"{b}/v1", api_key=key, max_retries=0, timeout=20)
+    whole = client.chat.completions.create(
+        model="team-haiku", messages=[{"role": "user", "content": "hi"}], max_tokens=8)
+    assert whole.choices[0].message.content and whole.model == "team-haiku"
+    parts = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="team-haiku", messages=[{"role": "user", "content": "hi"}], max_tokens=8,
+        stream=True) if c.choices]
+    assert "".join(parts)
+    assert "team-haiku" in [m.id for m in client.models.list()]
+    with pytest.raises(openai.PermissionDeniedError):
+        openai.OpenAI(base_url=f"{b}/v1", api_key=narrow, max_retries=0).chat.completions.create(
+            model="team-haiku", messages=[{"role": "user", "content": "hi"}])
+    info = requests.get(f"{b}/model/info", headers=ADMIN, timeout=10,
+                        params={"litellm_model_id": "team-haiku-1"}).json()["data"]
+    assert [d["model_name"] for d in info] == ["team-haiku"]
+
+    # Credentials are never stored; the config's names are not taken.
+    bad = dict(entry, model_info={"id": "x"},
+               litellm_params=dict(entry["litellm_params"], aws_secret_access_key="s3cret"))
+    assert requests.post(f"{a}/model/new", headers=ADMIN, json=bad,
+                         timeout=10).status_code == 400
+    assert requests.post(f"{a}/model/new", headers=ADMIN, timeout=10, json=dict(
+        entry, model_name="claude-3-sonnet", model_info={"id": "y"})).status_code == 400
+
+    renamed = requests.post(f"{a}/model/update", headers=ADMIN, timeout=10, json={
+        "model_name": "team-haiku-v2", "model_info": {"id": "team-haiku-1"}})
+    assert renamed.status_code == 200, renamed.text
+    assert _chat(b, key, model="team-haiku-v2").status_code == 200
+    assert _chat(b, key, model="team-haiku").status_code != 200
+    gone = requests.post(f"{a}/model/delete", headers=ADMIN, json={"id": "team-haiku-1"},
+                         timeout=10)
+    assert gone.status_code == 200 and "deleted" in gone.json()["message"]
+    assert _chat(b, key, model="team-haiku-v2").status_code != 200
