@@ -93,7 +93,7 @@ impl Principal {
     pub fn may_use(&self, model: &str) -> bool {
         self.models
             .as_ref()
-            .is_none_or(|models| models.iter().any(|m| m == model))
+            .is_none_or(|models| models.iter().any(|m| m == model || fits(m, model)))
     }
 }
 
@@ -125,6 +125,12 @@ pub fn allowed_models(key: &[String], team: &[String]) -> Option<Arc<[String]>> 
         (true, false) => Some(team.into()),
         (false, false) => Some(key.iter().filter(|m| team.contains(m)).cloned().collect()),
     }
+}
+
+/// Whether `model` fits the wildcard route `pattern` (one `*`, as `bedrock/*`): a key allowed
+/// the route may use every model it reaches.
+fn fits(pattern: &str, model: &str) -> bool {
+    pattern.contains('*') && crate::router::wildcard_capture(pattern, model).is_some()
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ pub use flight::InFlight;
 pub use group::ModelGroup;
 pub use health::{DEFAULT_ALLOWED_FAILS, DEFAULT_COOLDOWN_TIME};
 pub use pick::{Estimate, NoDeployment, Pick};
-pub use runtime::ProviderFactory;
+pub use runtime::{capture as wildcard_capture, ProviderFactory, MAX_WILDCARD_GROUPS};
 
 pub use crate::providers::Providers;
 
@@ -138,8 +138,19 @@ impl ModelRouter {
     }
 
     /// The config's group `name`, else the one added at run time.
+    /// A name with a `*` is a wildcard route, never a group a request names itself; a name
+    /// no group has may fit one (`bedrock/*`), when this instance builds providers.
     pub fn group(&self, name: &str) -> Option<&ModelGroup> {
-        self.groups.get(name).or_else(|| self.runtime.group(name))
+        if name.contains('*') {
+            return None;
+        }
+        self.groups
+            .get(name)
+            .or_else(|| self.runtime.group(name))
+            .or_else(|| {
+                let patterns = self.groups.values().filter(|g| g.name.contains('*'));
+                self.runtime.wildcard(name, patterns)
+            })
     }
 
     /// The config's groups in config order, then those added at run time.

@@ -8,6 +8,7 @@
 //! instance ends (admin calls, so bounded in practice).
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use elsa::sync::{FrozenMap, FrozenVec};
@@ -23,8 +24,14 @@ use crate::providers::ChatProvider;
 pub type ProviderFactory =
     Arc<dyn Fn(&ModelDeployment) -> Result<Arc<dyn ChatProvider>, String> + Send + Sync>;
 
-/// The groups of the stored model entries.
+/// The most groups an instance builds for wildcard routes (one per model name a caller sends
+/// to one); past it, a new name is not found (logged), so callers cannot grow memory without
+/// bound.
+pub const MAX_WILDCARD_GROUPS: usize = 256;
+
+/// The groups of the stored model entries, and those built for wildcard routes.
 pub struct RuntimeGroups {
+    wildcard_built: AtomicUsize,
     /// Every version ever built, by `<name>\0<entries as JSON>`.
     built: FrozenMap<String, Box<ModelGroup>>,
     /// Every name ever built, in order (for listings; filtered by `current`).
@@ -47,6 +54,7 @@ impl std::fmt::Debug for RuntimeGroups {
 impl RuntimeGroups {
     pub(super) fn new(settings: RouterSettings, clock: Clock) -> Self {
         RuntimeGroups {
+            wildcard_built: AtomicUsize::new(0),
             built: FrozenMap::new(),
             names: FrozenVec::new(),
             current: RwLock::new(BTreeMap::new()),
@@ -72,6 +80,40 @@ impl RuntimeGroups {
             .get(name)
             .cloned()?;
         self.built.get(&version)
+    }
+
+    /// The group for `name` through a wildcard route of `patterns` (config groups named with
+    /// one `*`, such as `bedrock/*` or `anthropic.*`; the most specific wins): the pattern's
+    /// deployment with the `*` of its model id replaced by what the name's `*` matched. Built
+    /// once per name.
+    pub(super) fn wildcard<'a>(
+        &'a self,
+        name: &str,
+        patterns: impl Iterator<Item = &'a ModelGroup>,
+    ) -> Option<&'a ModelGroup> {
+        let version = format!("*\0{name}");
+        if let Some(group) = self.built.get(&version) {
+            return Some(group);
+        }
+        let mut matches: Vec<(&ModelGroup, &str)> = patterns
+            .filter_map(|g| capture(&g.name, name).map(|c| (g, c)))
+            .collect();
+        matches.sort_by_key(|(g, _)| std::cmp::Reverse(g.name.len()));
+        let (pattern, captured) = matches.into_iter().next()?;
+        if !is_model_id_part(captured) {
+            return None;
+        }
+        if self.wildcard_built.load(Ordering::Relaxed) >= MAX_WILDCARD_GROUPS {
+            tracing::warn!(pattern = %pattern.name, "wildcard route full; model not built");
+            return None;
+        }
+        let mut config = pattern.deployments.first()?.config.clone();
+        config.model_id = config.model_id.replacen('*', captured, 1);
+        config.deployment_id = format!("{}:{name}", config.deployment_id);
+        config.model_name = name.to_owned();
+        let group = self.build(name, vec![(config, &Value::Null)])?;
+        self.wildcard_built.fetch_add(1, Ordering::Relaxed);
+        Some(self.built.insert(version, Box::new(group)))
     }
 
     pub(super) fn names(&self) -> impl Iterator<Item = &str> {
@@ -140,5 +182,42 @@ impl RuntimeGroups {
         }
         (!deployments.is_empty())
             .then(|| ModelGroup::new(name.to_owned(), deployments, self.settings.routing_strategy))
+    }
+}
+
+/// What the one `*` of `pattern` matches in `name` (not empty), if `name` fits it.
+pub fn capture<'n>(pattern: &str, name: &'n str) -> Option<&'n str> {
+    let (prefix, suffix) = pattern.split_once('*')?;
+    if suffix.contains('*') || name.len() <= prefix.len() + suffix.len() {
+        return None;
+    }
+    name.strip_prefix(prefix)?.strip_suffix(suffix)
+}
+
+/// A Bedrock model id's characters (no `/`, so a name cannot pick another route), 1 to 128.
+fn is_model_id_part(text: &str) -> bool {
+    (1..=128).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_star_captures_a_non_empty_middle() {
+        assert_eq!(
+            capture("bedrock/*", "bedrock/anthropic.x-v1:0"),
+            Some("anthropic.x-v1:0")
+        );
+        assert_eq!(capture("anthropic.*", "anthropic.claude"), Some("claude"));
+        assert_eq!(capture("*", "anything"), Some("anything"));
+        assert_eq!(capture("bedrock/*", "bedrock/"), None);
+        assert_eq!(capture("bedrock/*", "openai/gpt"), None);
+        assert_eq!(capture("plain", "plain"), None);
+        assert!(!is_model_id_part("a/b"));
+        assert!(is_model_id_part("anthropic.claude-3-haiku-20240307-v1:0"));
     }
 }

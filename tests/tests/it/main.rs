@@ -17,6 +17,7 @@ mod compat_runtime_models;
 mod compat_self_service;
 mod compat_team_members;
 mod compat_users;
+mod compat_wildcards;
 mod errors;
 mod evaluation;
 mod fake_bedrock;
