@@ -47,6 +47,10 @@ model_list:
       aws_region_name: us-east-1
     model_info:
       access_groups: ["cheap"]
+  - model_name: "bedrock/*"
+    litellm_params:
+      model: "bedrock/*"
+      aws_region_name: us-east-1
 general_settings:
   master_key: os.environ/LITELLM_MASTER_KEY
 router_settings:
@@ -357,3 +361,28 @@ def test_a_model_added_at_run_time_is_served_by_the_other_process(two_gateways, 
                          timeout=10)
     assert gone.status_code == 200 and "deleted" in gone.json()["message"]
     assert _chat(b, key, model="team-haiku-v2").status_code != 200
+
+
+def test_a_wildcard_route_reaches_a_bedrock_model_by_id(two_gateways, fake_bedrock):
+    """`model_name: "bedrock/*"`: a key allowed the route calls any Bedrock model by its id,
+    whole and streamed; it reaches nothing else, and a key without the route is refused."""
+    a, b = two_gateways
+    routed = requests.post(f"{a}/key/generate", headers=ADMIN, timeout=10,
+                           json={"models": ["bedrock/*"]}).json()["key"]
+    client = openai.OpenAI(base_url=f"{b}/v1", api_key=routed, max_retries=0, timeout=20)
+    model = "bedrock/anthropic.claude-3-haiku-20240307-v1:0"
+    answer = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=8)
+    assert answer.choices[0].message.content and answer.model == model
+    parts = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=8, stream=True)
+        if c.choices]
+    assert "".join(parts)
+    with pytest.raises(openai.PermissionDeniedError):  # a group outside the route
+        client.chat.completions.create(
+            model="claude-3-haiku", messages=[{"role": "user", "content": "hi"}])
+    cheap = requests.post(f"{a}/key/generate", headers=ADMIN, timeout=10,
+                          json={"models": ["cheap"]}).json()["key"]
+    refused = _chat(b, cheap, model=model)
+    assert refused.status_code == 403, refused.text
+    assert _chat(b, routed, model="bedrock/converse/x").status_code == 404
