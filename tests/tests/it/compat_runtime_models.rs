@@ -139,3 +139,34 @@ async fn a_model_added_on_one_instance_is_served_by_another() {
         .await
         .assert_error(404, "invalid_request_error");
 }
+
+/// The refresh is bounded by the key cache's TTL: an instance that read the stored models a
+/// moment ago serves a model added elsewhere only once the TTL has passed (here 2 s).
+#[tokio::test]
+async fn another_instance_picks_a_new_model_up_within_the_cache_ttl() {
+    let table = moto().new_table("compat-runtime-refresh").await;
+    let a = Instance::start(&table, "", settings(0.0, 900.0)).await;
+    let b = Instance::start(&table, "", settings(2.0, 900.0)).await;
+    let key = a.new_key(json!({})).await;
+    // B reads the (empty) stored models now.
+    assert_eq!(b.ask(&key).await.status, 200);
+    let entry = json!({
+        "model_name": "late-haiku",
+        "litellm_params": {"model": format!("bedrock/{HAIKU}"), "aws_region_name": "us-east-1",
+                           "aws_bedrock_runtime_endpoint": b.gw.fake.endpoint()}
+    });
+    let made = a.admin("/model/new", Some(entry)).await;
+    assert_eq!(made.status, 200, "{}", made.text());
+    assert!(
+        made.json()["model_id"].as_str().unwrap().len() >= 32,
+        "a new UUID"
+    );
+    assert_eq!(
+        b.ask_with(&key, chat("late-haiku", false)).await.status,
+        404,
+        "not before B's next refresh"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let served = b.ask_with(&key, chat("late-haiku", false)).await;
+    assert_eq!(served.status, 200, "{}", served.text());
+}
