@@ -43,7 +43,7 @@ pub async fn model_info(
         Ok(principal) => principal,
         Err(err) => return err.into_response(),
     };
-    gateway.refresh_models(false).await;
+    gateway.refresh_models_soon();
     let only_id = query.get("litellm_model_id").filter(|v| !v.is_empty());
     let only_group = query.get("model").filter(|v| !v.is_empty());
     let data: Vec<Value> = visible_groups(&gateway, &principal)
@@ -65,7 +65,7 @@ pub async fn model_group_info(
         Ok(principal) => principal,
         Err(err) => return err.into_response(),
     };
-    gateway.refresh_models(false).await;
+    gateway.refresh_models_soon();
     let only = query.get("model_group").filter(|v| !v.is_empty());
     let data: Vec<Value> = visible_groups(&gateway, &principal)
         .filter(|group| only.is_none_or(|name| *name == group.name))

@@ -157,7 +157,7 @@ pub async fn models(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> 
         Ok(principal) => principal,
         Err(err) => return err.into_response(),
     };
-    gateway.refresh_models(false).await;
+    gateway.refresh_models_soon();
     let data: Vec<_> = gateway
         .model_names()
         .filter(|name| principal.may_use(name))

@@ -107,7 +107,9 @@ impl Gateway {
         ctx: &RequestContext,
         mut request: ChatRequest,
     ) -> Result<Answer, GatewayError> {
-        self.refresh_models(false).await;
+        if !self.router.is_configured(&request.model) {
+            self.refresh_models(false).await;
+        }
         let model = self.accounted_model(&request.model);
         let mut account = Accounting::start(&self.after, ctx, model, request.stream);
         account.user(request.user.as_deref());

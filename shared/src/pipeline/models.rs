@@ -1,7 +1,8 @@
 //! Models added at run time reach every instance: each refreshes its run-time groups from the
 //! table when the last refresh is older than the key cache's TTL (`GATEWAY_KEY_CACHE_TTL_SECS`,
-//! the same bound as a key's change), at the start of a request, in one query; concurrent
-//! requests go on with what they have meanwhile. An instance's own admin changes refresh at
+//! the same bound as a key's change), in one query, at the start of a request that names no
+//! group of the config (requests for the config's models never wait for it), or in the
+//! background for a model listing; concurrent requests go on with what they have meanwhile. An instance's own admin changes refresh at
 //! once. A store that does not answer keeps the groups as they were (logged).
 
 use std::sync::{Mutex, PoisonError};
@@ -35,14 +36,7 @@ impl Gateway {
         if !self.router.serves_runtime_models() {
             return;
         }
-        let due = || {
-            self.models
-                .next
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .is_none_or(|next| Instant::now() >= next)
-        };
-        if !now && !due() {
+        if !now && !self.models_due() {
             return;
         }
         let _running = if now {
@@ -62,6 +56,25 @@ impl Gateway {
             .next
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + self.models.every);
+    }
+
+    /// For listings (`/v1/models`, `/model/info`): starts a refresh if one is due, without
+    /// waiting for it (a store that stalls must not hold a listing), so a listing shows what
+    /// the last refresh read.
+    pub fn refresh_models_soon(self: &std::sync::Arc<Self>) {
+        if !self.router.serves_runtime_models() || !self.models_due() {
+            return;
+        }
+        let gateway = std::sync::Arc::clone(self);
+        tokio::spawn(async move { gateway.refresh_models(false).await });
+    }
+
+    fn models_due(&self) -> bool {
+        self.models
+            .next
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none_or(|next| Instant::now() >= next)
     }
 
     /// Whether `name` is a group of the config.

@@ -148,8 +148,13 @@ async fn another_instance_picks_a_new_model_up_within_the_cache_ttl() {
     let a = Instance::start(&table, "", settings(0.0, 900.0)).await;
     let b = Instance::start(&table, "", settings(2.0, 900.0)).await;
     let key = a.new_key(json!({})).await;
-    // B reads the (empty) stored models now.
+    // B reads the (empty) stored models now: a request for a name the config does not have
+    // (requests for the config's models never read them).
     assert_eq!(b.ask(&key).await.status, 200);
+    assert_eq!(
+        b.ask_with(&key, chat("late-haiku", false)).await.status,
+        404
+    );
     let entry = json!({
         "model_name": "late-haiku",
         "litellm_params": {"model": format!("bedrock/{HAIKU}"), "aws_region_name": "us-east-1",
