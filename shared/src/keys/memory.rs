@@ -499,4 +499,30 @@ mod tests {
         ));
         store.reserve(&plan("c", 180, 0.0, &limits)).await.unwrap();
     }
+
+    #[tokio::test]
+    async fn models_and_users_are_created_once_and_replaced_only_if_there() {
+        let store = MemoryKeyStore::new();
+        let entry = serde_json::json!({"model_name": "m"});
+        assert_eq!(
+            store.put_model("a", &entry, true).await,
+            Err(WriteError::NotFound)
+        );
+        store.put_model("a", &entry, false).await.unwrap();
+        assert_eq!(
+            store.put_model("a", &entry, false).await,
+            Err(WriteError::Exists)
+        );
+        assert_eq!(store.list_models().await.unwrap(), vec![entry.clone()]);
+        store.delete_model("a").await.unwrap();
+        assert_eq!(store.find_model("a").await.unwrap(), None);
+        let user = User {
+            user_id: "u".into(),
+            ..User::default()
+        };
+        assert_eq!(store.put_user(&user, true).await, Err(WriteError::NotFound));
+        store.put_user(&user, false).await.unwrap();
+        assert_eq!(store.put_user(&user, false).await, Err(WriteError::Exists));
+        assert_eq!(store.find_user("u").await.unwrap(), Some(user));
+    }
 }
