@@ -85,7 +85,11 @@ impl Principal {
         }
         self.models = Some(match &self.models {
             None => team.into(),
-            Some(own) => own.iter().filter(|m| team.contains(m)).cloned().collect(),
+            Some(own) => own
+                .iter()
+                .filter(|m| team_allows(team, m))
+                .cloned()
+                .collect(),
         });
     }
 
@@ -123,8 +127,19 @@ pub fn allowed_models(key: &[String], team: &[String]) -> Option<Arc<[String]>> 
         (true, true) => None,
         (false, true) => Some(key.into()),
         (true, false) => Some(team.into()),
-        (false, false) => Some(key.iter().filter(|m| team.contains(m)).cloned().collect()),
+        (false, false) => Some(
+            key.iter()
+                .filter(|m| team_allows(team, m))
+                .cloned()
+                .collect(),
+        ),
     }
+}
+
+/// Whether a team's `models` allow a key's entry: named, or reached by a wildcard route the
+/// team names (a key's route broader than the team's is not kept: it would widen the team's).
+fn team_allows(team: &[String], model: &str) -> bool {
+    team.iter().any(|t| t == model || fits(t, model))
 }
 
 /// Whether `model` fits the wildcard route `pattern` (one `*`, as `bedrock/*`): a key allowed
@@ -135,6 +150,17 @@ fn fits(pattern: &str, model: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_teams_wildcard_route_keeps_the_keys_models_it_reaches_and_nothing_wider() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let allowed = allowed_models(
+            &list(&["bedrock/anthropic.x", "bedrock/*", "other"]),
+            &list(&["bedrock/anthropic.*"]),
+        )
+        .unwrap();
+        assert_eq!(&*allowed, &list(&["bedrock/anthropic.x"])[..]);
+    }
+
     use super::*;
 
     fn list(names: &[&str]) -> Vec<String> {
