@@ -18,7 +18,7 @@ use crate::keys::{
 };
 use crate::observability::{Telemetry, TelemetryInitError};
 use crate::providers::bedrock::{self, BedrockClients, ClientInitError};
-use crate::router::{MissingProvider, ModelRouter, Providers};
+use crate::router::{MissingProvider, ModelRouter, ProviderFactory, Providers};
 use crate::store::{load_sdk_config, AwsClients};
 use crate::usage::{self, sink_from_settings, UsageSink};
 
@@ -57,6 +57,7 @@ impl Gateway {
             clock: WallClock::system(),
             live: None,
             cache: None,
+            provider_factory: None,
         }
     }
 
@@ -71,6 +72,10 @@ impl Gateway {
     ) -> Result<Self, GatewayInitError> {
         let sdk = load_sdk_config(env).await;
         let aws = AwsClients::from_sdk(&sdk, env);
+        let factory = bedrock::provider_factory(
+            BedrockClients::from_sdk(sdk.clone(), env),
+            config.router.timeout,
+        );
         let bedrock = BedrockClients::from_sdk(sdk, env);
         let (providers, guardrails) =
             bedrock::providers_and_guardrails_from(bedrock, config, env).await?;
@@ -91,6 +96,7 @@ impl Gateway {
         let mut builder = Gateway::builder(config, providers)
             .clock(clock)
             .response_cache(cache)
+            .provider_factory(factory)
             .configured_guardrails(guardrails)
             .keys(keys)
             .usage_sink(Arc::clone(&usage))
@@ -116,6 +122,7 @@ pub struct GatewayBuilder<'a> {
     live: Option<Arc<dyn crate::observability::LiveEvaluator>>,
     /// `None` until set: the config's, in memory (see `response_cache`).
     cache: Option<Option<Arc<crate::cache::ResponseCache>>>,
+    provider_factory: Option<ProviderFactory>,
 }
 
 impl GatewayBuilder<'_> {
@@ -162,6 +169,13 @@ impl GatewayBuilder<'_> {
         self
     }
 
+    /// Serves models added at run time (`/model/new`), building their providers with
+    /// `factory`; without it they are stored but not served by this instance.
+    pub fn provider_factory(mut self, factory: ProviderFactory) -> Self {
+        self.provider_factory = Some(factory);
+        self
+    }
+
     /// Store, master key and settings together (`keys::from_environment`).
     pub fn keys(self, parts: KeyParts) -> Self {
         self.key_store(parts.store)
@@ -200,7 +214,10 @@ impl GatewayBuilder<'_> {
     /// Wires the parts and starts the after-response queue's drain task on this runtime.
     pub async fn build(self) -> Result<Gateway, GatewayInitError> {
         let config = self.config;
-        let router = ModelRouter::new(config, &self.providers)?;
+        let mut router = ModelRouter::new(config, &self.providers)?;
+        if let Some(factory) = self.provider_factory {
+            router.set_provider_factory(factory);
+        }
         let store = self
             .key_store
             .unwrap_or_else(|| Arc::new(MemoryKeyStore::new()));
@@ -219,7 +236,8 @@ impl GatewayBuilder<'_> {
                 store,
                 self.key_settings.cache_ttl,
             )
-            .with_clock(self.clock),
+            .with_clock(self.clock)
+            .with_access_groups(keys::AccessGroups::new(config.access_groups.clone())),
             key_settings: self.key_settings,
             guardrails: GuardrailSet::new(config, &self.configured, self.always)?,
             after: AfterResponse::start_with_live(

@@ -88,7 +88,24 @@ pub async fn build_gateway(
         gateway::providers::bedrock::providers_and_guardrails(config, &test_env())
             .await
             .expect("providers build");
+    // Models added at run time carry no credentials: the wiring's (the function's role)
+    // sign their calls; here, the fake's test credentials.
+    let env = test_env();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test-access-key",
+            "test-secret-key",
+            None,
+            None,
+            "tests",
+        ))
+        .load()
+        .await;
+    let clients = gateway::providers::bedrock::BedrockClients::from_sdk(sdk, &env);
+    let factory = gateway::providers::bedrock::provider_factory(clients, config.router.timeout);
     let builder = Gateway::builder(config, providers)
+        .provider_factory(factory)
         .configured_guardrails(guardrails)
         .usage_sink(usage);
     Arc::new(customize(builder).build().await.expect("gateway builds"))

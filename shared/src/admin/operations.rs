@@ -49,9 +49,9 @@ impl AdminError {
 
 /// The admin operations over a store; changes made here drop this instance's cached copies.
 pub struct KeyAdmin<'a> {
-    store: &'a dyn KeyStore,
-    auth: &'a Authenticator,
-    now: u64,
+    pub(super) store: &'a dyn KeyStore,
+    pub(super) auth: &'a Authenticator,
+    pub(super) now: u64,
 }
 
 impl<'a> KeyAdmin<'a> {
@@ -96,6 +96,7 @@ impl<'a> KeyAdmin<'a> {
         self.auth.forget_key(&hash);
         let mut view = views::key_info(&hash, &key, 0.0, self.now);
         if let Some(object) = view.as_object_mut() {
+            views::generated_extras(object, body, &hash, self.now);
             object.insert("key".into(), Value::String(plain));
         }
         Ok(view)
@@ -229,6 +230,139 @@ impl<'a> KeyAdmin<'a> {
         Ok(json!({"team_id": team_id, "data": views::team_info(&team, spend, self.now)}))
     }
 
+    /// `POST /team/member_add`: `{"team_id", "member": {"user_id", "role"} | [...]}`; members
+    /// already there (by `user_id` or `user_email`) are replaced. The team as stored.
+    pub async fn add_members(&self, body: &Map<String, Value>) -> Result<Value, AdminError> {
+        let fields = Fields(body);
+        let Some(Some(team_id)) = fields.string("team_id")? else {
+            return Err(AdminError::bad("`team_id` is required", "team_id"));
+        };
+        let added: Vec<Value> = match body.get("member") {
+            Some(Value::Array(list)) => list.clone(),
+            Some(member @ Value::Object(_)) => vec![member.clone()],
+            _ => {
+                return Err(AdminError::bad(
+                    "`member` ({\"user_id\", \"role\"} or a list of them) is required",
+                    "member",
+                ))
+            }
+        };
+        for member in &added {
+            if member_id(member).is_none() {
+                return Err(AdminError::bad(
+                    "each member needs a `user_id` or `user_email`",
+                    "member",
+                ));
+            }
+            // LiteLLM's team roles.
+            match member.get("role") {
+                None | Some(Value::Null) => {}
+                Some(Value::String(role)) if role == "admin" || role == "user" => {}
+                Some(_) => {
+                    return Err(AdminError::bad(
+                        "a member's `role` is `admin` or `user`",
+                        "member",
+                    ))
+                }
+            }
+        }
+        let mut team = self.find_team(&team_id).await?;
+        for member in added {
+            let mut member = member;
+            if let Some(object) = member.as_object_mut() {
+                if !object.get("role").is_some_and(Value::is_string) {
+                    object.insert("role".into(), Value::String("user".into()));
+                }
+            }
+            team.members_with_roles
+                .retain(|m| member_id(m) != member_id(&member));
+            team.members_with_roles.push(member);
+        }
+        self.write_members(team).await
+    }
+
+    /// `POST /team/member_delete`: `{"team_id", "user_id" | "user_email"}`. The team as stored.
+    pub async fn delete_member(&self, body: &Map<String, Value>) -> Result<Value, AdminError> {
+        let fields = Fields(body);
+        let Some(Some(team_id)) = fields.string("team_id")? else {
+            return Err(AdminError::bad("`team_id` is required", "team_id"));
+        };
+        let user = fields.string("user_id")?.flatten();
+        let email = fields.string("user_email")?.flatten();
+        if user.is_none() && email.is_none() {
+            return Err(AdminError::bad(
+                "`user_id` or `user_email` is required",
+                "user_id",
+            ));
+        }
+        let mut team = self.find_team(&team_id).await?;
+        let before = team.members_with_roles.len();
+        team.members_with_roles.retain(|m| {
+            let same_user = user
+                .as_deref()
+                .is_some_and(|u| m.get("user_id").and_then(Value::as_str) == Some(u));
+            let same_email = email
+                .as_deref()
+                .is_some_and(|e| m.get("user_email").and_then(Value::as_str) == Some(e));
+            !(same_user || same_email)
+        });
+        if team.members_with_roles.len() == before {
+            return Err(AdminError::NotFound(format!(
+                "no such member in team `{team_id}`"
+            )));
+        }
+        self.write_members(team).await
+    }
+
+    /// `POST /team/delete`: `{"team_ids": [...]}`; every team must exist. Deletes the teams and
+    /// their keys, as LiteLLM does.
+    pub async fn delete_teams(&self, body: &Map<String, Value>) -> Result<Value, AdminError> {
+        let Some(Some(ids)) = Fields(body).strings("team_ids")? else {
+            return Err(AdminError::bad(
+                "`team_ids` (a list of team ids) is required",
+                "team_ids",
+            ));
+        };
+        for id in &ids {
+            self.find_team(id).await?;
+        }
+        let mut deleted_keys = 0;
+        for id in &ids {
+            let hashes: Vec<KeyHash> = self
+                .store
+                .team_keys(id)
+                .await?
+                .into_iter()
+                .map(|(hash, _)| hash)
+                .collect();
+            self.store.delete_keys(&hashes).await?;
+            for hash in &hashes {
+                self.auth.forget_key(hash);
+            }
+            deleted_keys += hashes.len();
+            self.store.delete_team(id).await?;
+            self.auth.forget_team(id);
+        }
+        Ok(json!({"deleted_teams": ids, "deleted_keys": deleted_keys}))
+    }
+
+    pub(super) async fn write_members(&self, team: Team) -> Result<Value, AdminError> {
+        let team_id = team.team_id.clone();
+        let team = match self.store.update_team(&team, &["members_with_roles"]).await {
+            Ok(updated) => updated,
+            Err(WriteError::Store(err)) => return Err(err.into()),
+            Err(_) => return Err(AdminError::NotFound(format!("team `{team_id}` not found"))),
+        };
+        self.auth.forget_team(&team_id);
+        let spend = self.team_spend(&team).await?;
+        let mut view = views::team_info(&team, spend, self.now);
+        if let Some(object) = view.as_object_mut() {
+            object.insert("updated_users".into(), json!([]));
+            object.insert("updated_team_memberships".into(), json!([]));
+        }
+        Ok(view)
+    }
+
     /// `GET /team/list`: every team.
     pub async fn list_teams(&self) -> Result<Value, AdminError> {
         let mut list = Vec::new();
@@ -253,14 +387,18 @@ impl<'a> KeyAdmin<'a> {
         }
     }
 
-    async fn find_team(&self, team_id: &str) -> Result<Team, AdminError> {
+    pub(super) async fn find_team(&self, team_id: &str) -> Result<Team, AdminError> {
         self.store
             .find_team(team_id)
             .await?
             .ok_or_else(|| AdminError::NotFound(format!("team `{team_id}` not found")))
     }
 
-    async fn key_spend(&self, hash: &KeyHash, key: &VirtualKey) -> Result<f64, AdminError> {
+    pub(super) async fn key_spend(
+        &self,
+        hash: &KeyHash,
+        key: &VirtualKey,
+    ) -> Result<f64, AdminError> {
         let period = key.limits().budget_sort_key(self.now);
         Ok(self
             .store
@@ -282,11 +420,13 @@ impl<'a> KeyAdmin<'a> {
         key: &mut VirtualKey,
         fields: &Fields<'_>,
     ) -> Result<Vec<KeyField>, AdminError> {
+        // As in LiteLLM, the admin may name a team that does not exist yet: the key is
+        // refused nothing for it, and takes the team's limits once the team is created.
         let team = fields.string("team_id")?;
         if let Some(Some(id)) = &team {
-            if self.store.find_team(id).await?.is_none() {
+            if !valid_team_id(id) {
                 return Err(AdminError::bad(
-                    format!("team `{id}` does not exist"),
+                    "`team_id` must be 1 to 128 letters, digits, `-`, `_`, `.` or `@`",
                     "team_id",
                 ));
             }
@@ -320,6 +460,9 @@ impl<'a> KeyAdmin<'a> {
         let tpm = fields.count("tpm_limit")?;
         note(KeyField::TpmLimit, tpm.is_some());
         set(&mut key.tpm_limit, tpm);
+        let parallel = fields.count("max_parallel_requests")?;
+        note(KeyField::MaxParallel, parallel.is_some());
+        set(&mut key.max_parallel_requests, parallel);
         let metadata = fields.object("metadata")?;
         note(KeyField::Metadata, metadata.is_some());
         set_or_default(&mut key.metadata, metadata);
@@ -350,6 +493,10 @@ fn apply_team(team: &mut Team, fields: &Fields<'_>) -> Result<(), AdminError> {
     );
     set(&mut team.rpm_limit, fields.count("rpm_limit")?);
     set(&mut team.tpm_limit, fields.count("tpm_limit")?);
+    set(
+        &mut team.max_parallel_requests,
+        fields.count("max_parallel_requests")?,
+    );
     set_or_default(&mut team.metadata, fields.object("metadata")?);
     set_or_default(&mut team.guardrails, fields.strings("guardrails")?);
     set_or_default(&mut team.blocked, fields.flag("blocked")?);
@@ -358,6 +505,14 @@ fn apply_team(team: &mut Team, fields: &Fields<'_>) -> Result<(), AdminError> {
         fields.list("members_with_roles")?,
     );
     Ok(())
+}
+
+/// A team member's identity: its `user_id`, else its `user_email`.
+pub(super) fn member_id(member: &Value) -> Option<&str> {
+    member
+        .get("user_id")
+        .and_then(Value::as_str)
+        .or_else(|| member.get("user_email").and_then(Value::as_str))
 }
 
 /// LiteLLM's abbreviation: `sk-...` and the last four characters.
@@ -373,7 +528,7 @@ fn short_name(key: &str) -> String {
     format!("sk-...{tail}")
 }
 
-fn valid_team_id(id: &str) -> bool {
+pub(super) fn valid_team_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id
             .chars()
@@ -417,11 +572,19 @@ mod tests {
         let info = admin.key_info(&plain).await.unwrap();
         assert_eq!(info["info"]["team_id"], "t1");
         assert_eq!(info["info"].get("key"), None);
-        let missing_team = admin
-            .generate_key(&obj(json!({"team_id": "nope"})))
+        // The admin may mint a key for a team that does not exist yet (LiteLLM does).
+        let teamless = admin
+            .generate_key(&obj(json!({"team_id": "later"})))
+            .await
+            .unwrap();
+        assert_eq!(teamless["team_id"], "later");
+        assert_eq!(teamless["token_id"], teamless["token"]);
+        assert!(teamless["updated_at"].is_string());
+        let bad_team = admin
+            .generate_key(&obj(json!({"team_id": "no spaces"})))
             .await
             .unwrap_err();
-        assert_eq!(missing_team.param(), Some("team_id"));
+        assert_eq!(bad_team.param(), Some("team_id"));
         let listed = admin.team_info("t1").await.unwrap();
         assert_eq!(listed["keys"].as_array().unwrap().len(), 1);
         let deleted = admin

@@ -1,5 +1,6 @@
 //! The key and team endpoints (`/key/*`, `/team/*`): thin handlers over [`KeyAdmin`], each
-//! behind the admin guard.
+//! behind the admin guard, but for the self-service reads (`/key/info`, `/team/info`,
+//! `/user/info`). The user endpoints (`/user/*`) too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,10 +14,12 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
-use super::{admin_error, master_only, AdminError, KeyAdmin};
+use super::users::DEFAULT_USER_PAGE_SIZE;
+use super::{admin_error, caller, master_only, not_yours, AdminError, KeyAdmin};
 use crate::gateway::Gateway;
 use crate::http::body::parse_json;
 use crate::http::ApiError;
+use crate::keys::KeyHash;
 
 /// The key and team routes.
 pub(super) fn key_and_team_routes() -> Router<Arc<Gateway>> {
@@ -29,6 +32,14 @@ pub(super) fn key_and_team_routes() -> Router<Arc<Gateway>> {
         .route("/team/info", get(team_info))
         .route("/team/update", post(update_team))
         .route("/team/list", get(list_teams))
+        .route("/team/member_add", post(add_members))
+        .route("/team/member_delete", post(delete_member))
+        .route("/team/delete", post(delete_teams))
+        .route("/user/new", post(new_user))
+        .route("/user/info", get(user_info))
+        .route("/user/update", post(update_user))
+        .route("/user/delete", post(delete_users))
+        .route("/user/list", get(list_users))
 }
 
 fn answer(result: Result<Value, AdminError>) -> Response {
@@ -132,31 +143,70 @@ async fn update_team(
     .await
 }
 
+/// `GET /key/info[?key=]`: the master key reads any key (`key` required); a virtual key reads
+/// itself (with its own `key`, plain or hashed, or with none) and gets 403 for any other.
 async fn key_info(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(err) = master_only(&gateway, &headers).await {
-        return err.into_response();
+    let principal = match caller(&gateway, &headers).await {
+        Ok(principal) => principal,
+        Err(err) => return err.into_response(),
+    };
+    let admin = KeyAdmin::new(gateway.authenticator());
+    if principal.is_master() {
+        return match required(&query, "key") {
+            Ok(key) => answer(admin.key_info(key).await),
+            Err(err) => err.into_response(),
+        };
     }
-    match required(&query, "key") {
-        Ok(key) => answer(KeyAdmin::new(gateway.authenticator()).key_info(key).await),
-        Err(err) => err.into_response(),
+    let Some(own) = principal.key_hash.as_ref() else {
+        return not_yours("key").into_response();
+    };
+    match query
+        .get("key")
+        .map(String::as_str)
+        .filter(|k| !k.is_empty())
+    {
+        None => answer(admin.key_info(own.as_str()).await),
+        Some(given) if is_same_key(given, own) => answer(admin.key_info(given).await),
+        Some(_) => not_yours("key").into_response(),
     }
 }
 
+/// Whether `given` (a key in plain text or its hash) names the key hashed `own`.
+fn is_same_key(given: &str, own: &KeyHash) -> bool {
+    KeyHash::parse(given).is_some_and(|h| &h == own) || &KeyHash::of(given) == own
+}
+
+/// `GET /team/info?team_id=`: the master key reads any team; a key of a team reads its own
+/// (`team_id` may then be left out) and gets 403 for any other.
 async fn team_info(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(err) = master_only(&gateway, &headers).await {
-        return err.into_response();
+    let principal = match caller(&gateway, &headers).await {
+        Ok(principal) => principal,
+        Err(err) => return err.into_response(),
+    };
+    let admin = KeyAdmin::new(gateway.authenticator());
+    if principal.is_master() {
+        return match required(&query, "team_id") {
+            Ok(id) => answer(admin.team_info(id).await),
+            Err(err) => err.into_response(),
+        };
     }
-    match required(&query, "team_id") {
-        Ok(id) => answer(KeyAdmin::new(gateway.authenticator()).team_info(id).await),
-        Err(err) => err.into_response(),
+    let own = principal.key_hash.as_ref().and(principal.team.as_deref());
+    let asked = query
+        .get("team_id")
+        .map(String::as_str)
+        .filter(|t| !t.is_empty());
+    match (own, asked) {
+        (Some(own), None) => answer(admin.team_info(own).await),
+        (Some(own), Some(asked)) if asked == own => answer(admin.team_info(own).await),
+        _ => not_yours("team").into_response(),
     }
 }
 
@@ -165,4 +215,134 @@ async fn list_teams(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> 
         return err.into_response();
     }
     answer(KeyAdmin::new(gateway.authenticator()).list_teams().await)
+}
+
+async fn add_members(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.add_members(body).await
+    })
+    .await
+}
+
+async fn delete_member(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.delete_member(body).await
+    })
+    .await
+}
+
+async fn delete_teams(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.delete_teams(body).await
+    })
+    .await
+}
+
+async fn new_user(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.new_user(body).await
+    })
+    .await
+}
+
+async fn update_user(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.update_user(body).await
+    })
+    .await
+}
+
+async fn delete_users(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.delete_users(body).await
+    })
+    .await
+}
+
+/// `GET /user/info?user_id=`: the master key reads any user; a key of a user reads its own
+/// (`user_id` may then be left out) and gets 403 for any other.
+async fn user_info(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let principal = match caller(&gateway, &headers).await {
+        Ok(principal) => principal,
+        Err(err) => return err.into_response(),
+    };
+    let admin = KeyAdmin::new(gateway.authenticator());
+    if principal.is_master() {
+        return match required(&query, "user_id") {
+            Ok(id) => answer(admin.user_info(id).await),
+            Err(err) => err.into_response(),
+        };
+    }
+    let own = principal.key_hash.as_ref().and(principal.user.as_deref());
+    let asked = query
+        .get("user_id")
+        .map(String::as_str)
+        .filter(|u| !u.is_empty());
+    match (own, asked) {
+        (Some(own), None) => answer(admin.user_info(own).await),
+        (Some(own), Some(asked)) if asked == own => answer(admin.user_info(own).await),
+        _ => not_yours("user").into_response(),
+    }
+}
+
+/// `GET /user/list[?page=&page_size=]`, master key only.
+async fn list_users(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(err) = master_only(&gateway, &headers).await {
+        return err.into_response();
+    }
+    let number = |name: &'static str, default: usize| match query.get(name) {
+        None => Ok(default),
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("The query parameter `{name}` must be a whole number."),
+            )
+            .with_param(name)
+        }),
+    };
+    let (page, size) = match (
+        number("page", 1),
+        number("page_size", DEFAULT_USER_PAGE_SIZE),
+    ) {
+        (Ok(page), Ok(size)) => (page, size),
+        (Err(err), _) | (_, Err(err)) => return err.into_response(),
+    };
+    answer(
+        KeyAdmin::new(gateway.authenticator())
+            .list_users(page, size)
+            .await,
+    )
 }

@@ -2,7 +2,7 @@
 //! `team_info`). A key is shown by its hash (`token`) and short name (`key_name`), never itself.
 
 use chrono::{DateTime, SecondsFormat};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::keys::{KeyHash, Team, VirtualKey};
 
@@ -30,6 +30,7 @@ pub(crate) fn key_info(hash: &KeyHash, key: &VirtualKey, spend: f64, now: u64) -
         "budget_reset_at": reset.map(iso),
         "rpm_limit": key.rpm_limit,
         "tpm_limit": key.tpm_limit,
+        "max_parallel_requests": key.max_parallel_requests,
         "team_id": key.team,
         "user_id": key.user,
         "metadata": key.metadata,
@@ -37,6 +38,39 @@ pub(crate) fn key_info(hash: &KeyHash, key: &VirtualKey, spend: f64, now: u64) -
         "blocked": key.blocked,
         "created_at": iso(key.created_at),
     })
+}
+
+/// The fields LiteLLM's `/key/generate` answers with beyond the key's info (`token_id`,
+/// `updated_at`, and the request's own fields echoed, as LiteLLM's response model does), so a
+/// script that reads them finds them. Fields this gateway does not keep are echoed as given or
+/// empty: `max_parallel_requests` as given.
+pub(crate) fn generated_extras(
+    view: &mut Map<String, Value>,
+    body: &Map<String, Value>,
+    hash: &KeyHash,
+    now: u64,
+) {
+    view.insert("token_id".into(), Value::String(hash.as_str().to_owned()));
+    view.insert("updated_at".into(), iso(now));
+    view.insert("created_by".into(), Value::Null);
+    view.insert("updated_by".into(), Value::Null);
+    for (name, empty) in [
+        ("duration", Value::Null),
+        ("soft_budget", Value::Null),
+        ("budget_id", Value::Null),
+        ("tags", Value::Null),
+        ("aliases", json!({})),
+        ("config", json!({})),
+        ("permissions", json!({})),
+        ("model_max_budget", json!({})),
+        ("model_rpm_limit", Value::Null),
+        ("model_tpm_limit", Value::Null),
+        ("allowed_cache_controls", json!([])),
+    ] {
+        let given = body.get(name).cloned().unwrap_or(empty);
+        view.entry(name).or_insert(given);
+    }
+    view.entry("litellm_budget_table").or_insert(Value::Null);
 }
 
 pub(crate) fn team_info(team: &Team, spend: f64, now: u64) -> Value {
@@ -50,6 +84,7 @@ pub(crate) fn team_info(team: &Team, spend: f64, now: u64) -> Value {
         "budget_reset_at": reset.map(iso),
         "rpm_limit": team.rpm_limit,
         "tpm_limit": team.tpm_limit,
+        "max_parallel_requests": team.max_parallel_requests,
         "metadata": team.metadata,
         "guardrails": team.guardrails,
         "blocked": team.blocked,

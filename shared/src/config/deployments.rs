@@ -230,6 +230,14 @@ pub(super) fn positive_seconds(
         .map_err(|_| ConfigError::invalid(path, format!("{seconds} seconds is out of range")))
 }
 
+/// One `model_list` entry given at run time (LiteLLM's `/model/new` body, stored in the
+/// table): read as the config reads its entries, `os.environ/` references not resolved.
+pub fn runtime_deployment(entry: &serde_json::Value) -> Result<ModelDeployment, ConfigError> {
+    let raw: RawDeployment = serde_json::from_value(entry.clone())
+        .map_err(|err| ConfigError::invalid("model", err.to_string()))?;
+    deployment(0, &raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

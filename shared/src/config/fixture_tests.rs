@@ -142,14 +142,13 @@ fn router_settings_guardrails_and_litellm_settings() {
         "{:?}",
         config.warnings
     );
-    {
-        let expected = "litellm_settings.drop_params is not supported yet; ignored";
-        assert!(
-            config.warnings.iter().any(|w| w.starts_with(expected)),
-            "{expected}: {:?}",
-            config.warnings
-        );
-    }
+    // `drop_params` is applied now: no warning, and the router settings carry it.
+    assert!(
+        !config.warnings.iter().any(|w| w.contains("drop_params")),
+        "{:?}",
+        config.warnings
+    );
+    assert!(r.drop_params.all);
     assert!(
         !config
             .warnings

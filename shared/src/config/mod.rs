@@ -8,6 +8,7 @@
 mod cache;
 mod callbacks;
 mod deployments;
+mod drop_params;
 mod error;
 mod evaluation;
 mod fallbacks;
@@ -32,6 +33,8 @@ use std::path::Path;
 use serde_yaml_ng::Value;
 
 pub use cache::{CacheKind, CacheSettings};
+pub use deployments::runtime_deployment;
+pub use drop_params::{DropParams, GroupDrops};
 pub use error::ConfigError;
 pub use evaluation::{EvaluationSettings, OnlineEvaluatorSettings};
 pub use fallbacks::FallbackKind;
@@ -98,7 +101,8 @@ fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfi
             }
         })?;
     let model_list = deployments::deployments(raw.model_list.as_deref().unwrap_or_default())?;
-    let router = settings::router(&raw)?;
+    let mut router = settings::router(&raw)?;
+    router.drop_params = drop_params::settings(&raw);
     let guardrails = settings::guardrails(raw.guardrails.as_deref().unwrap_or_default())?;
     let lex = settings::lex(raw.lex.as_ref());
     let usage = settings::usage(raw.usage.as_ref())?;
@@ -124,6 +128,7 @@ fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfi
             .unwrap_or_default(),
         cache,
         warnings: Vec::new(),
+        access_groups: access_groups(&raw),
     };
     validate::references(&raw, &config.model_groups())?;
     validate::guardrail_names(&config)?;
@@ -135,4 +140,22 @@ fn build(root: serde_yaml_ng::Mapping, env: &Environment) -> Result<GatewayConfi
         config.master_key = Some(key);
     }
     Ok(config)
+}
+
+/// `model_info.access_groups` of every deployment: group name to model groups, no repeats.
+fn access_groups(raw: &raw::RawConfig) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for deployment in raw.model_list.iter().flatten() {
+        let names = deployment
+            .model_info
+            .as_ref()
+            .and_then(|info| info.access_groups.as_ref());
+        for name in names.into_iter().flatten() {
+            let members = groups.entry(name.clone()).or_default();
+            if !members.contains(&deployment.model_name) {
+                members.push(deployment.model_name.clone());
+            }
+        }
+    }
+    groups
 }

@@ -29,6 +29,8 @@ pub struct GatewayConfig {
     pub cache: super::cache::CacheSettings,
     /// Settings that are ignored or not applied yet; the caller logs each once. No secrets.
     pub warnings: Vec<String>,
+    /// `model_info.access_groups`: access group name to its model groups, in file order.
+    pub access_groups: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl GatewayConfig {
@@ -141,6 +143,8 @@ pub struct RouterSettings {
     pub default_fallbacks: Vec<String>,
     /// The most fallback groups one request tries (LiteLLM default 5).
     pub max_fallbacks: u32,
+    /// `drop_params` and `additional_drop_params`: what to drop instead of refusing.
+    pub drop_params: super::DropParams,
 }
 
 /// LiteLLM's `retry_policy`: retries per kind of failure; `None` means `num_retries`.
@@ -192,6 +196,7 @@ impl Default for RouterSettings {
             retry_policy: RetryPolicy::default(),
             default_fallbacks: Vec::new(),
             max_fallbacks: DEFAULT_MAX_FALLBACKS,
+            drop_params: super::DropParams::default(),
         }
     }
 }

@@ -80,6 +80,11 @@ pub(super) struct RawLitellmParams {
     pub temperature: Option<f64>,
     /// Names from the `guardrails` list that run on every request to this model group.
     pub guardrails: Option<Vec<String>>,
+    /// LiteLLM's: drop the OpenAI parameters this model cannot honour instead of refusing.
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub drop_params: Option<bool>,
+    /// LiteLLM's: OpenAI parameters dropped from every request to this model.
+    pub additional_drop_params: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -110,6 +115,8 @@ pub(super) struct RawModelInfo {
     /// Accepted (LiteLLM prices by it) but not used: costs come from the cost fields.
     #[serde(rename = "base_model")]
     pub _base_model: Option<String>,
+    /// LiteLLM's model access groups this deployment's model group belongs to.
+    pub access_groups: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -103,6 +103,7 @@ pub(super) fn router(raw: &RawConfig) -> Result<RouterSettings, ConfigError> {
         max_fallbacks: router
             .and_then(|r| r.max_fallbacks)
             .unwrap_or(DEFAULT_MAX_FALLBACKS),
+        drop_params: Default::default(),
     })
 }
 

@@ -74,7 +74,6 @@ pub(super) fn collect(raw: &RawConfig) -> Vec<String> {
     }
     if let Some(l) = &raw.litellm_settings {
         w.unknown("litellm_settings", &l.extra, &[]);
-        w.unsupported("litellm_settings.drop_params", l.drop_params == Some(true));
         w.unsupported("litellm_settings.set_verbose", l.set_verbose == Some(true));
         for (path, value) in [
             ("litellm_settings.callbacks", l.callbacks.as_ref()),

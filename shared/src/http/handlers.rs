@@ -15,11 +15,11 @@ use tracing::{field, Instrument};
 use super::body::parse_json;
 use super::credentials::{presented_key, session_id, traceparent};
 use super::error::ApiError;
-use super::litellm_headers::{apply_request_headers, AnswerHeaders};
+use super::litellm_headers::{apply_request_headers, AnswerHeaders, RequestLimits};
 use super::sse;
 use crate::deadline::invocation_deadline;
 use crate::gateway::{new_request_id, Answer, Gateway, RequestContext};
-use crate::keys::Caller;
+use crate::keys::{Caller, ParallelPermit};
 use crate::openai::response::unix_now;
 use crate::openai::{self, ChatCompletionRequest, ChatCompletionResponse};
 
@@ -91,6 +91,16 @@ async fn chat_completion(
     let mut ctx = admit(gateway, headers, deadline, request_id).await?;
     let mut wire = parse_json::<ChatCompletionRequest>(body)
         .inspect_err(|err| gateway.reject(&ctx, "", err))?;
+    let settings = gateway.router_settings();
+    let (drop_all, drop_names) = settings.drop_params.for_request(
+        &wire.model,
+        wire.drop_params,
+        wire.additional_drop_params.as_deref().unwrap_or_default(),
+    );
+    let dropped = openai::drop_params(&mut wire, drop_all, &drop_names);
+    if !dropped.is_empty() {
+        tracing::debug!(?dropped, "parameters dropped (drop_params)");
+    }
     span.record("model", field::display(&wire.model));
     let model = wire.model.clone();
     ctx.cache = wire.cache.take();
@@ -106,11 +116,21 @@ async fn chat_completion(
         })
         .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
     let include_usage = request.include_usage;
+    let limits = RequestLimits::of(&request.routing, settings);
+    // `max_parallel_requests`: held until the answer is whole, or with the stream's body.
+    let permit = gateway
+        .authenticator()
+        .hold_parallel(&ctx.principal, ctx.deadline)
+        .await
+        .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
     match gateway.chat(&ctx, request).await? {
         Answer::Stream(events) => {
             let routing = events.routing().clone();
             let id = ctx.request_id.clone();
-            let mut response = sse::response(id, model.clone(), include_usage, events);
+            let mut response = holding(
+                sse::response(id, model.clone(), include_usage, events),
+                permit,
+            );
             cache_header(routing.cache.as_deref(), response.headers_mut());
             AnswerHeaders {
                 request_id: &ctx.request_id,
@@ -122,6 +142,7 @@ async fn chat_completion(
                 overhead: None,
             }
             .write(response.headers_mut());
+            limits.write(response.headers_mut());
             Ok(response)
         }
         Answer::Whole(completion) => {
@@ -143,6 +164,7 @@ async fn chat_completion(
                 overhead: ctx.started.elapsed().checked_sub(completion.latency),
             }
             .write(response.headers_mut());
+            limits.write(response.headers_mut());
             Ok(response)
         }
     }
@@ -226,11 +248,24 @@ fn cache_header(status: Option<&crate::cache::CacheStatus>, headers: &mut Header
     );
 }
 
+/// `response` whose body keeps `permit` (its parallel-request slots) until the body ends or
+/// is dropped: a stream holds its slots for as long as it runs.
+fn holding(response: Response, permit: ParallelPermit) -> Response {
+    use futures_util::StreamExt;
+    response.map(|body| {
+        axum::body::Body::from_stream(body.into_data_stream().map(move |chunk| {
+            let _held = &permit;
+            chunk
+        }))
+    })
+}
+
 pub async fn models(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     let principal = match gateway.authenticate(presented_key(&headers)).await {
         Ok(principal) => principal,
         Err(err) => return err.into_response(),
     };
+    gateway.refresh_models_soon();
     let data: Vec<_> = gateway
         .model_names()
         .filter(|name| principal.may_use(name))

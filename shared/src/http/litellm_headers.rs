@@ -1,12 +1,14 @@
 //! LiteLLM's per-request headers in (`x-litellm-timeout`, `x-litellm-stream-timeout`,
 //! `x-litellm-num-retries` or `x-litellm-max-retries`) and its response headers out (cost, deployment, retries,
-//! fallbacks, overhead), so clients and dashboards built for LiteLLM keep working.
+//! fallbacks, overhead, the timeout and retries allowed), so clients and dashboards built for
+//! LiteLLM keep working.
 
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::chat::RouteOptions;
+use crate::config::RouterSettings;
 use crate::error::GatewayError;
 
 /// Applies the routing headers to `options` (a header wins over the body).
@@ -58,6 +60,38 @@ fn seconds(headers: &HeaderMap, name: &'static str) -> Result<Option<Duration>, 
                 name,
             )
         })
+}
+
+/// The timeout and retries a request ran under, as LiteLLM answers them
+/// (`x-litellm-timeout` in seconds, `x-litellm-max-retries`).
+pub struct RequestLimits {
+    pub timeout: Option<Duration>,
+    pub max_retries: u32,
+}
+
+impl RequestLimits {
+    /// The request's own (body or headers) within the router's: a request may ask for fewer
+    /// retries, never more (`pipeline::backoff`), and its timeout replaces the router's.
+    pub fn of(options: &RouteOptions, settings: &RouterSettings) -> Self {
+        RequestLimits {
+            timeout: options.timeout.or(settings.timeout),
+            max_retries: options
+                .num_retries
+                .map_or(settings.num_retries, |n| n.min(settings.num_retries)),
+        }
+    }
+
+    pub fn write(&self, headers: &mut HeaderMap) {
+        if let Some(timeout) = self.timeout {
+            if let Ok(value) = HeaderValue::from_str(&format!("{}", timeout.as_secs_f64())) {
+                headers.insert(HeaderName::from_static("x-litellm-timeout"), value);
+            }
+        }
+        headers.insert(
+            HeaderName::from_static("x-litellm-max-retries"),
+            HeaderValue::from(self.max_retries),
+        );
+    }
 }
 
 /// What the response headers say about how a request was answered.

@@ -46,7 +46,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/models", get(handlers::models))
         .route("/v1/models/{model}", get(handlers::model))
         .route("/models/{model}", get(handlers::model))
-        .route("/health", get(handlers::health))
+        .route("/health", get(crate::admin::health))
         .route("/health/liveness", get(handlers::health))
         .route("/health/liveliness", get(handlers::health))
         .route("/health/readiness", get(handlers::readiness))

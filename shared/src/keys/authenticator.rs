@@ -19,7 +19,11 @@ use std::time::Duration;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
 use super::cache::TtlCache;
-use super::principal::allowed_models;
+use super::parallel::{
+    ParallelLimiter, ParallelPermit, ParallelRefusal, DEFAULT_LEASE, LEASE_MARGIN,
+};
+use super::principal::{allowed_models, key_parallel, team_parallel};
+use super::AccessGroups;
 use super::{KeyHash, KeyStore, KeyStoreError, Limits, MasterKey, Principal, Team, VirtualKey};
 use crate::clock::WallClock;
 use crate::error::{AuthFailure, GatewayError};
@@ -43,10 +47,13 @@ pub struct Authenticator {
     in_flight: Mutex<HashMap<KeyHash, Lookup>>,
     teams: TtlCache<String, Option<Team>>,
     clock: WallClock,
+    access: AccessGroups,
+    parallel: ParallelLimiter,
 }
 
 impl Authenticator {
     pub fn new(master: MasterKey, store: Arc<dyn KeyStore>, cache_ttl: Duration) -> Self {
+        let parallel = ParallelLimiter::new(store.parallel_slots());
         Authenticator {
             master,
             store,
@@ -55,7 +62,54 @@ impl Authenticator {
             in_flight: Mutex::new(HashMap::new()),
             teams: TtlCache::new(cache_ttl, TEAMS),
             clock: WallClock::system(),
+            access: AccessGroups::default(),
+            parallel,
         }
+    }
+
+    /// The config's model access groups, expanded in keys' and teams' `models`.
+    pub fn with_access_groups(mut self, access: AccessGroups) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// The config's model access groups.
+    pub fn access_groups(&self) -> &AccessGroups {
+        &self.access
+    }
+
+    /// Requests in flight in this instance under a `max_parallel_requests` scope.
+    pub fn parallel(&self) -> &ParallelLimiter {
+        &self.parallel
+    }
+
+    /// Takes a slot of each `max_parallel_requests` of `principal` (key and team) until the
+    /// permit is dropped; a full one is a 429, a store that does not answer a 503. Slots taken
+    /// by a request that never gives them back end with `deadline` (plus a margin).
+    pub async fn hold_parallel(
+        &self,
+        principal: &Principal,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<ParallelPermit, GatewayError> {
+        if principal.parallel.is_empty() {
+            return Ok(ParallelPermit::none());
+        }
+        let lease = deadline.map_or(DEFAULT_LEASE, |d| {
+            d.saturating_duration_since(tokio::time::Instant::now()) + LEASE_MARGIN
+        });
+        self.parallel
+            .acquire(&principal.parallel, lease)
+            .await
+            .map_err(|refusal| match refusal {
+                ParallelRefusal::Full(label) => GatewayError::RateLimited {
+                    limit: label.into(),
+                    retry_after: Duration::from_secs(1),
+                },
+                ParallelRefusal::Store(err) => {
+                    tracing::error!(error = %err, "parallel-request slots unavailable");
+                    GatewayError::DependencyUnavailable("key store".into())
+                }
+            })
     }
 
     /// Key expiry, key creation and the limits' windows read `clock` (tests move it).
@@ -115,8 +169,10 @@ impl Authenticator {
             return Err(GatewayError::Unauthenticated(AuthFailure::Blocked));
         }
         let models = allowed_models(
-            &virtual_key.models,
-            team.as_ref().map_or(&[][..], |t| &t.models),
+            &self.access.expand(&virtual_key.models),
+            &self
+                .access
+                .expand(team.as_ref().map_or(&[][..], |t| &t.models)),
         );
         let mut guardrails = virtual_key.guardrails.clone();
         extend_unique(
@@ -132,6 +188,13 @@ impl Authenticator {
             limits: virtual_key.limits(),
             team_limits: Some(team.as_ref().map(Team::limits).unwrap_or_default()),
             guardrails,
+            parallel: key_parallel(&hash, virtual_key.max_parallel_requests)
+                .into_iter()
+                .chain(
+                    team.as_ref()
+                        .and_then(|t| team_parallel(&t.team_id, t.max_parallel_requests)),
+                )
+                .collect(),
             key_hash: Some(hash),
         })
     }
@@ -149,7 +212,10 @@ impl Authenticator {
         let team = self.team(id).await?;
         principal.team_limits = Some(team.as_ref().map(Team::limits).unwrap_or_default());
         if let Some(team) = team {
-            principal.narrow_to_team(&team.models);
+            principal.narrow_to_team(&self.access.expand(&team.models));
+            principal
+                .parallel
+                .extend(team_parallel(&team.team_id, team.max_parallel_requests));
             extend_unique(&mut principal.guardrails, team.guardrails.iter());
         }
         Ok(())

@@ -12,8 +12,8 @@ use super::dynamodb_items::{
 };
 use super::limits::{ReserveError, Scope};
 use super::{
-    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, VirtualKey,
-    WriteError,
+    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, User,
+    VirtualKey, WriteError,
 };
 
 /// Keys, teams and counters in DynamoDB. Cheap to clone.
@@ -53,7 +53,7 @@ impl DynamoKeyStore {
     }
 
     /// A put that must (or must not) find the item there already.
-    async fn put(&self, item: Item, exists: bool) -> Result<(), WriteError> {
+    pub(super) async fn put(&self, item: Item, exists: bool) -> Result<(), WriteError> {
         let condition = if exists {
             "attribute_exists(pk)"
         } else {
@@ -149,7 +149,7 @@ impl DynamoKeyStore {
     }
 
     /// Every item of an index partition, page by page.
-    async fn query_index(
+    pub(super) async fn query_index(
         &self,
         index: &str,
         partition: String,
@@ -239,6 +239,20 @@ impl KeyStore for DynamoKeyStore {
         })
     }
 
+    fn delete_team<'a>(&'a self, team_id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        Box::pin(async move {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(team_pk(team_id)))
+                .key("sk", s("TEAM"))
+                .send()
+                .await
+                .map_err(store_error)?;
+            Ok(())
+        })
+    }
+
     fn find_team<'a>(
         &'a self,
         team_id: &'a str,
@@ -294,6 +308,60 @@ impl KeyStore for DynamoKeyStore {
         })
     }
 
+    fn find_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<User>, KeyStoreError>> {
+        Box::pin(super::dynamodb_users::find_user(self, user_id))
+    }
+
+    fn put_user<'a>(
+        &'a self,
+        user: &'a User,
+        replace: bool,
+    ) -> BoxFuture<'a, Result<(), WriteError>> {
+        Box::pin(super::dynamodb_users::put_user(self, user, replace))
+    }
+
+    fn delete_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        Box::pin(super::dynamodb_users::delete_user(self, user_id))
+    }
+
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<User>, KeyStoreError>> {
+        Box::pin(super::dynamodb_users::list_users(self))
+    }
+
+    fn user_keys<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>> {
+        Box::pin(super::dynamodb_users::user_keys(self, user_id))
+    }
+
+    fn find_model<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, KeyStoreError>> {
+        Box::pin(super::dynamodb_models::find_model(self, id))
+    }
+
+    fn put_model<'a>(
+        &'a self,
+        id: &'a str,
+        entry: &'a serde_json::Value,
+        replace: bool,
+    ) -> BoxFuture<'a, Result<(), WriteError>> {
+        Box::pin(super::dynamodb_models::put_model(self, id, entry, replace))
+    }
+
+    fn delete_model<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        Box::pin(super::dynamodb_models::delete_model(self, id))
+    }
+
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<serde_json::Value>, KeyStoreError>> {
+        Box::pin(super::dynamodb_models::list_models(self))
+    }
+
     fn reserve<'a>(&'a self, plan: &'a ReservationPlan) -> BoxFuture<'a, Result<(), ReserveError>> {
         Box::pin(super::dynamodb_limits::reserve(self, plan))
     }
@@ -303,6 +371,10 @@ impl KeyStore for DynamoKeyStore {
         settlement: &'a Settlement,
     ) -> BoxFuture<'a, Result<(), KeyStoreError>> {
         Box::pin(super::dynamodb_limits::settle(self, settlement))
+    }
+
+    fn parallel_slots(&self) -> Option<std::sync::Arc<dyn super::SharedSlots>> {
+        Some(std::sync::Arc::new(self.clone()))
     }
 
     fn spend<'a>(

@@ -81,6 +81,11 @@ pub(crate) fn key_item(hash: &KeyHash, key: &VirtualKey) -> Item {
     );
     put_opt(&mut item, "rpm_limit", key.rpm_limit.map(n));
     put_opt(&mut item, "tpm_limit", key.tpm_limit.map(n));
+    put_opt(
+        &mut item,
+        "max_parallel_requests",
+        key.max_parallel_requests.map(n),
+    );
     item.insert(
         "metadata".into(),
         s(Value::Object(key.metadata.clone()).to_string()),
@@ -100,6 +105,7 @@ pub(crate) fn key_attributes(field: KeyField) -> &'static [&'static str] {
         KeyField::BudgetDuration => &["budget_duration"],
         KeyField::RpmLimit => &["rpm_limit"],
         KeyField::TpmLimit => &["tpm_limit"],
+        KeyField::MaxParallel => &["max_parallel_requests"],
         KeyField::Metadata => &["metadata"],
         KeyField::Guardrails => &["guardrails"],
         KeyField::Blocked => &["blocked"],
@@ -110,7 +116,7 @@ pub(crate) fn key_attributes(field: KeyField) -> &'static [&'static str] {
 /// The attributes that decide whether and how much a key or team may be used: one that is
 /// there but does not parse (a `blocked` that is not a boolean, a budget that is not a number)
 /// makes the item refused (fail closed), never unlimited.
-const WHOLE_NUMBERS: [&str; 3] = ["expires", "rpm_limit", "tpm_limit"];
+const WHOLE_NUMBERS: [&str; 4] = ["expires", "rpm_limit", "tpm_limit", "max_parallel_requests"];
 
 /// The name of the first policy attribute of `item` that does not parse, if any.
 fn unparsable(item: &Item) -> Option<&'static str> {
@@ -163,6 +169,7 @@ pub(crate) fn key_from_item(item: &Item) -> (Option<KeyHash>, VirtualKey) {
         budget_duration: text(item, "budget_duration"),
         rpm_limit: number(item, "rpm_limit"),
         tpm_limit: number(item, "tpm_limit"),
+        max_parallel_requests: number(item, "max_parallel_requests"),
         metadata: json_object(item, "metadata"),
         guardrails: texts(item, "guardrails"),
     };
@@ -186,6 +193,11 @@ pub(crate) fn team_item(team: &Team) -> Item {
     );
     put_opt(&mut item, "rpm_limit", team.rpm_limit.map(n));
     put_opt(&mut item, "tpm_limit", team.tpm_limit.map(n));
+    put_opt(
+        &mut item,
+        "max_parallel_requests",
+        team.max_parallel_requests.map(n),
+    );
     item.insert(
         "metadata".into(),
         s(Value::Object(team.metadata.clone()).to_string()),
@@ -209,6 +221,7 @@ pub(crate) fn team_from_item(item: &Item) -> Team {
         budget_duration: text(item, "budget_duration"),
         rpm_limit: number(item, "rpm_limit"),
         tpm_limit: number(item, "tpm_limit"),
+        max_parallel_requests: number(item, "max_parallel_requests"),
         metadata: json_object(item, "metadata"),
         guardrails: texts(item, "guardrails"),
         blocked: blocked(item, "team"),
@@ -265,6 +278,7 @@ mod tests {
             max_budget: Some(0.25),
             budget_duration: Some("30d".into()),
             rpm_limit: Some(3),
+            max_parallel_requests: Some(2),
             metadata: serde_json::json!({"a": 1}).as_object().cloned().unwrap(),
             guardrails: vec!["g".into()],
             ..VirtualKey::default()
@@ -279,6 +293,7 @@ mod tests {
         let team = Team {
             team_id: "t1".into(),
             max_budget: Some(1.5),
+            max_parallel_requests: Some(4),
             members_with_roles: vec![serde_json::json!({"role": "admin", "user_id": "u"})],
             ..Team::default()
         };

@@ -11,8 +11,8 @@ use super::limits::{
     reservation_sort_key, rpm_sort_key, tpm_sort_key, LimitKind, ReserveError, Scope,
 };
 use super::{
-    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, VirtualKey,
-    WriteError,
+    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, User,
+    VirtualKey, WriteError,
 };
 
 /// One budget period's counter.
@@ -43,6 +43,9 @@ struct Counters {
 pub struct MemoryKeyStore {
     keys: RwLock<HashMap<KeyHash, VirtualKey>>,
     teams: RwLock<HashMap<String, Team>>,
+    users: RwLock<HashMap<String, User>>,
+    /// Models added at run time, by id (ordered, so listings are stable).
+    models: RwLock<std::collections::BTreeMap<String, serde_json::Value>>,
     counters: Mutex<Counters>,
 }
 
@@ -123,6 +126,12 @@ impl KeyStore for MemoryKeyStore {
         ready(Ok(teams.get(team_id).cloned()))
     }
 
+    fn delete_team<'a>(&'a self, team_id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        let mut teams = self.teams.write().unwrap_or_else(PoisonError::into_inner);
+        teams.remove(team_id);
+        ready(Ok(()))
+    }
+
     fn create_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>> {
         let mut teams = self.teams.write().unwrap_or_else(PoisonError::into_inner);
         if teams.contains_key(&team.team_id) {
@@ -168,6 +177,91 @@ impl KeyStore for MemoryKeyStore {
             .collect();
         list.sort_by_key(|(_, k)| k.created_at);
         ready(Ok(list))
+    }
+
+    fn find_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<User>, KeyStoreError>> {
+        let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
+        ready(Ok(users.get(user_id).cloned()))
+    }
+
+    fn put_user<'a>(
+        &'a self,
+        user: &'a User,
+        replace: bool,
+    ) -> BoxFuture<'a, Result<(), WriteError>> {
+        let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
+        match (users.contains_key(&user.user_id), replace) {
+            (true, false) => return ready(Err(WriteError::Exists)),
+            (false, true) => return ready(Err(WriteError::NotFound)),
+            _ => {}
+        }
+        users.insert(user.user_id.clone(), user.clone());
+        ready(Ok(()))
+    }
+
+    fn delete_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
+        users.remove(user_id);
+        ready(Ok(()))
+    }
+
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<User>, KeyStoreError>> {
+        let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
+        let mut list: Vec<User> = users.values().cloned().collect();
+        list.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        ready(Ok(list))
+    }
+
+    fn user_keys<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let mut list: Vec<(KeyHash, VirtualKey)> = keys
+            .iter()
+            .filter(|(_, k)| k.user.as_deref() == Some(user_id))
+            .map(|(h, k)| (h.clone(), k.clone()))
+            .collect();
+        list.sort_by_key(|(_, k)| k.created_at);
+        ready(Ok(list))
+    }
+
+    fn find_model<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, KeyStoreError>> {
+        let models = self.models.read().unwrap_or_else(PoisonError::into_inner);
+        ready(Ok(models.get(id).cloned()))
+    }
+
+    fn put_model<'a>(
+        &'a self,
+        id: &'a str,
+        entry: &'a serde_json::Value,
+        replace: bool,
+    ) -> BoxFuture<'a, Result<(), WriteError>> {
+        let mut models = self.models.write().unwrap_or_else(PoisonError::into_inner);
+        match (models.contains_key(id), replace) {
+            (true, false) => return ready(Err(WriteError::Exists)),
+            (false, true) => return ready(Err(WriteError::NotFound)),
+            _ => {}
+        }
+        models.insert(id.to_owned(), entry.clone());
+        ready(Ok(()))
+    }
+
+    fn delete_model<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        let mut models = self.models.write().unwrap_or_else(PoisonError::into_inner);
+        models.remove(id);
+        ready(Ok(()))
+    }
+
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<serde_json::Value>, KeyStoreError>> {
+        let models = self.models.read().unwrap_or_else(PoisonError::into_inner);
+        ready(Ok(models.values().cloned().collect()))
     }
 
     fn reserve<'a>(&'a self, plan: &'a ReservationPlan) -> BoxFuture<'a, Result<(), ReserveError>> {
@@ -317,6 +411,7 @@ fn copy_team_field(stored: &mut Team, changed: &Team, name: &str) {
         "budget_duration" => stored.budget_duration.clone_from(&changed.budget_duration),
         "rpm_limit" => stored.rpm_limit = changed.rpm_limit,
         "tpm_limit" => stored.tpm_limit = changed.tpm_limit,
+        "max_parallel_requests" => stored.max_parallel_requests = changed.max_parallel_requests,
         "metadata" => stored.metadata.clone_from(&changed.metadata),
         "guardrails" => stored.guardrails.clone_from(&changed.guardrails),
         "blocked" => stored.blocked = changed.blocked,
@@ -338,6 +433,7 @@ fn copy_field(stored: &mut VirtualKey, changed: &VirtualKey, field: KeyField) {
         KeyField::BudgetDuration => stored.budget_duration.clone_from(&changed.budget_duration),
         KeyField::RpmLimit => stored.rpm_limit = changed.rpm_limit,
         KeyField::TpmLimit => stored.tpm_limit = changed.tpm_limit,
+        KeyField::MaxParallel => stored.max_parallel_requests = changed.max_parallel_requests,
         KeyField::Metadata => stored.metadata.clone_from(&changed.metadata),
         KeyField::Guardrails => stored.guardrails.clone_from(&changed.guardrails),
         KeyField::Blocked => stored.blocked = changed.blocked,
@@ -402,5 +498,31 @@ mod tests {
             Err(ReserveError::Refused(Refusal::RateLimited { .. }))
         ));
         store.reserve(&plan("c", 180, 0.0, &limits)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn models_and_users_are_created_once_and_replaced_only_if_there() {
+        let store = MemoryKeyStore::new();
+        let entry = serde_json::json!({"model_name": "m"});
+        assert_eq!(
+            store.put_model("a", &entry, true).await,
+            Err(WriteError::NotFound)
+        );
+        store.put_model("a", &entry, false).await.unwrap();
+        assert_eq!(
+            store.put_model("a", &entry, false).await,
+            Err(WriteError::Exists)
+        );
+        assert_eq!(store.list_models().await.unwrap(), vec![entry.clone()]);
+        store.delete_model("a").await.unwrap();
+        assert_eq!(store.find_model("a").await.unwrap(), None);
+        let user = User {
+            user_id: "u".into(),
+            ..User::default()
+        };
+        assert_eq!(store.put_user(&user, true).await, Err(WriteError::NotFound));
+        store.put_user(&user, false).await.unwrap();
+        assert_eq!(store.put_user(&user, false).await, Err(WriteError::Exists));
+        assert_eq!(store.find_user("u").await.unwrap(), Some(user));
     }
 }

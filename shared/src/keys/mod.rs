@@ -8,22 +8,28 @@
 //! the config or from Secrets Manager ([`MasterKey`]); budgets and rate limits are reserved
 //! before the model call and settled after it ([`limits`]).
 
+mod access;
 mod authenticator;
 mod cache;
 mod duration;
 mod dynamodb;
 mod dynamodb_items;
 mod dynamodb_limits;
+mod dynamodb_models;
+mod dynamodb_parallel;
+mod dynamodb_users;
 mod environment;
 pub mod limits;
 mod master;
 mod memory;
+pub mod parallel;
 mod principal;
 mod records;
 
 use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
+pub use access::{AccessGroups, ALL_PROXY_MODELS, ALL_TEAM_MODELS};
 pub use authenticator::Authenticator;
 pub use duration::parse_duration;
 pub use dynamodb::DynamoKeyStore;
@@ -35,8 +41,9 @@ pub use environment::{
 pub use limits::{Limits, ReservationPlan, Settlement};
 pub use master::{parse_master_secret, MasterKey, SecretsManagerMasterKey};
 pub use memory::MemoryKeyStore;
+pub use parallel::{ParallelLimit, ParallelLimiter, ParallelPermit, ParallelRefusal, SharedSlots};
 pub use principal::{Caller, Principal};
-pub use records::{Team, VirtualKey};
+pub use records::{Team, User, VirtualKey, USER_ROLES};
 
 /// Every virtual key starts with this.
 pub const KEY_PREFIX: &str = "sk-";
@@ -79,6 +86,7 @@ pub enum KeyField {
     BudgetDuration,
     RpmLimit,
     TpmLimit,
+    MaxParallel,
     Metadata,
     Guardrails,
     Blocked,
@@ -87,13 +95,14 @@ pub enum KeyField {
 
 /// The fields of a team an update may change (LiteLLM's names, which are also the stored
 /// attributes' names).
-pub const TEAM_FIELDS: [&str; 10] = [
+pub const TEAM_FIELDS: [&str; 11] = [
     "team_alias",
     "models",
     "max_budget",
     "budget_duration",
     "rpm_limit",
     "tpm_limit",
+    "max_parallel_requests",
     "metadata",
     "guardrails",
     "blocked",
@@ -187,6 +196,9 @@ pub trait KeyStore: Send + Sync {
 
     fn create_team<'a>(&'a self, team: &'a Team) -> BoxFuture<'a, Result<(), WriteError>>;
 
+    /// Deletes a team (its keys are deleted by the caller; the counters expire on their own).
+    fn delete_team<'a>(&'a self, team_id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>>;
+
     /// Writes the fields of `team` named in `fields` (its attribute names, [`TEAM_FIELDS`]) and
     /// only those, in one conditional write; the team as stored afterwards.
     /// [`WriteError::NotFound`] if it does not exist.
@@ -205,6 +217,51 @@ pub trait KeyStore: Send + Sync {
         team_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>>;
 
+    fn find_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<User>, KeyStoreError>>;
+
+    /// Stores a user: a new one ([`WriteError::Exists`] if its id is taken) or, with
+    /// `replace`, over the stored one ([`WriteError::NotFound`] if there is none).
+    fn put_user<'a>(
+        &'a self,
+        user: &'a User,
+        replace: bool,
+    ) -> BoxFuture<'a, Result<(), WriteError>>;
+
+    /// Deletes a user (its keys are deleted by the caller).
+    fn delete_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>>;
+
+    /// Every user, by id.
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<User>, KeyStoreError>>;
+
+    /// The keys whose `user_id` is `user_id`, oldest first.
+    fn user_keys<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>>;
+
+    /// A model added at run time (its `model_list` entry), by `model_info.id`.
+    fn find_model<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, KeyStoreError>>;
+
+    /// Stores a model entry: a new one ([`WriteError::Exists`] if the id is taken) or, with
+    /// `replace`, over the stored one ([`WriteError::NotFound`] if there is none).
+    fn put_model<'a>(
+        &'a self,
+        id: &'a str,
+        entry: &'a serde_json::Value,
+        replace: bool,
+    ) -> BoxFuture<'a, Result<(), WriteError>>;
+
+    fn delete_model<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), KeyStoreError>>;
+
+    /// Every model added at run time.
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<serde_json::Value>, KeyStoreError>>;
+
     /// Takes the plan's budget reservations and rate-limit counts at once, or none of them.
     fn reserve<'a>(
         &'a self,
@@ -214,6 +271,12 @@ pub trait KeyStore: Send + Sync {
     /// Replaces a reservation by what the request actually cost and used.
     fn settle<'a>(&'a self, settlement: &'a Settlement)
         -> BoxFuture<'a, Result<(), KeyStoreError>>;
+
+    /// The slots `max_parallel_requests` is held by across instances; `None` (the default)
+    /// when the store is this instance's own (memory), whose counts are enough.
+    fn parallel_slots(&self) -> Option<std::sync::Arc<dyn SharedSlots>> {
+        None
+    }
 
     /// The spend (settled, USD) of a scope's budget period `period` (`limits::budget_sort_key`).
     fn spend<'a>(

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::limits::Limits;
+use super::parallel::ParallelLimit;
 use super::KeyHash;
 
 /// Which edge a request came in through.
@@ -42,6 +43,8 @@ pub struct Principal {
     pub team_limits: Option<Limits>,
     /// Guardrails for this caller: the key's and its team's, without repeats.
     pub guardrails: Vec<String>,
+    /// `max_parallel_requests` of the key and its team (`keys::parallel`).
+    pub parallel: Vec<ParallelLimit>,
 }
 
 impl Principal {
@@ -56,6 +59,7 @@ impl Principal {
             limits: Limits::default(),
             team_limits: None,
             guardrails: Vec::new(),
+            parallel: Vec::new(),
         }
     }
 
@@ -81,7 +85,11 @@ impl Principal {
         }
         self.models = Some(match &self.models {
             None => team.into(),
-            Some(own) => own.iter().filter(|m| team.contains(m)).cloned().collect(),
+            Some(own) => own
+                .iter()
+                .filter(|m| team_allows(team, m))
+                .cloned()
+                .collect(),
         });
     }
 
@@ -89,8 +97,26 @@ impl Principal {
     pub fn may_use(&self, model: &str) -> bool {
         self.models
             .as_ref()
-            .is_none_or(|models| models.iter().any(|m| m == model))
+            .is_none_or(|models| models.iter().any(|m| m == model || fits(m, model)))
     }
+}
+
+/// The `max_parallel_requests` limit of a key (by its hash).
+pub fn key_parallel(hash: &KeyHash, max: Option<u64>) -> Option<ParallelLimit> {
+    max.map(|max| ParallelLimit {
+        scope: format!("key#{}", hash.as_str()),
+        max,
+        label: "key max_parallel_requests",
+    })
+}
+
+/// The `max_parallel_requests` limit of a team.
+pub fn team_parallel(team_id: &str, max: Option<u64>) -> Option<ParallelLimit> {
+    max.map(|max| ParallelLimit {
+        scope: format!("team#{team_id}"),
+        max,
+        label: "team max_parallel_requests",
+    })
 }
 
 /// The model groups a key of `team` may use: the key's list narrowed by its team's (the
@@ -101,12 +127,40 @@ pub fn allowed_models(key: &[String], team: &[String]) -> Option<Arc<[String]>> 
         (true, true) => None,
         (false, true) => Some(key.into()),
         (true, false) => Some(team.into()),
-        (false, false) => Some(key.iter().filter(|m| team.contains(m)).cloned().collect()),
+        (false, false) => Some(
+            key.iter()
+                .filter(|m| team_allows(team, m))
+                .cloned()
+                .collect(),
+        ),
     }
+}
+
+/// Whether a team's `models` allow a key's entry: named, or reached by a wildcard route the
+/// team names (a key's route broader than the team's is not kept: it would widen the team's).
+fn team_allows(team: &[String], model: &str) -> bool {
+    team.iter().any(|t| t == model || fits(t, model))
+}
+
+/// Whether `model` fits the wildcard route `pattern` (one `*`, as `bedrock/*`): a key allowed
+/// the route may use every model it reaches.
+fn fits(pattern: &str, model: &str) -> bool {
+    pattern.contains('*') && crate::router::wildcard_capture(pattern, model).is_some()
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_teams_wildcard_route_keeps_the_keys_models_it_reaches_and_nothing_wider() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let allowed = allowed_models(
+            &list(&["bedrock/anthropic.x", "bedrock/*", "other"]),
+            &list(&["bedrock/anthropic.*"]),
+        )
+        .unwrap();
+        assert_eq!(&*allowed, &list(&["bedrock/anthropic.x"])[..]);
+    }
+
     use super::*;
 
     fn list(names: &[&str]) -> Vec<String> {

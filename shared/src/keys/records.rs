@@ -28,6 +28,8 @@ pub struct VirtualKey {
     pub budget_duration: Option<String>,
     pub rpm_limit: Option<u64>,
     pub tpm_limit: Option<u64>,
+    /// LiteLLM's `max_parallel_requests`: requests of this key in flight at once.
+    pub max_parallel_requests: Option<u64>,
     pub metadata: Map<String, Value>,
     /// Guardrails that run for this key (names from the config).
     pub guardrails: Vec<String>,
@@ -57,6 +59,8 @@ pub struct Team {
     pub budget_duration: Option<String>,
     pub rpm_limit: Option<u64>,
     pub tpm_limit: Option<u64>,
+    /// LiteLLM's `max_parallel_requests`: requests of the team's keys in flight at once.
+    pub max_parallel_requests: Option<u64>,
     pub metadata: Map<String, Value>,
     pub guardrails: Vec<String>,
     pub blocked: bool,
@@ -80,4 +84,33 @@ impl Team {
     pub fn budget_period(&self) -> Option<BudgetPeriod> {
         self.limits().budget_period
     }
+}
+
+/// LiteLLM's roles for a user (`user_role`); only the master key administers, whatever the role.
+pub const USER_ROLES: [&str; 4] = [
+    "proxy_admin",
+    "proxy_admin_viewer",
+    "internal_user",
+    "internal_user_viewer",
+];
+
+/// A user (LiteLLM's internal user): keys name it by `user_id`. Stored whole, as one JSON
+/// document (an update replaces it).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct User {
+    pub user_id: String,
+    pub user_alias: Option<String>,
+    pub user_email: Option<String>,
+    /// One of [`USER_ROLES`]; `internal_user` unless given.
+    pub user_role: String,
+    /// Model groups the user's keys are meant for (shown; a key's own `models` decide).
+    pub models: Vec<String>,
+    pub max_budget: Option<f64>,
+    pub budget_duration: Option<String>,
+    pub tpm_limit: Option<u64>,
+    pub rpm_limit: Option<u64>,
+    pub metadata: Map<String, Value>,
+    pub created_at: u64,
+    pub updated_at: u64,
 }

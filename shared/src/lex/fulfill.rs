@@ -102,11 +102,26 @@ impl LexFulfillment {
             session_id = %event.session_id,
             bot = %event.bot.name,
         );
+        // `max_parallel_requests` of the bot's team: held until the answer is whole.
+        let permit = match self
+            .gateway
+            .authenticator()
+            .hold_parallel(&ctx.principal, ctx.deadline)
+            .await
+        {
+            Ok(permit) => permit,
+            Err(error) => {
+                self.gateway.reject(&ctx, &request.model, &error);
+                tracing::warn!(error = %error, kind = error.kind(), "lex question refused");
+                return LexResponse::close_failed(event, reply_for(&error));
+            }
+        };
         let answered = self
             .gateway
             .chat(&ctx, request)
             .instrument(span.clone())
             .await;
+        drop(permit);
         let _entered = span.enter();
         let completion = match answered {
             Ok(Answer::Whole(completion)) => completion,

@@ -257,7 +257,7 @@ fn route_options(req: &ChatCompletionRequest) -> Result<RouteOptions, GatewayErr
     })
 }
 
-fn reject_unsupported(req: &ChatCompletionRequest) -> Result<(), GatewayError> {
+pub(crate) fn reject_unsupported(req: &ChatCompletionRequest) -> Result<(), GatewayError> {
     fn unsupported(param: &'static str, why: &str) -> Result<(), GatewayError> {
         Err(GatewayError::invalid_request(
             format!("`{param}` is not supported: {why}"),

@@ -5,6 +5,7 @@
 pub mod chunk;
 pub mod content;
 pub mod embeddings;
+pub mod drop_params;
 pub mod error_body;
 pub mod files;
 pub mod into_chat;
@@ -13,6 +14,7 @@ pub mod request;
 pub mod response;
 
 pub use chunk::ChunkWriter;
+pub use drop_params::drop_params;
 pub use error_body::ErrorBody;
 pub use into_chat::from_openai;
 pub use request::ChatCompletionRequest;

@@ -33,8 +33,9 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     pub metadata: Option<serde_json::Value>,
     // LiteLLM's routing fields.
-    /// Model groups to fall back to, in order (instead of the configured ones).
-    #[serde(default)]
+    /// Model groups to fall back to, in order (instead of the configured ones): names, or
+    /// LiteLLM's object form `{"model": ..., ...}` (see [`fallback_names`]).
+    #[serde(default, deserialize_with = "fallback_names")]
     pub fallbacks: Option<Vec<String>>,
     #[serde(default)]
     pub disable_fallbacks: Option<bool>,
@@ -56,6 +57,12 @@ pub struct ChatCompletionRequest {
     /// LiteLLM's per-request response cache controls (`crate::cache::CacheControls`).
     #[serde(default)]
     pub cache: Option<crate::cache::CacheControls>,
+    /// LiteLLM's: drop parameters the model cannot honour instead of refusing (`openai::drop_params`).
+    #[serde(default)]
+    pub drop_params: Option<bool>,
+    /// LiteLLM's: parameters to drop from this request whatever they are.
+    #[serde(default)]
+    pub additional_drop_params: Option<Vec<String>>,
     // Known fields that Bedrock Converse cannot honour; `openai::into_chat` rejects non-defaults.
     #[serde(default)]
     pub n: Option<u32>,
@@ -220,4 +227,52 @@ pub struct JsonSchemaFormat {
     pub description: Option<String>,
     #[serde(default)]
     pub schema: Option<serde_json::Value>,
+}
+
+/// One entry of `fallbacks`: a model group's name, or LiteLLM's object form whose `model` names
+/// it. LiteLLM also sends an object's other fields (`messages`, ...) with that fallback's call;
+/// this gateway sends the original request to every fallback (the README's compatibility
+/// section says so), so the other fields are read and not used.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FallbackEntry {
+    Name(String),
+    Object { model: String },
+}
+
+/// `fallbacks` as the model groups' names, in order.
+fn fallback_names<'de, D>(deserializer: D) -> Result<Option<Vec<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let entries = Option::<Vec<FallbackEntry>>::deserialize(deserializer)?;
+    Ok(entries.map(|entries| {
+        entries
+            .into_iter()
+            .map(|entry| match entry {
+                FallbackEntry::Name(name) | FallbackEntry::Object { model: name } => name,
+            })
+            .collect()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fallbacks(body: serde_json::Value) -> Result<Option<Vec<String>>, serde_json::Error> {
+        serde_json::from_value::<ChatCompletionRequest>(body).map(|r| r.fallbacks)
+    }
+
+    #[test]
+    fn fallbacks_take_names_and_litellm_objects() {
+        let base = |f: serde_json::Value| serde_json::json!({"model": "m", "messages": [], "fallbacks": f});
+        assert_eq!(
+            fallbacks(base(serde_json::json!(["a", {"model": "b", "messages": [{"role": "user", "content": "x"}]}]))).unwrap(),
+            Some(vec!["a".to_owned(), "b".to_owned()])
+        );
+        assert_eq!(fallbacks(base(serde_json::Value::Null)).unwrap(), None);
+        assert!(fallbacks(base(serde_json::json!([{"messages": []}]))).is_err());
+        assert!(fallbacks(base(serde_json::json!([1]))).is_err());
+    }
 }

@@ -19,6 +19,7 @@ pub struct Gateway {
     pub(super) after: AfterResponse,
     pub(super) usage_sink: Arc<dyn UsageSink>,
     pub(super) cache: Option<Arc<crate::cache::ResponseCache>>,
+    pub(super) models: super::models::ModelRefresh,
 }
 
 /// Everything a [`Gateway`] holds, as the wiring built it.
@@ -46,7 +47,9 @@ impl Gateway {
             usage_sink,
             cache,
         } = parts;
+        let models = super::models::ModelRefresh::new(key_settings.cache_ttl);
         Gateway {
+            models,
             router,
             settings,
             auth,
@@ -61,6 +64,16 @@ impl Gateway {
     /// The authenticator (master key, key store, lookup caches): what the admin endpoints use.
     pub fn authenticator(&self) -> &Authenticator {
         &self.auth
+    }
+
+    /// The router's settings (retries, timeouts, `drop_params`) as configured.
+    pub fn router_settings(&self) -> &RouterSettings {
+        &self.settings
+    }
+
+    /// The model group `name`, with its deployments (for the model info endpoints).
+    pub fn model_group(&self, name: &str) -> Option<&crate::router::ModelGroup> {
+        self.router.group(name)
     }
 
     pub fn model_names(&self) -> impl Iterator<Item = &str> {

@@ -33,6 +33,7 @@ mod gateway;
 mod guard;
 mod guard_stream;
 mod limits;
+mod models;
 #[cfg(test)]
 mod proptests;
 mod route;
@@ -114,6 +115,9 @@ impl Gateway {
         ctx: &RequestContext,
         mut request: ChatRequest,
     ) -> Result<Answer, GatewayError> {
+        if !self.router.is_configured(&request.model) {
+            self.refresh_models(false).await;
+        }
         let model = self.accounted_model(&request.model);
         let mut account = Accounting::start(&self.after, ctx, model, request.stream);
         account.user(request.user.as_deref());

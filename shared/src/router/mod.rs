@@ -51,6 +51,7 @@ mod health;
 mod latency;
 mod pick;
 mod rng;
+mod runtime;
 mod state;
 mod strategy;
 mod window;
@@ -66,6 +67,7 @@ pub use flight::InFlight;
 pub use group::ModelGroup;
 pub use health::{DEFAULT_ALLOWED_FAILS, DEFAULT_COOLDOWN_TIME};
 pub use pick::{Estimate, NoDeployment, Pick};
+pub use runtime::{capture as wildcard_capture, ProviderFactory, MAX_WILDCARD_GROUPS};
 
 pub use crate::providers::Providers;
 
@@ -81,14 +83,20 @@ pub struct MissingProvider(pub String);
 pub struct ModelRouter {
     groups: HashMap<String, ModelGroup>,
     names: Vec<String>,
+    /// Groups added at run time (`/model/new`), after the config's.
+    runtime: runtime::RuntimeGroups,
 }
 
 impl ModelRouter {
     /// Groups the config's deployments, each with its provider from `providers`.
     pub fn new(config: &GatewayConfig, providers: &Providers) -> Result<Self, MissingProvider> {
-        let mut router = ModelRouter::empty();
         let settings = &config.router;
         let clock = clock::Clock::start();
+        let mut router = ModelRouter {
+            groups: HashMap::new(),
+            names: Vec::new(),
+            runtime: runtime::RuntimeGroups::new(settings.clone(), clock),
+        };
         for name in config.model_groups() {
             let mut deployments = Vec::new();
             for deployment in config.deployments(name) {
@@ -115,6 +123,10 @@ impl ModelRouter {
         ModelRouter {
             groups: HashMap::new(),
             names: Vec::new(),
+            runtime: runtime::RuntimeGroups::new(
+                crate::config::RouterSettings::default(),
+                clock::Clock::start(),
+            ),
         }
     }
 
@@ -125,11 +137,55 @@ impl ModelRouter {
         self.groups.insert(group.name.clone(), group);
     }
 
+    /// The config's group `name`, else the one added at run time.
+    /// A name with a `*` is a wildcard route, never a group a request names itself; a name
+    /// no group has may fit one (`bedrock/*`), when this instance builds providers.
     pub fn group(&self, name: &str) -> Option<&ModelGroup> {
-        self.groups.get(name)
+        if name.contains('*') {
+            return None;
+        }
+        self.groups
+            .get(name)
+            .or_else(|| self.runtime.group(name))
+            .or_else(|| {
+                let patterns = self.groups.values().filter(|g| g.name.contains('*'));
+                self.runtime.wildcard(name, patterns)
+            })
     }
 
+    /// The config's groups in config order, then those added at run time.
     pub fn model_names(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(String::as_str)
+        self.names
+            .iter()
+            .map(String::as_str)
+            .chain(self.runtime.names())
+    }
+
+    /// Whether `name` is a group of the config (which a model added at run time may not be).
+    pub fn is_configured(&self, name: &str) -> bool {
+        self.groups.contains_key(name)
+    }
+
+    /// Whether a deployment id is the config's.
+    pub fn is_configured_deployment(&self, id: &str) -> bool {
+        self.groups
+            .values()
+            .any(|g| g.deployments.iter().any(|d| d.config.deployment_id == id))
+    }
+
+    /// How models added at run time get their providers; without one they are stored but
+    /// not served.
+    pub fn set_provider_factory(&mut self, factory: ProviderFactory) {
+        self.runtime.set_factory(factory);
+    }
+
+    pub fn serves_runtime_models(&self) -> bool {
+        self.runtime.can_build()
+    }
+
+    /// Makes the stored model entries (`model_list` entries as JSON) the run-time groups.
+    pub fn replace_runtime_models(&self, entries: &[serde_json::Value]) {
+        self.runtime
+            .replace(entries, &|name| self.groups.contains_key(name));
     }
 }

@@ -225,10 +225,20 @@ async fn keys_generate_info_update_delete_and_the_plain_key_is_never_stored() {
     )
     .await
     .assert_error(404, "invalid_request_error");
-    let bad_team = gw
+    // As in LiteLLM, the admin may name a team that does not exist yet (issue 23); a
+    // malformed team id is still a 400.
+    let later_team = gw
         .admin(
             "/key/update",
             Some(json!({"key": key, "team_id": "missing"})),
+        )
+        .await;
+    assert_eq!(later_team.status, 200, "{}", later_team.text());
+    assert_eq!(later_team.json()["team_id"], "missing");
+    let bad_team = gw
+        .admin(
+            "/key/update",
+            Some(json!({"key": key, "team_id": "not a team id"})),
         )
         .await;
     assert_eq!(
@@ -277,12 +287,18 @@ async fn only_the_master_key_may_call_admin_endpoints() {
         ("/spend/report", None),
         ("/global/spend/report", None),
     ];
-    // One guard for the whole admin API: one status, type and code.
+    // One guard for the whole admin API: one status, type and code; the self-service reads
+    // (`/key/info`, `/team/info`: issue 23) refuse another key's or team's with their own code.
     for (path, body) in calls {
         let forbidden = gw.admin_as(&key, path, body.clone()).await;
+        let code = if path.starts_with("/key/info") || path.starts_with("/team/info") {
+            "not_allowed"
+        } else {
+            "admin_only"
+        };
         assert_eq!(
             forbidden.assert_error(403, "permission_error")["error"]["code"],
-            "admin_only",
+            code,
             "{path}"
         );
         gw.admin_as("sk-wrong", path, body)

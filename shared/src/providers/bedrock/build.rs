@@ -114,3 +114,23 @@ async fn providers_with(
     }
     Ok(providers)
 }
+
+/// How a model added at run time (`/model/new`) gets its provider: a client from `clients`
+/// (shared with the deployments of its region and credentials), with its `timeout` or the
+/// router's.
+pub fn provider_factory(
+    clients: BedrockClients,
+    default_timeout: Option<std::time::Duration>,
+) -> crate::router::ProviderFactory {
+    let clients = std::sync::Mutex::new(clients);
+    Arc::new(move |deployment: &crate::config::ModelDeployment| {
+        let mut clients = clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let client = clients
+            .client_for(deployment, deployment.timeout.or(default_timeout))
+            .map_err(|err| err.to_string())?;
+        let provider = BedrockProvider::new(client, deployment.model_id.clone());
+        Ok(Arc::new(provider) as Arc<dyn crate::providers::ChatProvider>)
+    })
+}

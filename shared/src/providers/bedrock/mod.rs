@@ -22,7 +22,8 @@ use aws_sdk_bedrockruntime::Client;
 use futures_util::StreamExt;
 
 pub use build::{
-    guardrails, providers, providers_and_guardrails, providers_and_guardrails_from, Guardrails,
+    guardrails, provider_factory, providers, providers_and_guardrails,
+    providers_and_guardrails_from, Guardrails,
 };
 pub use clients::{BedrockClients, ClientInitError, ClientPlace};
 pub use error::classify;
