@@ -13,7 +13,7 @@ import urllib.request
 import openai
 import pytest
 
-from conftest import FAULT_MODELS, MASTER_KEY
+from conftest import FAULT_MODELS, FEATURE_MODELS, MASTER_KEY
 
 SONNET = "claude-3-sonnet"
 SONNET_ID = "anthropic.claude-3-sonnet-20240229-v1:0"
@@ -210,7 +210,8 @@ def test_streamed_tool_call(client, servers):
 def test_models_list(client, servers):
     ids = [m.id for m in client.models.list()]
     assert ids[:3] == ["claude-3-sonnet", "claude-3-haiku", "titan-text"]
-    assert set(ids) == {"claude-3-sonnet", "claude-3-haiku", "titan-text", *FAULT_MODELS}
+    assert set(ids) == {"claude-3-sonnet", "claude-3-haiku", "titan-text", *FEATURE_MODELS,
+                        *FAULT_MODELS}
     assert servers.total_calls() == 0
 
 
