@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 MASTER_KEY = "sk-local-dev-key"
 
 # Test-only models: name -> Bedrock model id (a substring of the id picks the fake's fault).
+# A current Claude (thinking and a prompt cache on Bedrock; the seed's Claude 3 models have
+# neither), for the feature tests.
+FEATURE_MODELS = {"claude-sonnet-4-5": "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}
+
 FAULT_MODELS = {
     "flaky-throttle": "anthropic.claude-fault-throttle-v1:0",
     "flaky-500": "anthropic.claude-fault-500-v1:0",
@@ -94,7 +98,7 @@ def _test_config(path: Path, usage_file: Path) -> None:
         f"    litellm_params:\n"
         f"      model: bedrock/{model_id}\n"
         f"      aws_region_name: us-east-1\n"
-        for name, model_id in FAULT_MODELS.items()
+        for name, model_id in {**FEATURE_MODELS, **FAULT_MODELS}.items()
     ) + "".join(
         f"  - model_name: {name}\n"
         f"    litellm_params:\n"

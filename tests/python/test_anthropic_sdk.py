@@ -17,6 +17,9 @@ from conftest import FAULT_MODELS, MASTER_KEY
 
 SONNET = "claude-3-sonnet"
 SONNET_ID = "anthropic.claude-3-sonnet-20240229-v1:0"
+# Thinking and the prompt cache need a current Claude (conftest.FEATURE_MODELS).
+CLAUDE45 = "claude-sonnet-4-5"
+CLAUDE45_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 PNG = "iVBORw0KGgo="
 
 WEATHER = {
@@ -212,7 +215,7 @@ SIGNATURE = "fake-thinking-signature"
 
 def test_thinking_whole_and_streamed(claude, servers):
     ask = dict(
-        model=SONNET,
+        model=CLAUDE45,
         max_tokens=3000,
         thinking={"type": "enabled", "budget_tokens": 2000},
         messages=[{"role": "user", "content": "Why is the sky blue"}],
@@ -221,7 +224,7 @@ def test_thinking_whole_and_streamed(claude, servers):
     thinking, text = message.content
     assert (thinking.type, thinking.thinking, thinking.signature) == ("thinking", THOUGHT, SIGNATURE)
     assert text.text == "Fake answer to: Why is the sky blue"
-    sent = _last_request(servers, SONNET_ID)
+    sent = _last_request(servers, CLAUDE45_ID)
     assert sent["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 2000}}
     assert message.usage.output_tokens == 18
 
@@ -234,7 +237,7 @@ def test_thinking_whole_and_streamed(claude, servers):
     assert [b.type for b in final.content] == ["thinking", "text"]
     assert final.content[0].signature == SIGNATURE
     assert final.content[1].text == "Fake answer to: Why is the sky blue"
-    assert servers.calls(SONNET_ID) == (1, 1)
+    assert servers.calls(CLAUDE45_ID) == (1, 1)
     records = _records(servers, {message.id, final.id})
     assert all(r["reasoning_tokens"] for r in records.values()), records
 
@@ -245,14 +248,14 @@ def test_cache_control_whole_and_streamed(claude, servers):
 
     def ask():
         return dict(
-            model=SONNET,
+            model=CLAUDE45,
             max_tokens=100,
             system=[{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
             messages=[{"role": "user", "content": "Rain today"}],
         )
 
     first = claude.messages.create(**ask())
-    sent = _last_request(servers, SONNET_ID)
+    sent = _last_request(servers, CLAUDE45_ID)
     assert sent["system"] == [{"text": system}, {"cachePoint": {"type": "default"}}]
     assert first.usage.cache_creation_input_tokens == words
     assert first.usage.input_tokens == 2
@@ -260,7 +263,7 @@ def test_cache_control_whole_and_streamed(claude, servers):
         final = stream.get_final_message()
     assert final.usage.cache_read_input_tokens == words
     assert final.usage.cache_creation_input_tokens == 0
-    assert _last_request(servers, SONNET_ID)["system"][1] == {"cachePoint": {"type": "default"}}
+    assert _last_request(servers, CLAUDE45_ID)["system"][1] == {"cachePoint": {"type": "default"}}
     records = _records(servers, {first.id, final.id})
     assert records[first.id]["cache_write_tokens"] == words
     assert records[final.id]["cache_read_tokens"] == words

@@ -16,6 +16,9 @@ import pytest
 
 SONNET = "claude-3-sonnet"
 SONNET_ID = "anthropic.claude-3-sonnet-20240229-v1:0"
+# Thinking and the prompt cache need a current Claude (conftest.FEATURE_MODELS).
+CLAUDE45 = "claude-sonnet-4-5"
+CLAUDE45_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 THOUGHT = "The user wants an answer. I will give it plainly."
 SIGNATURE = "fake-thinking-signature"
 SYSTEM = "You are a careful assistant who answers questions about the weather only."
@@ -39,7 +42,7 @@ def record_for(servers, request_id: str) -> dict:
 
 def test_reasoning_effort_whole(client, servers):
     resp = client.chat.completions.create(
-        model=SONNET,
+        model=CLAUDE45,
         messages=[{"role": "user", "content": "Why is the sky blue"}],
         reasoning_effort="medium",
     )
@@ -48,7 +51,7 @@ def test_reasoning_effort_whole(client, servers):
     extra = message.model_extra
     assert extra["reasoning_content"] == THOUGHT
     assert extra["thinking_blocks"] == [{"type": "thinking", "thinking": THOUGHT, "signature": SIGNATURE}]
-    sent = last_request(servers, SONNET_ID)
+    sent = last_request(servers, CLAUDE45_ID)
     assert sent["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 2048}}
     assert resp.usage.completion_tokens == 18
     assert resp.usage.completion_tokens_details.reasoning_tokens > 0
@@ -59,7 +62,7 @@ def test_reasoning_effort_whole(client, servers):
 
 def test_thinking_streamed(client, servers):
     stream = client.chat.completions.create(
-        model=SONNET,
+        model=CLAUDE45,
         messages=[{"role": "user", "content": "Why is the sky blue"}],
         max_tokens=3000,
         extra_body={"thinking": {"type": "enabled", "budget_tokens": 1024}},
@@ -79,13 +82,13 @@ def test_thinking_streamed(client, servers):
     assert reasoning == THOUGHT
     assert content == "Fake answer to: Why is the sky blue"
     assert usage.completion_tokens_details.reasoning_tokens > 0
-    assert servers.calls(SONNET_ID) == (0, 1)
+    assert servers.calls(CLAUDE45_ID) == (0, 1)
 
 
 def test_thinking_rules_are_400s(client, servers):
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(
-            model=SONNET,
+            model=CLAUDE45,
             messages=[{"role": "user", "content": "x"}],
             reasoning_effort="high",
             temperature=0.3,
@@ -99,7 +102,7 @@ def test_prompt_cache_written_then_read(client, servers):
 
     def ask(question: str, stream: bool):
         return client.chat.completions.create(
-            model=SONNET,
+            model=CLAUDE45,
             messages=[
                 {"role": "system", "content": [
                     {"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}]},
@@ -110,7 +113,7 @@ def test_prompt_cache_written_then_read(client, servers):
         )
 
     first = ask(f"Rain today {time.time_ns()}", False)
-    sent = last_request(servers, SONNET_ID)
+    sent = last_request(servers, CLAUDE45_ID)
     assert sent["system"] == [{"text": SYSTEM}, {"cachePoint": {"type": "default"}}]
     assert first.usage.model_extra["cache_creation_input_tokens"] == words
     assert first.usage.prompt_tokens == words + 3

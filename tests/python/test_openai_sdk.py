@@ -13,7 +13,7 @@ import urllib.request
 import openai
 import pytest
 
-from conftest import EMBEDDING_MODELS, FAULT_MODELS, MASTER_KEY
+from conftest import EMBEDDING_MODELS, FAULT_MODELS, FEATURE_MODELS, MASTER_KEY
 
 SONNET = "claude-3-sonnet"
 SONNET_ID = "anthropic.claude-3-sonnet-20240229-v1:0"
@@ -211,7 +211,8 @@ def test_models_list(client, servers):
     ids = [m.id for m in client.models.list()]
     assert ids[:3] == ["claude-3-sonnet", "claude-3-haiku", "titan-text"]
     assert set(ids) == {
-        "claude-3-sonnet", "claude-3-haiku", "titan-text", *FAULT_MODELS, *EMBEDDING_MODELS
+        "claude-3-sonnet", "claude-3-haiku", "titan-text", *FEATURE_MODELS, *FAULT_MODELS,
+        *EMBEDDING_MODELS,
     }
     assert servers.total_calls() == 0
 

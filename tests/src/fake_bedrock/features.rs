@@ -243,3 +243,65 @@ impl PromptCache {
             .clear();
     }
 }
+
+/// Model parts that take cache points, and Claude models that think (Bedrock's model lists; a
+/// copy the fake keeps, as Bedrock does, apart from the gateway's).
+const CACHING_MODELS: &[&str] = &[
+    "claude-3-7-sonnet",
+    "claude-3-5-haiku",
+    "claude-sonnet-4",
+    "claude-opus-4",
+    "claude-haiku-4",
+    "nova-micro",
+    "nova-lite",
+    "nova-pro",
+    "nova-premier",
+    "nova-2",
+];
+const THINKING_CLAUDES: &[&str] = &[
+    "claude-3-7-sonnet",
+    "claude-sonnet-4",
+    "claude-opus-4",
+    "claude-haiku-4",
+];
+
+fn any_cache_point(body: &Value) -> bool {
+    let lists = [body.pointer("/toolConfig/tools"), body.get("system")];
+    let blocks = lists
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_array)
+        .chain(
+            body.get("messages")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.get("content").and_then(Value::as_array)),
+        );
+    blocks.flatten().any(|b| b.get("cachePoint").is_some())
+}
+
+/// What Bedrock refuses by model: cache points on a model without a prompt cache, thinking on
+/// a Claude model that cannot think.
+pub(crate) fn check_model_features(model_id: &str, body: &Value) -> Check {
+    if any_cache_point(body) && !CACHING_MODELS.iter().any(|m| model_id.contains(m)) {
+        return Err(
+            "You invoked an unsupported model or your request did not allow prompt \
+                    caching. See the documentation for more information."
+                .into(),
+        );
+    }
+    if body
+        .pointer("/additionalModelRequestFields/thinking")
+        .is_some()
+        && model_id.contains("anthropic.claude")
+        && !THINKING_CLAUDES.iter().any(|m| model_id.contains(m))
+    {
+        return Err(
+            "The model returned the following errors: thinking: Extra inputs are not \
+                    permitted"
+                .into(),
+        );
+    }
+    Ok(())
+}

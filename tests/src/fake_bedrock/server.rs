@@ -84,6 +84,7 @@ async fn prepare(
     let request = parsed.map_err(|e| validation(&format!("Malformed request body: {e}")))?;
     validate::converse(&request).map_err(|message| validation(&message))?;
     features::check_cache_points(&request).map_err(|message| validation(&message))?;
+    features::check_model_features(model_id, &request).map_err(|message| validation(&message))?;
     let thinking = features::thinking(&request).map_err(|message| validation(&message))?;
     let forced = match fault {
         Some(Fault::ContentFiltered) => Some(Forced::ContentFiltered),

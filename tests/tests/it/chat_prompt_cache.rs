@@ -146,3 +146,44 @@ async fn more_than_four_cache_points_or_an_unknown_type_is_a_400_before_any_call
     let ok = gw.chat(marked(4)).await;
     assert_eq!(ok.status, 200, "{}", ok.text());
 }
+
+/// Claude 3 Sonnet has no prompt cache on Bedrock, which refuses a `cachePoint` for it (the fake
+/// does too): the marks are dropped, the answer comes uncached, whole and streamed; thinking on
+/// it is a 400 before any call.
+#[tokio::test]
+async fn cache_marks_for_a_model_without_a_prompt_cache_are_dropped_and_thinking_refused() {
+    use gateway_tests::harness::SONNET;
+    let gw = TestGateway::start().await;
+    for stream in [false, true] {
+        let mut body = cached_system("Is it raining?", stream);
+        body["model"] = json!("claude-3-sonnet");
+        body["tools"] = json!([{"type": "function", "cache_control": {"type": "ephemeral"},
+            "function": {"name": "weather", "parameters": {"type": "object"}}}]);
+        let response = gw.chat(body).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        let sent = gw.fake.last_request(SONNET).unwrap();
+        assert_eq!(sent["system"], json!([{"text": SYSTEM}]), "stream {stream}");
+        let tools = sent["toolConfig"]["tools"].as_array().unwrap();
+        assert_eq!(tools.len(), 1, "{tools:?}");
+        assert!(tools[0].get("cachePoint").is_none());
+    }
+    assert_eq!(
+        (gw.fake.converse_calls(SONNET), gw.fake.stream_calls(SONNET)),
+        (1, 1)
+    );
+    let records = gw.usage_records().await;
+    assert_eq!(records.len(), 2);
+    assert!(records
+        .iter()
+        .all(|r| r.cache_read_tokens.unwrap_or(0) == 0 && r.cache_write_tokens.unwrap_or(0) == 0));
+
+    let thinking = gw
+        .chat(
+            json!({"model": "claude-3-sonnet", "reasoning_effort": "low",
+            "messages": [{"role": "user", "content": "Think first."}]}),
+        )
+        .await;
+    assert_eq!(thinking.status, 400, "{}", thinking.text());
+    assert!(thinking.text().contains("reasoning"), "{}", thinking.text());
+    assert_eq!(gw.fake.calls(SONNET), 2, "no call for the refused request");
+}

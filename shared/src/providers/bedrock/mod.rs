@@ -1,6 +1,7 @@
 //! Amazon Bedrock through the Converse and ConverseStream APIs of `aws-sdk-bedrockruntime`.
 
 mod build;
+pub mod capabilities;
 mod clients;
 mod document;
 pub mod embed;
@@ -51,10 +52,27 @@ impl BedrockProvider {
         &self.model_id
     }
 
+    /// The request in Converse's terms, without cache points where this model has no prompt
+    /// cache (Bedrock would refuse them).
+    fn converse_parts(
+        &self,
+        request: &ChatRequest,
+    ) -> Result<request::ConverseParts, ProviderError> {
+        let stripped;
+        let request = if capabilities::has_cache_points(request)
+            && !capabilities::prompt_caching(&self.model_id)
+        {
+            stripped = capabilities::without_cache_points(request);
+            &stripped
+        } else {
+            request
+        };
+        request::converse_parts(request).map_err(|e| ProviderError::Rejected(e.to_string()))
+    }
+
     /// The request in Converse's terms, with this model's reasoning fields.
     fn parts(&self, request: &ChatRequest) -> Result<request::ConverseParts, ProviderError> {
-        let mut parts =
-            request::converse_parts(request).map_err(|e| ProviderError::Rejected(e.to_string()))?;
+        let mut parts = self.converse_parts(request)?;
         let (fields, max_tokens) = reasoning::additional_fields(request, &self.model_id)?;
         parts.inference = reasoning::with_max_tokens(parts.inference, max_tokens);
         parts.additional_fields = fields;
@@ -83,8 +101,7 @@ impl BedrockProvider {
 
     /// Bedrock's CountTokens over the Converse form of the request (free of charge).
     async fn count(&self, request: &ChatRequest) -> Result<Option<u32>, ProviderError> {
-        let parts =
-            request::converse_parts(request).map_err(|e| ProviderError::Rejected(e.to_string()))?;
+        let parts = self.converse_parts(request)?;
         let converse = bedrock::ConverseTokensRequest::builder()
             .set_messages(Some(parts.messages))
             .set_system((!parts.system.is_empty()).then_some(parts.system))

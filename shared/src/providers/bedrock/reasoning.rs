@@ -26,7 +26,7 @@ enum Family {
 }
 
 fn family(model_id: &str) -> Family {
-    if model_id.contains("anthropic.claude") {
+    if model_id.contains("anthropic.claude") && super::capabilities::claude_thinking(model_id) {
         Family::Claude
     } else if model_id.contains("amazon.nova-2") {
         Family::Nova2
@@ -86,7 +86,7 @@ pub fn additional_fields(
         Family::Other => {
             return Err(ProviderError::Rejected(format!(
                 "reasoning (`reasoning_effort`, `thinking`) is not available on `{model_id}`; \
-                 Claude and Nova 2 models take it"
+                 Claude 3.7 Sonnet, the Claude 4 models and Nova 2 take it"
             )))
         }
     };
