@@ -33,6 +33,11 @@ pub(crate) async fn reserve(
     store: &DynamoKeyStore,
     plan: &ReservationPlan,
 ) -> Result<(), ReserveError> {
+    // Without this, `attribute_not_exists(...)` below would admit the first request of a
+    // period or minute whatever its cost, and one request under a zero limit.
+    if let Some(refusal) = plan.refused_outright() {
+        return Err(ReserveError::Refused(refusal));
+    }
     let mut released = false;
     let mut attempt = 0;
     loop {

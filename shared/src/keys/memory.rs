@@ -200,6 +200,9 @@ impl KeyStore for MemoryKeyStore {
 
 impl Counters {
     fn reserve(&mut self, plan: &ReservationPlan) -> Result<(), ReserveError> {
+        if let Some(refusal) = plan.refused_outright() {
+            return Err(ReserveError::Refused(refusal));
+        }
         self.release_expired(plan.now);
         let minute = plan.minute();
         self.windows.retain(|(_, sk), _| {
