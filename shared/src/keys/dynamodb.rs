@@ -1,33 +1,34 @@
 //! The key store in the one DynamoDB table (`GATEWAY_TABLE_NAME`): keys and teams
-//! (`dynamodb_items` has their layout), and the budget and rate-limit counters
-//! (`dynamodb_limits`; the layout is in [`super::limits`]).
+//! (`dynamodb_items` has their layout). The budget and rate-limit counters in the same table are
+//! [`crate::limits::DynamoLimitStore`]'s, which [`KeyStore::limits`] hands out.
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::ReturnValue;
 use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
+use std::sync::Arc;
 
 use super::dynamodb_items::{
     key_attributes, key_from_item, key_item, key_pk, s, team_from_item, team_item, team_pk, Item,
 };
-use super::limits::{ReserveError, Scope};
-use super::{
-    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, VirtualKey,
-    WriteError,
-};
+use super::{KeyField, KeyHash, KeyStore, KeyStoreError, Team, VirtualKey, WriteError};
+use crate::limits::{DynamoLimitStore, LimitStore};
 
-/// Keys, teams and counters in DynamoDB. Cheap to clone.
+/// Keys and teams in DynamoDB, and the limit store on the same table. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct DynamoKeyStore {
     pub(crate) client: Client,
     pub(crate) table: String,
+    limits: Arc<DynamoLimitStore>,
 }
 
 impl DynamoKeyStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let table = table.into();
         DynamoKeyStore {
+            limits: Arc::new(DynamoLimitStore::new(client.clone(), table.clone())),
             client,
-            table: table.into(),
+            table,
         }
     }
 
@@ -288,28 +289,7 @@ impl KeyStore for DynamoKeyStore {
         })
     }
 
-    fn reserve<'a>(&'a self, plan: &'a ReservationPlan) -> BoxFuture<'a, Result<(), ReserveError>> {
-        Box::pin(super::dynamodb_limits::reserve(self, plan))
-    }
-
-    fn settle<'a>(
-        &'a self,
-        settlement: &'a Settlement,
-    ) -> BoxFuture<'a, Result<(), KeyStoreError>> {
-        Box::pin(super::dynamodb_limits::settle(self, settlement))
-    }
-
-    fn spend<'a>(
-        &'a self,
-        scope: &'a Scope,
-        period: &'a str,
-    ) -> BoxFuture<'a, Result<f64, KeyStoreError>> {
-        Box::pin(async move {
-            let item = self.get(scope.partition_key(), period).await?;
-            Ok(item
-                .as_ref()
-                .and_then(|i| super::dynamodb_items::float(i, "spend"))
-                .unwrap_or(0.0))
-        })
+    fn limits(&self) -> Arc<dyn LimitStore> {
+        Arc::clone(&self.limits) as Arc<dyn LimitStore>
     }
 }

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::limits::Limits;
 use super::KeyHash;
+use crate::limits::Limits;
 
 /// Which edge a request came in through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,9 +21,8 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use super::duration::parse_duration;
-use super::KeyStoreError;
 use crate::error::GatewayError;
+use crate::keys::{parse_duration, KeyStoreError};
 
 /// A budget that resets every `secs`, counted from `anchor` (the key's or team's creation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
