@@ -31,6 +31,7 @@ mod stalled_streams;
 mod store_table;
 mod tracing_latency;
 mod tracing_phoenix;
+mod usage_aggregation;
 mod usage_dynamodb;
 mod usage_dynamodb_bench;
 mod usage_records;
