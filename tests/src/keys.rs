@@ -114,8 +114,8 @@ impl Intercept for Counting {
     }
 }
 
-/// A DynamoDB key store on `table` whose every call is logged.
-pub async fn counted_store(moto: &MotoServer, table: &str) -> (Arc<DynamoKeyStore>, Arc<CallLog>) {
+/// A DynamoDB client of `moto` whose every call is logged.
+pub async fn counted_client(moto: &MotoServer) -> (aws_sdk_dynamodb::Client, Arc<CallLog>) {
     let clients = moto.clients().await;
     let log = Arc::new(CallLog::default());
     let config = clients
@@ -124,7 +124,12 @@ pub async fn counted_store(moto: &MotoServer, table: &str) -> (Arc<DynamoKeyStor
         .to_builder()
         .interceptor(Counting(Arc::clone(&log)))
         .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    (aws_sdk_dynamodb::Client::from_conf(config), log)
+}
+
+/// A DynamoDB key store on `table` whose every call is logged.
+pub async fn counted_store(moto: &MotoServer, table: &str) -> (Arc<DynamoKeyStore>, Arc<CallLog>) {
+    let (client, log) = counted_client(moto).await;
     (Arc::new(DynamoKeyStore::new(client, table)), log)
 }
 

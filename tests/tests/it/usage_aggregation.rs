@@ -7,8 +7,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use gateway::usage::aggregator::{aggregate, records_from_stream_event, stream_event_for};
 use gateway::usage::{
-    day, month, report_from_records, Billed, GroupBy, Period, ReportQuery, SpendStore, UsageRecord,
-    Written,
+    day, month, report_from_records, Billed, DynamoUsageStore, GroupBy, Period, ReportQuery,
+    SpendStore, UsageRecord, Written,
 };
 use gateway_tests::harness::{config_yaml, load_config};
 use gateway_tests::moto::MotoServer;
@@ -143,4 +143,32 @@ async fn aggregates_from_stream_batches_equal_the_sum_of_the_records_and_replays
         .sum();
     assert_eq!(total_requests as usize, records.len());
     assert!(month(now_ms).len() == 7);
+}
+
+#[tokio::test]
+async fn a_request_writes_one_item_and_the_aggregator_one_transaction_per_batch() {
+    let config = load_config(&config_yaml("http://127.0.0.1:9"));
+    let moto = MotoServer::shared();
+    let table = moto.new_table("usage-wire").await;
+    let (client, calls) = gateway_tests::keys::counted_client(moto).await;
+    let streamed = DynamoUsageStore::new(&client, &table, &config.usage).aggregated_by_stream();
+    let inline = DynamoUsageStore::new(&client, &table, &config.usage);
+    let now_ms = gateway::clock::WallClock::system().unix_ms();
+    let records = records(now_ms);
+    // In Lambda (stream mode) the request path sends one PutItem, not a transaction.
+    streamed.write_json(&json(&records[0])).await.unwrap();
+    assert_eq!(calls.calls(), ["PutItem"]);
+    // Locally (inline) the same aggregation follows in the same process.
+    calls.clear();
+    inline.write_json(&json(&records[1])).await.unwrap();
+    assert_eq!(calls.calls(), ["PutItem", "TransactWriteItems"]);
+    // The consumer: 16 records of one batch in one transaction.
+    calls.clear();
+    let batch: Vec<Billed> = records[2..18]
+        .iter()
+        .map(|r| Billed::from_json(&json(r)).unwrap())
+        .collect();
+    let summary = aggregate(&streamed, &batch).await.unwrap();
+    assert_eq!((summary.aggregated, summary.transactions), (16, 1));
+    assert_eq!(calls.calls(), ["TransactWriteItems"]);
 }
