@@ -12,21 +12,38 @@ use super::dynamodb_items::{
     key_attributes, key_from_item, key_item, key_pk, s, team_from_item, team_item, team_pk, Item,
 };
 use super::{KeyField, KeyHash, KeyStore, KeyStoreError, Team, VirtualKey, WriteError};
-use crate::limits::{DynamoLimitStore, LimitStore};
+use crate::limits::{DynamoLimitStore, LeasePolicy, LeasedLimits, LimitStore};
 
 /// Keys and teams in DynamoDB, and the limit store on the same table. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct DynamoKeyStore {
     pub(crate) client: Client,
     pub(crate) table: String,
-    limits: Arc<DynamoLimitStore>,
+    limits: Arc<dyn LimitStore>,
 }
 
 impl DynamoKeyStore {
+    /// Keys on `table`, whose limits this instance spends from leases ([`LeasePolicy`]'s
+    /// defaults).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self::with_leases(client, table, Some(LeasePolicy::default()))
+    }
+
+    /// Keys on `table`; limits from leases by `policy`, or (`None`) every request reserved and
+    /// settled in the table (one transaction before each model call).
+    pub fn with_leases(
+        client: Client,
+        table: impl Into<String>,
+        policy: Option<LeasePolicy>,
+    ) -> Self {
         let table = table.into();
+        let counters = DynamoLimitStore::new(client.clone(), table.clone());
+        let limits: Arc<dyn LimitStore> = match policy {
+            Some(policy) => Arc::new(LeasedLimits::new(counters, policy)),
+            None => Arc::new(counters),
+        };
         DynamoKeyStore {
-            limits: Arc::new(DynamoLimitStore::new(client.clone(), table.clone())),
+            limits,
             client,
             table,
         }
@@ -290,6 +307,6 @@ impl KeyStore for DynamoKeyStore {
     }
 
     fn limits(&self) -> Arc<dyn LimitStore> {
-        Arc::clone(&self.limits) as Arc<dyn LimitStore>
+        Arc::clone(&self.limits)
     }
 }

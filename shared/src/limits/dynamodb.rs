@@ -33,6 +33,14 @@ impl DynamoLimitStore {
             table: table.into(),
         }
     }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
 }
 
 impl LimitStore for DynamoLimitStore {

@@ -10,12 +10,15 @@
 //! reservation expiry by it, so tests move that clock instead of sleeping.
 
 mod dynamodb;
+mod dynamodb_lease;
+pub mod lease;
 mod memory;
 pub mod plan;
 
 use futures_util::future::BoxFuture;
 
 pub use dynamodb::DynamoLimitStore;
+pub use lease::{LeaseBackend, LeasePolicy, LeasedLimits};
 pub use memory::MemoryLimitStore;
 pub use plan::{
     budget_sort_key, reservation_sort_key, rpm_sort_key, tpm_sort_key, BudgetPeriod, BudgetPlan,
