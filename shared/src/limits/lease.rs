@@ -341,12 +341,22 @@ impl<B: LeaseBackend> LeasedLimits<B> {
             // What this instance could hold: the counter's room plus its own slice.
             let available = need.limit - total + left.max(0.0);
             if available + EPSILON < need.amount {
+                // Too little for this request: give back what is left, for others.
+                if left > EPSILON {
+                    self.backend
+                        .take(&need.counter, -left, need.limit, 0.0)
+                        .await?;
+                    state.stats.returns += 1;
+                    state.leases.remove(&key);
+                }
                 return Ok(Err(need.counter.kind));
             }
-            let slice = (need.amount * batch)
-                .min(available * self.policy.share)
-                .max(need.amount)
-                .min(available);
+            // Whole requests' worth, so no slice keeps a remainder nobody can use.
+            let requests = ((need.amount * batch).min(available * self.policy.share)
+                / need.amount.max(EPSILON))
+            .floor()
+            .max(1.0);
+            let slice = (requests * need.amount).min(available);
             let delta = slice - left;
             let taken = self
                 .backend

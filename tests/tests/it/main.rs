@@ -20,6 +20,7 @@ mod keys_limits;
 mod keys_master;
 mod lambda_events;
 mod lex;
+mod limits_leases;
 mod limits_zero;
 mod origin_verify;
 mod pipeline_seams;
