@@ -4,13 +4,17 @@
 //! so the slice can be sized again without a read.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
 use futures_util::future::BoxFuture;
 
-use super::lease::{spend_sort_key, Counter, LeaseBackend, Taken};
+use super::lease::{spend_partition_key, Counter, LeaseBackend, Taken, SPEND_SHARDS};
 use super::DynamoLimitStore;
 use crate::keys::dynamodb::store_error;
-use crate::keys::dynamodb_items::{float, n, s, text};
+use crate::keys::dynamodb_items::{float, n, s};
 use crate::keys::KeyStoreError;
 
 impl LeaseBackend for DynamoLimitStore {
@@ -35,8 +39,8 @@ impl LeaseBackend for DynamoLimitStore {
                 .client()
                 .update_item()
                 .table_name(self.table())
-                .key("pk", s(counter.pk.clone()))
-                .key("sk", s(spend_sort_key(&counter.sk, shard)))
+                .key("pk", s(spend_partition_key(&counter.pk, shard)))
+                .key("sk", s(counter.sk.clone()))
                 .update_expression("ADD spend :cost")
                 .expression_attribute_values(":cost", n(cost));
             if let Some(at) = counter.expires_at {
@@ -53,35 +57,39 @@ impl LeaseBackend for DynamoLimitStore {
 
     fn spend<'a>(&'a self, pk: &'a str, sk: &'a str) -> BoxFuture<'a, Result<f64, KeyStoreError>> {
         Box::pin(async move {
-            let shards = format!("{sk}#SPEND#");
+            let mut keys = KeysAndAttributes::builder().consistent_read(true);
+            let partitions = std::iter::once(pk.to_owned())
+                .chain((0..SPEND_SHARDS).map(|shard| spend_partition_key(pk, shard)));
+            for partition in partitions {
+                keys = keys.keys(HashMap::from([
+                    ("pk".to_owned(), s(partition)),
+                    ("sk".to_owned(), s(sk)),
+                ]));
+            }
+            let mut pending = Some(keys.build().map_err(|e| KeyStoreError(e.to_string()))?);
             let mut total = 0.0;
-            let mut start = None;
-            loop {
+            // Unprocessed keys are asked again (a few times at most).
+            for _ in 0..5 {
+                let Some(keys) = pending.take() else { break };
                 let output = self
                     .client()
-                    .query()
-                    .table_name(self.table())
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :period)")
-                    .expression_attribute_values(":pk", s(pk))
-                    .expression_attribute_values(":period", s(sk))
-                    .consistent_read(true)
-                    .set_exclusive_start_key(start)
+                    .batch_get_item()
+                    .request_items(self.table(), keys)
                     .send()
                     .await
                     .map_err(store_error)?;
                 total += output
-                    .items()
-                    .iter()
-                    .filter(|item| {
-                        text(item, "sk").is_some_and(|k| k == sk || k.starts_with(&shards))
-                    })
-                    .filter_map(|item| float(item, "spend"))
-                    .sum::<f64>();
-                start = output.last_evaluated_key;
-                if start.is_none() {
-                    return Ok(total);
-                }
+                    .responses()
+                    .and_then(|r| r.get(self.table()))
+                    .map_or(0.0, |items| {
+                        items.iter().filter_map(|i| float(i, "spend")).sum()
+                    });
+                pending = output
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(self.table()))
+                    .cloned();
             }
+            Ok(total)
         })
     }
 }

@@ -22,9 +22,10 @@
 //! most the unspent slices: documented in the README.
 //!
 //! Settled spend: each settlement adds its cost, after the response, to one of
-//! [`SPEND_SHARDS`] spend items of the budget period (`<period>#SPEND#<n>`, picked by request
-//! id), so `/key/info` and `/team/info` stay exact and no single item takes a team's whole
-//! write rate; the `used` counter itself is written once per slice, not per request.
+//! [`SPEND_SHARDS`] spend items of the budget period (partition `<scope partition>#SPEND#<n>`,
+//! sort key the period, picked by request id), so `/key/info` and `/team/info` stay exact and
+//! no single partition takes a team's whole write rate; the `used` counter itself is written
+//! once per slice, not per request.
 //!
 //! Lost leases: an instance that is reaped while holding a budget slice never returns it; the
 //! slice stays counted as used until the period ends (never overspent; at most one slice per
@@ -120,9 +121,9 @@ pub trait LeaseBackend: Send + Sync + std::fmt::Debug {
 /// Spend items per budget period.
 pub const SPEND_SHARDS: u32 = 8;
 
-/// The sort key of spend item `shard` of budget period `period`.
-pub fn spend_sort_key(period: &str, shard: u32) -> String {
-    format!("{period}#SPEND#{shard}")
+/// The partition key of spend item `shard` of the scope in partition `pk`.
+pub fn spend_partition_key(pk: &str, shard: u32) -> String {
+    format!("{pk}#SPEND#{shard}")
 }
 
 /// The spend item a request's cost goes to.
