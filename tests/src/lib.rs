@@ -6,6 +6,7 @@ pub mod collector;
 pub mod fake_bedrock;
 pub mod harness;
 pub mod keys;
+pub mod limits_sim;
 pub mod moto;
 pub mod phoenix;
 pub mod usage_table;

@@ -47,6 +47,8 @@ pub struct LeasePolicy {
     pub ttl_secs: u64,
     /// The largest part of a limit's remainder one slice may take (e.g. 1/8).
     pub share: f64,
+    /// Seconds of this instance's traffic a slice is sized to last.
+    pub refill_secs: u64,
     /// Requests' worth in a first slice.
     pub first_batch: f64,
     /// Requests' worth a slice grows to at most.
@@ -58,7 +60,8 @@ impl Default for LeasePolicy {
         LeasePolicy {
             ttl_secs: 30,
             share: 0.125,
-            first_batch: 8.0,
+            refill_secs: 2,
+            first_batch: 1.0,
             max_batch: 1024.0,
         }
     }
@@ -160,6 +163,13 @@ pub struct LeaseStats {
     pub local: u64,
 }
 
+/// A counter's recent refusals: asked again at `until`.
+#[derive(Debug, Clone, Copy)]
+struct Refused {
+    until: u64,
+    streak: u32,
+}
+
 #[derive(Debug, Default)]
 struct State {
     leases: HashMap<(String, String), Lease>,
@@ -167,6 +177,8 @@ struct State {
     batches: HashMap<(String, u8), f64>,
     /// The last total each counter was seen at.
     totals: HashMap<(String, String), f64>,
+    /// Counters the table refused recently, and until when to refuse without asking.
+    refused: HashMap<(String, String), Refused>,
     /// The latest `now` seen, to expire slices at settlement.
     now: u64,
     stats: LeaseStats,
@@ -322,35 +334,37 @@ impl<B: LeaseBackend> LeasedLimits<B> {
             Some(lease) => (lease.left, lease.expires_at != 0),
             None => (0.0, false),
         };
-        // A slice that ran out within half its time grows; one that expired shrinks.
+        // Slices last about `refill_secs` of this instance's traffic: one that ran out sooner
+        // grows, one that lasted longer (or expired) shrinks.
         let mut batch = *state
             .batches
             .get(&batch_key)
             .unwrap_or(&self.policy.first_batch);
         if let Some(lease) = state.leases.get(&key) {
-            if expired {
+            let lasted = now.saturating_sub(lease.taken_at);
+            if expired || lasted > 2 * self.policy.refill_secs {
                 batch = (batch / 2.0).max(1.0);
-            } else if lease.expires_at != 0
-                && now.saturating_sub(lease.taken_at) * 2 < self.policy.ttl_secs
-            {
+            } else if lease.expires_at != 0 && lasted < self.policy.refill_secs {
                 batch = (batch * 2.0).min(self.policy.max_batch);
             }
         }
         state.batches.insert(batch_key, batch);
         let mut total = state.totals.get(&key).copied().unwrap_or(0.0);
+        // A total the table just returned on a refusal may refuse a request; an older one
+        // only sizes the slice (the update's condition decides).
+        let mut fresh = state
+            .refused
+            .get(&key)
+            .is_some_and(|refused| now < refused.until);
         for _ in 0..4 {
             // What this instance could hold: the counter's room plus its own slice.
-            let available = need.limit - total + left.max(0.0);
+            let mut available = need.limit - total + left.max(0.0);
             if available + EPSILON < need.amount {
-                // Too little for this request: give back what is left, for others.
-                if left > EPSILON {
-                    self.backend
-                        .take(&need.counter, -left, need.limit, 0.0)
-                        .await?;
-                    state.stats.returns += 1;
-                    state.leases.remove(&key);
+                if fresh {
+                    self.refuse(state, &key, &need.counter, left, now).await?;
+                    return Ok(Err(need.counter.kind));
                 }
-                return Ok(Err(need.counter.kind));
+                available = need.amount.max(left);
             }
             // Whole requests' worth, so no slice keeps a remainder nobody can use.
             let requests = ((need.amount * batch).min(available * self.policy.share)
@@ -367,6 +381,7 @@ impl<B: LeaseBackend> LeasedLimits<B> {
             match taken {
                 Taken::Granted { total: now_total } => {
                     state.totals.insert(key.clone(), now_total);
+                    state.refused.remove(&key);
                     state.leases.insert(
                         key,
                         Lease {
@@ -382,10 +397,40 @@ impl<B: LeaseBackend> LeasedLimits<B> {
                     state.stats.short += 1;
                     state.totals.insert(key.clone(), now_total);
                     total = now_total;
+                    fresh = true;
                 }
             }
         }
+        self.refuse(state, &key, &need.counter, left, now).await?;
         Ok(Err(need.counter.kind))
+    }
+
+    /// A refusal: what is left of the slice goes back (too little for this request, maybe
+    /// enough for another instance's), and the counter is not asked again for 1, 2, 4 ... up
+    /// to 16 seconds while it stays refused, so an exhausted limit costs each instance at most
+    /// one update a second however many requests it refuses.
+    async fn refuse(
+        &self,
+        state: &mut State,
+        key: &(String, String),
+        counter: &Counter,
+        left: f64,
+        now: u64,
+    ) -> Result<(), KeyStoreError> {
+        if left > EPSILON {
+            self.backend.take(counter, -left, f64::MAX, 0.0).await?;
+            state.stats.returns += 1;
+            state.leases.remove(key);
+        }
+        let refused = state.refused.entry(key.clone()).or_insert(Refused {
+            until: now,
+            streak: 0,
+        });
+        if now >= refused.until {
+            refused.until = now + (1u64 << refused.streak.min(4));
+            refused.streak += 1;
+        }
+        Ok(())
     }
 
     async fn settle_leased(&self, settlement: &Settlement) -> Result<(), KeyStoreError> {

@@ -21,6 +21,7 @@ mod keys_master;
 mod lambda_events;
 mod lex;
 mod limits_leases;
+mod limits_simulation;
 mod limits_zero;
 mod origin_verify;
 mod pipeline_seams;
