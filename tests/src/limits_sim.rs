@@ -89,6 +89,15 @@ impl ModelTable {
         self.lock().stats
     }
 
+    /// A counter's value (`used` of a budget, `count` of a window).
+    pub fn counter(&self, pk: &str, sk: &str, attribute: &str) -> f64 {
+        self.lock()
+            .items
+            .get(&(pk.to_owned(), sk.to_owned()))
+            .and_then(|item| item.get(attribute).copied())
+            .unwrap_or(0.0)
+    }
+
     /// A transaction writing one unit to each of `items` (two units each, as DynamoDB bills
     /// transactional writes): cancelled if another holds one of them, throttled if a partition
     /// is full. `true` when it went through.

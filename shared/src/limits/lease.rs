@@ -60,7 +60,7 @@ impl Default for LeasePolicy {
         LeasePolicy {
             ttl_secs: 30,
             share: 0.125,
-            refill_secs: 2,
+            refill_secs: 5,
             first_batch: 1.0,
             max_batch: 1024.0,
         }
@@ -436,6 +436,7 @@ impl<B: LeaseBackend> LeasedLimits<B> {
     async fn settle_leased(&self, settlement: &Settlement) -> Result<(), KeyStoreError> {
         let plan = &settlement.plan;
         let mut state = self.state.lock().await;
+        state.now = state.now.max(plan.now);
         for need in needs(plan) {
             let actual = match need.counter.kind {
                 LimitKind::Budget => settlement.cost,

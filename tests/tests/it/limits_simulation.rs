@@ -4,7 +4,13 @@
 //! before the model call, within four write units per request, without throttling or
 //! transaction conflicts. `limits-sim` prints the full-scale figures for BENCHMARKS.md.
 
-use gateway_tests::limits_sim::{run, Scenario};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use gateway::limits::{
+    LeasePolicy, LeasedLimits, LimitStore, Limits, ReservationPlan, Scope, Settlement,
+};
+use gateway_tests::limits_sim::{run, ModelTable, Scenario};
 
 fn scenario(instances: usize, teams: usize, team_rps: u64, leases: bool) -> Scenario {
     Scenario {
@@ -63,4 +69,65 @@ fn per_request_transactions_conflict_on_a_busy_team_where_leases_do_not() {
     let outcome = run(&scenario(10, 1, 500, false));
     assert!(outcome.table.conflicts > 0, "{outcome:?}");
     assert_eq!(outcome.overspend, 0.0);
+}
+
+fn plan(id: &str, now: u64, team: &str, limits: &Limits) -> ReservationPlan {
+    ReservationPlan::new(
+        id,
+        now,
+        1.0,
+        10,
+        Duration::from_secs(900),
+        &[(Scope::Team(team.into()), limits)],
+    )
+    .unwrap()
+}
+
+/// Reserves and settles at the reserved cost; whether it was admitted.
+fn ask(store: &LeasedLimits<ModelTable>, id: &str, now: u64, team: &str, limits: &Limits) -> bool {
+    let plan = plan(id, now, team, limits);
+    let admitted = store.reserve(&plan).now_or_never().unwrap().is_ok();
+    if admitted {
+        let settlement = Settlement {
+            plan,
+            cost: 1.0,
+            tokens: 10,
+        };
+        store.settle(&settlement).now_or_never().unwrap().unwrap();
+    }
+    admitted
+}
+
+#[test]
+fn an_unused_slice_goes_back_when_its_lease_expires_moved_by_the_clock_not_slept() {
+    let table = ModelTable::default();
+    // Slices not capped at a share of the remainder, so they grow in so small a budget.
+    let policy = LeasePolicy {
+        share: 1.0,
+        ..LeasePolicy::default()
+    };
+    let a = LeasedLimits::new(table.clone(), policy);
+    let b = LeasedLimits::new(table.clone(), policy);
+    let budget = Limits::new(Some(8.0), None, 0, None, None);
+    let now = 1_800_000_000;
+    // A's slices grow while they run out at once: 1, then 2, then 4 requests' worth.
+    for id in ["r1", "r2", "r3", "r4"] {
+        assert!(ask(&a, id, now, "t", &budget));
+    }
+    let used = || table.counter("LIMIT#team#t", "BUDGET#all", "used");
+    assert_eq!(used(), 7.0, "A holds 3 unused of 7 taken");
+    // B fits one request in what is left, then the budget is all spent or held by A.
+    assert!(ask(&b, "r5", now, "t", &budget));
+    assert!(!ask(&b, "r6", now, "t", &budget));
+    // Past A's lease (another team's request moves A's time), A's unused part goes back.
+    let other = Limits::new(Some(100.0), None, 0, None, None);
+    let later = now + policy.ttl_secs + 1;
+    assert!(ask(&a, "x1", later, "other", &other));
+    assert_eq!(used(), 5.0);
+    // B's refusal is remembered for a second; then B spends to the end of the budget.
+    for (id, at) in [("r7", later + 1), ("r8", later + 1), ("r9", later + 1)] {
+        assert!(ask(&b, id, at, "t", &budget), "{id}");
+    }
+    assert!(!ask(&b, "r10", later + 1, "t", &budget));
+    assert_eq!(used(), 8.0);
 }
