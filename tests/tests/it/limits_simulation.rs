@@ -3,6 +3,8 @@
 //! (nearly) all of it, and a busy team's instances make at most 0.1 table calls per request
 //! before the model call, within four write units per request, without throttling or
 //! transaction conflicts. `limits-sim` prints the full-scale figures for BENCHMARKS.md.
+// Test helpers: failing loudly is the point.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
