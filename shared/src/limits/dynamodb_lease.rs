@@ -101,7 +101,7 @@ async fn take(
     limit: f64,
     spend: f64,
 ) -> Result<Taken, KeyStoreError> {
-    let conditional = delta > 0.0;
+    let conditional = delta > 0.0 && limit.is_finite();
     if conditional && delta > limit {
         return Ok(Taken::Short { total: limit });
     }

@@ -99,7 +99,8 @@ pub enum Taken {
 /// The shared counters leases are taken from: DynamoDB, or the simulation's model of it.
 pub trait LeaseBackend: Send + Sync + std::fmt::Debug {
     /// Adds `delta` to the counter and `spend` to its settled spend in ONE update, on the
-    /// condition `counter + delta <= limit` when `delta > 0` (unconditionally otherwise).
+    /// condition `counter + delta <= limit` when `delta > 0` and `limit` is finite
+    /// (unconditionally otherwise, e.g. [`UNCONDITIONAL`]).
     fn take<'a>(
         &'a self,
         counter: &'a Counter,
@@ -265,6 +266,10 @@ fn kind_tag(kind: LimitKind) -> u8 {
     }
 }
 
+/// The limit of an update that must apply whatever the counter holds (a cost already spent, a
+/// slice given back): [`LeaseBackend::take`] sends no condition for it.
+pub const UNCONDITIONAL: f64 = f64::INFINITY;
+
 /// Float slack for comparing sums of USD amounts.
 const EPSILON: f64 = 1e-12;
 
@@ -418,7 +423,9 @@ impl<B: LeaseBackend> LeasedLimits<B> {
         now: u64,
     ) -> Result<(), KeyStoreError> {
         if left > EPSILON {
-            self.backend.take(counter, -left, f64::MAX, 0.0).await?;
+            self.backend
+                .take(counter, -left, UNCONDITIONAL, 0.0)
+                .await?;
             state.stats.returns += 1;
             state.leases.remove(key);
         }
@@ -449,7 +456,7 @@ impl<B: LeaseBackend> LeasedLimits<B> {
                 // Reserved by another process (a replayed settlement): correct the counter.
                 None if need.counter.kind == LimitKind::Budget => {
                     self.backend
-                        .take(&need.counter, actual - need.amount, need.limit, 0.0)
+                        .take(&need.counter, actual - need.amount, UNCONDITIONAL, 0.0)
                         .await?;
                     state.stats.returns += 1;
                 }
@@ -484,7 +491,7 @@ impl<B: LeaseBackend> LeasedLimits<B> {
                 continue;
             }
             self.backend
-                .take(&lease.counter, -lease.left, f64::MAX, 0.0)
+                .take(&lease.counter, -lease.left, UNCONDITIONAL, 0.0)
                 .await?;
             state.stats.returns += 1;
         }

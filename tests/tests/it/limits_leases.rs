@@ -5,7 +5,14 @@
 // Test helpers: failing loudly is the point.
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use gateway::lex::LexFulfillment;
+use gateway::limits::{
+    DynamoLimitStore, LeasePolicy, LeasedLimits, LimitStore, Limits, ReservationPlan, Scope,
+    Settlement,
+};
 use gateway_tests::harness::{load_config, sample_event, TestResponse};
 use gateway_tests::keys::{moto, priced_yaml, settings, Instance, ASK_COST};
 use serde_json::json;
@@ -175,4 +182,79 @@ async fn a_warm_key_under_its_limits_makes_at_most_a_tenth_of_a_call_per_request
     );
     assert!(others.iter().all(|c| *c == "PutItem"), "{others:?}");
     assert!((spend_of(&gw, &key).await - 250.0 * ASK_COST).abs() < 1e-9);
+}
+
+/// A counter's value in the table.
+async fn counter(client: &aws_sdk_dynamodb::Client, table: &str, pk: &str, attribute: &str) -> f64 {
+    let item = client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk.into()))
+        .key("sk", AttributeValue::S("BUDGET#all".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_default();
+    item.get(attribute)
+        .and_then(|v| v.as_n().ok())
+        .map_or(0.0, |n| n.parse().unwrap())
+}
+
+#[tokio::test]
+async fn answers_that_cost_more_than_reserved_are_charged_to_the_counter_even_past_the_limit() {
+    let table = moto().new_table("lease-overdraft").await;
+    let (client, _) = gateway_tests::keys::counted_client(moto()).await;
+    let limits = Limits::new(Some(2.0), None, 0, None, None);
+    let plan = |id: &str| {
+        ReservationPlan::new(
+            id,
+            1_800_000_000,
+            1.0,
+            10,
+            Duration::from_secs(900),
+            &[(Scope::Team("t".into()), &limits)],
+        )
+        .unwrap()
+    };
+    let store = LeasedLimits::new(
+        DynamoLimitStore::new(client.clone(), &table),
+        LeasePolicy::default(),
+    );
+    let first = plan("r1");
+    store.reserve(&first).await.unwrap();
+    // The answer cost 3 of its reserved 1: the slice is overdrawn, and giving it back charges
+    // the counter 3 although the budget is 2 (unconditionally: the cost happened).
+    store
+        .settle(&Settlement {
+            plan: first,
+            cost: 3.0,
+            tokens: 10,
+        })
+        .await
+        .unwrap();
+    store.return_all().await.unwrap();
+    assert_eq!(counter(&client, &table, "LIMIT#team#t", "used").await, 3.0);
+    // A settlement replayed by another process (no slice of its own) is charged as well.
+    let other = LeasedLimits::new(
+        DynamoLimitStore::new(client.clone(), &table),
+        LeasePolicy::default(),
+    );
+    other
+        .settle(&Settlement {
+            plan: plan("r2"),
+            cost: 2.0,
+            tokens: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(counter(&client, &table, "LIMIT#team#t", "used").await, 4.0);
+    let spend = other
+        .spend(&Scope::Team("t".into()), "BUDGET#all")
+        .await
+        .unwrap();
+    assert_eq!(spend, 5.0);
+    // Over its budget, the team is refused.
+    assert!(other.reserve(&plan("r3")).await.is_err());
 }
