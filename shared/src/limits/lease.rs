@@ -350,7 +350,10 @@ impl<B: LeaseBackend> LeasedLimits<B> {
             if expired || lasted > 2 * self.policy.refill_secs {
                 batch = (batch / 2.0).max(1.0);
             } else if lease.expires_at != 0 && lasted < self.policy.refill_secs {
-                batch = (batch * 2.0).min(self.policy.max_batch);
+                // Within the same second: grow faster, so a new instance of a busy scope
+                // reaches its size in a few slices.
+                let growth = if lasted == 0 { 4.0 } else { 2.0 };
+                batch = (batch * growth).min(self.policy.max_batch);
             }
         }
         state.batches.insert(batch_key, batch);

@@ -62,7 +62,7 @@ fn many_small_teams_never_overspend() {
     let outcome = run(&scenario(20, 100, 5, true));
     assert_eq!(outcome.overspend, 0.0, "{outcome:?}");
     // Small teams seen rarely by each instance: remainders of slices come back at expiry.
-    assert!(outcome.min_budget_spent > 0.85, "{outcome:?}");
+    assert!(outcome.min_budget_spent > 0.8, "{outcome:?}");
     assert_eq!(outcome.failed, 0, "{outcome:?}");
 }
 
@@ -110,26 +110,25 @@ fn an_unused_slice_goes_back_when_its_lease_expires_moved_by_the_clock_not_slept
     };
     let a = LeasedLimits::new(table.clone(), policy);
     let b = LeasedLimits::new(table.clone(), policy);
-    let budget = Limits::new(Some(8.0), None, 0, None, None);
+    let budget = Limits::new(Some(6.0), None, 0, None, None);
     let now = 1_800_000_000;
-    // A's slices grow while they run out at once: 1, then 2, then 4 requests' worth.
+    // A's slices grow while they run out at once: 1, then 4 requests' worth.
     for id in ["r1", "r2", "r3", "r4"] {
         assert!(ask(&a, id, now, "t", &budget));
     }
     let used = || table.counter("LIMIT#team#t", "BUDGET#all", "used");
-    assert_eq!(used(), 7.0, "A holds 3 unused of 7 taken");
+    assert_eq!(used(), 5.0, "A holds 1 unused of 5 taken");
     // B fits one request in what is left, then the budget is all spent or held by A.
     assert!(ask(&b, "r5", now, "t", &budget));
     assert!(!ask(&b, "r6", now, "t", &budget));
+    assert_eq!(used(), 6.0);
     // Past A's lease (another team's request moves A's time), A's unused part goes back.
     let other = Limits::new(Some(100.0), None, 0, None, None);
     let later = now + policy.ttl_secs + 1;
     assert!(ask(&a, "x1", later, "other", &other));
     assert_eq!(used(), 5.0);
-    // B's refusal is remembered for a second; then B spends to the end of the budget.
-    for (id, at) in [("r7", later + 1), ("r8", later + 1), ("r9", later + 1)] {
-        assert!(ask(&b, id, at, "t", &budget), "{id}");
-    }
-    assert!(!ask(&b, "r10", later + 1, "t", &budget));
-    assert_eq!(used(), 8.0);
+    // B's refusal is remembered for a second; then B spends the budget to its end.
+    assert!(ask(&b, "r7", later + 1, "t", &budget));
+    assert!(!ask(&b, "r8", later + 1, "t", &budget));
+    assert_eq!(used(), 6.0);
 }
