@@ -5,21 +5,26 @@
 //! taken with ONE conditional update (`counter + slice <= limit`, [`LeaseBackend::take`]): the
 //! counter then counts the whole slice as used, so instances together never pass a limit. The
 //! instance debits each request's reservation from its slice in memory and settles the actual
-//! cost into it after the response; what the slice did not use goes back (with the settled
-//! spend) when it is renewed, when it expires ([`LeasePolicy::ttl_secs`]) at the next request or
-//! settlement, or never for a minute window (the window ends).
+//! cost into it after the response; what the slice did not use goes back when it is renewed
+//! (in the same update), when this instance is refused (its remainder may serve another), when
+//! it expires ([`LeasePolicy::ttl_secs`]) at the next request or settlement, or never for a
+//! minute window (the window ends).
 //!
-//! Sizing: a slice is the request's need times a batch that doubles while slices run out fast
-//! and halves when one expires unused, capped at [`LeasePolicy::share`] of what remains of the
-//! limit (as the last update returned it), and never below the need: near exhaustion a slice
-//! is exactly one request's reservation. A refused update returns the counter (DynamoDB's
-//! `ReturnValuesOnConditionCheckFailure`), and the slice is sized again to what remains.
+//! Sizing: a slice is the request's need times a batch: 1 at first, ×4 while slices run out
+//! within the second, ×2 while they last under [`LeasePolicy::refill_secs`], halved when one
+//! lasts over twice that or expires; capped at [`LeasePolicy::share`] of what remains of the
+//! limit (as the last update returned it), floored to whole requests and never below the need:
+//! near exhaustion a slice is exactly one request's reservation. A refused update returns the
+//! counter (DynamoDB's `ReturnValuesOnConditionCheckFailure`) and the slice is sized again to
+//! what remains. A total seen earlier only sizes a slice; only the table's refusal refuses,
+//! and a refused counter is asked again after 1, 2, 4 ... 16 s.
 //!
-//! Refused with budget left: an instance refuses a request only when the limit's remainder not
-//! held by other instances' slices is smaller than the request's need. Each of those slices is
-//! at most `share` of what remained when it was taken, and comes back within `ttl_secs` of its
-//! holder's last use, so a refusal with budget left lasts at most `ttl_secs` and concerns at
-//! most the unspent slices: documented in the README.
+//! Refused with budget left: an instance refuses a request only after the table refused its
+//! slice, when the limit's remainder not held by other instances' slices is smaller than the
+//! request's need. Those slices are each at most `share` of the remainder and about
+//! `refill_secs` of their holder's traffic; they are being spent, and their unused part comes
+//! back within `ttl_secs` (or at their holder's next refusal). The README states the bound and
+//! BENCHMARKS.md ("Limits at scale") measures it.
 //!
 //! Settled spend: each settlement adds its cost, after the response, to one of
 //! [`SPEND_SHARDS`] spend items of the budget period (partition `<scope partition>#SPEND#<n>`,
