@@ -30,6 +30,7 @@ pub mod http;
 pub mod keys;
 pub mod lambda_extension;
 pub mod lex;
+pub mod limits;
 pub mod observability;
 pub mod openai;
 pub mod pipeline;

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::error::BoxError;
 use axum::body::Body;
 use gateway::clock::WallClock;
 use gateway::keys::{DynamoKeyStore, KeySettings, MasterKey};
+use gateway::limits::LeasePolicy;
 use http::Request;
 use serde_json::Value;
 
@@ -114,8 +115,8 @@ impl Intercept for Counting {
     }
 }
 
-/// A DynamoDB key store on `table` whose every call is logged.
-pub async fn counted_store(moto: &MotoServer, table: &str) -> (Arc<DynamoKeyStore>, Arc<CallLog>) {
+/// A DynamoDB client of `moto` whose every call is logged.
+pub async fn counted_client(moto: &MotoServer) -> (aws_sdk_dynamodb::Client, Arc<CallLog>) {
     let clients = moto.clients().await;
     let log = Arc::new(CallLog::default());
     let config = clients
@@ -124,8 +125,25 @@ pub async fn counted_store(moto: &MotoServer, table: &str) -> (Arc<DynamoKeyStor
         .to_builder()
         .interceptor(Counting(Arc::clone(&log)))
         .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
-    (Arc::new(DynamoKeyStore::new(client, table)), log)
+    (aws_sdk_dynamodb::Client::from_conf(config), log)
+}
+
+/// A DynamoDB key store on `table` whose every call is logged (limits from leases).
+pub async fn counted_store(moto: &MotoServer, table: &str) -> (Arc<DynamoKeyStore>, Arc<CallLog>) {
+    counted_store_with(moto, table, Some(LeasePolicy::default())).await
+}
+
+/// As [`counted_store`], with limits from leases by `leases`, or reserved per request (`None`).
+pub async fn counted_store_with(
+    moto: &MotoServer,
+    table: &str,
+    leases: Option<LeasePolicy>,
+) -> (Arc<DynamoKeyStore>, Arc<CallLog>) {
+    let (client, log) = counted_client(moto).await;
+    (
+        Arc::new(DynamoKeyStore::with_leases(client, table, leases)),
+        log,
+    )
 }
 
 /// A gateway instance over `table`: its own fake Bedrock, its own caches, the shared table.
@@ -142,6 +160,16 @@ impl Instance {
         Self::with_master(table, extra_yaml, settings, None).await
     }
 
+    /// An instance whose limits come from leases by `leases`, or per request (`None`).
+    pub async fn with_leases(
+        table: &str,
+        settings: KeySettings,
+        leases: Option<LeasePolicy>,
+    ) -> Instance {
+        let (store, dynamo) = counted_store_with(moto(), table, leases).await;
+        Self::on_store(store, dynamo, "", settings, None).await
+    }
+
     pub async fn with_master(
         table: &str,
         extra_yaml: &str,
@@ -149,6 +177,16 @@ impl Instance {
         master: Option<MasterKey>,
     ) -> Instance {
         let (store, dynamo) = counted_store(moto(), table).await;
+        Self::on_store(store, dynamo, extra_yaml, settings, master).await
+    }
+
+    async fn on_store(
+        store: Arc<DynamoKeyStore>,
+        dynamo: Arc<CallLog>,
+        extra_yaml: &str,
+        settings: KeySettings,
+        master: Option<MasterKey>,
+    ) -> Instance {
         let fake = FakeBedrock::start().await.expect("fake bedrock");
         let yaml = priced_yaml(&fake.endpoint(), extra_yaml);
         let clock = WallClock::system();

@@ -7,6 +7,7 @@ pub mod fake_bedrock;
 pub mod features;
 pub mod harness;
 pub mod keys;
+pub mod limits_sim;
 pub mod moto;
 pub mod phoenix;
 pub mod usage_table;

@@ -8,11 +8,11 @@ use serde_json::{json, Map, Value};
 
 use super::fields::{set, set_or_default, Fields};
 use super::views;
-use crate::keys::limits::Scope;
 use crate::keys::{
     self, Authenticator, KeyField, KeyHash, KeyStore, KeyStoreError, Team, VirtualKey, WriteError,
     TEAM_FIELDS,
 };
+use crate::limits::Scope;
 
 /// Why an admin call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

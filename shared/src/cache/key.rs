@@ -138,6 +138,9 @@ mod tests {
             tool_choice: _,
             user: _,
             guardrails: _,
+            system_cache_points: _,
+            reasoning: _,
+            response_format: _,
             // left out of the key:
             stream: _,
             include_usage: _,

@@ -1,40 +1,64 @@
 //! The key store in the one DynamoDB table (`GATEWAY_TABLE_NAME`): keys and teams
-//! (`dynamodb_items` has their layout), and the budget and rate-limit counters
-//! (`dynamodb_limits`; the layout is in [`super::limits`]).
+//! (`dynamodb_items` has their layout). The budget and rate-limit counters in the same table are
+//! [`crate::limits::DynamoLimitStore`]'s, which [`KeyStore::limits`] hands out.
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::ReturnValue;
 use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
+use std::sync::Arc;
 
 use super::dynamodb_items::{
     key_attributes, key_from_item, key_item, key_pk, s, team_from_item, team_item, team_pk, Item,
 };
-use super::limits::{ReserveError, Scope};
-use super::{
-    KeyField, KeyHash, KeyStore, KeyStoreError, ReservationPlan, Settlement, Team, User,
-    VirtualKey, WriteError,
-};
+use super::{KeyField, KeyHash, KeyStore, KeyStoreError, Team, User, VirtualKey, WriteError};
+use crate::limits::{DynamoLimitStore, LeasePolicy, LeasedLimits, LimitStore, Settlement};
 
-/// Keys, teams and counters in DynamoDB. Cheap to clone.
+/// Keys and teams in DynamoDB, and the limit store on the same table. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct DynamoKeyStore {
     pub(crate) client: Client,
     pub(crate) table: String,
+    limits: Arc<dyn LimitStore>,
 }
 
 impl DynamoKeyStore {
+    /// Keys on `table`, whose limits this instance spends from leases ([`LeasePolicy`]'s
+    /// defaults).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self::with_leases(client, table, Some(LeasePolicy::default()))
+    }
+
+    /// Keys on `table`; limits from leases by `policy`, or (`None`) every request reserved and
+    /// settled in the table (one transaction before each model call).
+    pub fn with_leases(
+        client: Client,
+        table: impl Into<String>,
+        policy: Option<LeasePolicy>,
+    ) -> Self {
+        let table = table.into();
+        let counters = DynamoLimitStore::new(client.clone(), table.clone());
+        let limits: Arc<dyn LimitStore> = match policy {
+            Some(policy) => Arc::new(LeasedLimits::new(counters, policy)),
+            None => Arc::new(counters),
+        };
         DynamoKeyStore {
+            limits,
             client,
-            table: table.into(),
+            table,
         }
     }
 
     /// A settlement written at most once (`gateway-admin replay-usage` replays fallback lines
     /// with it): `true` when it changed the counters, `false` when it had been applied before.
     pub async fn settle_once(&self, settlement: &Settlement) -> Result<bool, KeyStoreError> {
-        super::dynamodb_limits::settle_once(self, settlement).await
+        // Straight to the table's counters, leases or not: a replayed settlement's instance
+        // (and its slices) may be gone.
+        crate::limits::dynamodb::settle_once(
+            &DynamoLimitStore::new(self.client.clone(), self.table.clone()),
+            settlement,
+        )
+        .await
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, KeyStoreError> {
@@ -362,32 +386,11 @@ impl KeyStore for DynamoKeyStore {
         Box::pin(super::dynamodb_models::list_models(self))
     }
 
-    fn reserve<'a>(&'a self, plan: &'a ReservationPlan) -> BoxFuture<'a, Result<(), ReserveError>> {
-        Box::pin(super::dynamodb_limits::reserve(self, plan))
-    }
-
-    fn settle<'a>(
-        &'a self,
-        settlement: &'a Settlement,
-    ) -> BoxFuture<'a, Result<(), KeyStoreError>> {
-        Box::pin(super::dynamodb_limits::settle(self, settlement))
-    }
-
     fn parallel_slots(&self) -> Option<std::sync::Arc<dyn super::SharedSlots>> {
         Some(std::sync::Arc::new(self.clone()))
     }
 
-    fn spend<'a>(
-        &'a self,
-        scope: &'a Scope,
-        period: &'a str,
-    ) -> BoxFuture<'a, Result<f64, KeyStoreError>> {
-        Box::pin(async move {
-            let item = self.get(scope.partition_key(), period).await?;
-            Ok(item
-                .as_ref()
-                .and_then(|i| super::dynamodb_items::float(i, "spend"))
-                .unwrap_or(0.0))
-        })
+    fn limits(&self) -> Arc<dyn LimitStore> {
+        Arc::clone(&self.limits)
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{DynamoKeyStore, KeyStore, MasterKey, MemoryKeyStore, SecretsManagerMasterKey};
 use crate::config::GatewayConfig;
 use crate::env::Environment;
+use crate::limits::LeasePolicy;
 use crate::store::{create_table, AwsClients, TableError, CREATE_TABLES_VAR, TABLE_NAME_VAR};
 
 /// The Secrets Manager secret (name or ARN) holding the master key.
@@ -21,6 +22,11 @@ pub const KEY_CACHE_TTL_VAR: &str = "GATEWAY_KEY_CACHE_TTL_SECS";
 /// Seconds after which an unsettled budget reservation may be released (default 900, Lambda's
 /// longest invocation).
 pub const RESERVATION_TTL_VAR: &str = "GATEWAY_RESERVATION_TTL_SECS";
+
+/// Seconds an instance holds a lease of a budget or rate limit before what it did not use goes
+/// back (default 30; 0: no leases, every limited request reserves in the table before its model
+/// call).
+pub const LIMIT_LEASE_VAR: &str = "GATEWAY_LIMIT_LEASE_SECS";
 
 /// How long lookups are cached and reservations held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +90,16 @@ pub async fn from_environment_with(
             if env.get(CREATE_TABLES_VAR) == Some("1") {
                 create_table(&clients.dynamodb, table).await?;
             }
-            Arc::new(DynamoKeyStore::new(clients.dynamodb.clone(), table))
+            let lease = seconds(env, LIMIT_LEASE_VAR, 30.0)?.as_secs();
+            let policy = (lease > 0).then(|| LeasePolicy {
+                ttl_secs: lease,
+                ..LeasePolicy::default()
+            });
+            Arc::new(DynamoKeyStore::with_leases(
+                clients.dynamodb.clone(),
+                table,
+                policy,
+            ))
         }
         _ => Arc::new(MemoryKeyStore::new()),
     };

@@ -5,31 +5,36 @@
 //! before any lookup. New keys are 32 random bytes from the operating system ([`new_key`]).
 //! [`MemoryKeyStore`] serves the local server and the tests; [`DynamoKeyStore`] is the same
 //! [`KeyStore`] over the one DynamoDB table (`GATEWAY_TABLE_NAME`). The master key comes from
-//! the config or from Secrets Manager ([`MasterKey`]); budgets and rate limits are reserved
-//! before the model call and settled after it ([`limits`]).
+//! the config or from Secrets Manager ([`MasterKey`]). Budgets and rate limits are not here:
+//! they are [`crate::limits`], whose store each key store hands out ([`KeyStore::limits`]).
 
 mod access;
 mod authenticator;
 mod cache;
 mod duration;
-mod dynamodb;
-mod dynamodb_items;
-mod dynamodb_limits;
+pub(crate) mod dynamodb;
+pub(crate) mod dynamodb_items;
 mod dynamodb_models;
 mod dynamodb_parallel;
 mod dynamodb_users;
 mod environment;
-pub mod limits;
 mod master;
 mod memory;
 pub mod parallel;
 mod principal;
 mod records;
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
+use crate::limits::LimitStore;
 pub use access::{AccessGroups, ALL_PROXY_MODELS, ALL_TEAM_MODELS};
+
+/// Budgets and rate limits used to live in `keys::limits`: the old paths still name them.
+pub use crate::limits;
+pub use crate::limits::{Limits, ReservationPlan, Settlement};
 pub use authenticator::Authenticator;
 pub use duration::parse_duration;
 pub use dynamodb::DynamoKeyStore;
@@ -38,7 +43,6 @@ pub use environment::{
     KEY_CACHE_TTL_VAR, MASTER_KEY_GRACE_VAR, MASTER_KEY_REFRESH_VAR, MASTER_KEY_SECRET_ID_VAR,
     RESERVATION_TTL_VAR,
 };
-pub use limits::{Limits, ReservationPlan, Settlement};
 pub use master::{parse_master_secret, MasterKey, SecretsManagerMasterKey};
 pub use memory::MemoryKeyStore;
 pub use parallel::{ParallelLimit, ParallelLimiter, ParallelPermit, ParallelRefusal, SharedSlots};
@@ -161,8 +165,8 @@ pub enum WriteError {
     Store(#[from] KeyStoreError),
 }
 
-/// Keys and teams by id, and the budget and rate-limit counters of both. Async because the
-/// real one is DynamoDB.
+/// Keys and teams by id, and the limit store beside them. Async because the real one is
+/// DynamoDB.
 pub trait KeyStore: Send + Sync {
     fn find<'a>(
         &'a self,
@@ -262,15 +266,26 @@ pub trait KeyStore: Send + Sync {
     /// Every model added at run time.
     fn list_models(&self) -> BoxFuture<'_, Result<Vec<serde_json::Value>, KeyStoreError>>;
 
-    /// Takes the plan's budget reservations and rate-limit counts at once, or none of them.
+    /// The budgets and rate limits kept beside these keys and teams (the same table).
+    fn limits(&self) -> Arc<dyn LimitStore>;
+
+    /// [`LimitStore::reserve`] on [`Self::limits`], for callers that hold a key store.
     fn reserve<'a>(
         &'a self,
         plan: &'a ReservationPlan,
-    ) -> BoxFuture<'a, Result<(), limits::ReserveError>>;
+    ) -> BoxFuture<'a, Result<(), limits::ReserveError>> {
+        let store = self.limits();
+        Box::pin(async move { store.reserve(plan).await })
+    }
 
-    /// Replaces a reservation by what the request actually cost and used.
-    fn settle<'a>(&'a self, settlement: &'a Settlement)
-        -> BoxFuture<'a, Result<(), KeyStoreError>>;
+    /// [`LimitStore::settle`] on [`Self::limits`], for callers that hold a key store.
+    fn settle<'a>(
+        &'a self,
+        settlement: &'a Settlement,
+    ) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        let store = self.limits();
+        Box::pin(async move { store.settle(settlement).await })
+    }
 
     /// The slots `max_parallel_requests` is held by across instances; `None` (the default)
     /// when the store is this instance's own (memory), whose counts are enough.
@@ -278,12 +293,15 @@ pub trait KeyStore: Send + Sync {
         None
     }
 
-    /// The spend (settled, USD) of a scope's budget period `period` (`limits::budget_sort_key`).
+    /// [`LimitStore::spend`] on [`Self::limits`], for callers that hold a key store.
     fn spend<'a>(
         &'a self,
         scope: &'a limits::Scope,
         period: &'a str,
-    ) -> BoxFuture<'a, Result<f64, KeyStoreError>>;
+    ) -> BoxFuture<'a, Result<f64, KeyStoreError>> {
+        let store = self.limits();
+        Box::pin(async move { store.spend(scope, period).await })
+    }
 }
 
 #[cfg(test)]

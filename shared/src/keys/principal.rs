@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use super::limits::Limits;
 use super::parallel::ParallelLimit;
 use super::KeyHash;
+use crate::limits::Limits;
 
 /// Which edge a request came in through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

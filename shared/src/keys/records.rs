@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::limits::{BudgetPeriod, Limits};
+use crate::limits::{BudgetPeriod, Limits};
 
 /// A virtual key, as stored under its hash.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -4,8 +4,8 @@
 
 pub mod chunk;
 pub mod content;
-pub mod embeddings;
 pub mod drop_params;
+pub mod embeddings;
 pub mod error_body;
 pub mod files;
 pub mod into_chat;

@@ -1,6 +1,6 @@
 //! Step 3's budgets and rate limits: before the model call, the request reserves its maximum
 //! cost and counts itself against its key's and its team's limits, in one store call
-//! ([`crate::keys::KeyStore::reserve`]); after the response, its accounting settles the actual
+//! ([`crate::limits::LimitStore::reserve`]); after the response, its accounting settles the actual
 //! cost on the after-response queue (`Job::Settle`), never on the response's path.
 //!
 //! The maximum cost is the request's estimated input (`route::estimate`) plus its `max_tokens`
@@ -17,8 +17,7 @@ use super::Gateway;
 use crate::chat::ChatRequest;
 use crate::config::FallbackKind;
 use crate::error::GatewayError;
-use crate::keys::limits::{ReserveError, Scope};
-use crate::keys::{Limits, ReservationPlan};
+use crate::limits::{Limits, ReservationPlan, ReserveError, Scope};
 use crate::pricing::{self, Price};
 use crate::router::ModelGroup;
 
@@ -62,7 +61,7 @@ impl Gateway {
         ) else {
             return Ok(None);
         };
-        match self.auth.store().reserve(&plan).await {
+        match self.auth.store().limits().reserve(&plan).await {
             Ok(()) => Ok(Some(plan)),
             Err(ReserveError::Refused(refusal)) => Err(refusal.into()),
             Err(ReserveError::Store(err)) => {

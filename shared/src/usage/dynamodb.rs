@@ -1,25 +1,28 @@
-//! Usage records in DynamoDB: [`DynamoUsageStore`] writes each record and its five aggregates
-//! in ONE `TransactWriteItems`, whose record `Put` is conditioned on `attribute_not_exists(pk)`:
-//! a record written twice (a retry after a lost answer, a replayed log line) is counted once.
+//! Usage records in DynamoDB: [`DynamoUsageStore`] writes each record as ONE item (a `PutItem`
+//! conditioned on `attribute_not_exists(pk)`: a record written twice, by a retry after a lost
+//! answer or a replayed log line, is stored once). Its aggregates are built from the records
+//! (`aggregator.rs`): by the `usage-aggregator` function on the table's stream in Lambda
+//! ([`DynamoUsageStore::aggregated_by_stream`], `GATEWAY_USAGE_AGGREGATION=stream`), or right
+//! after the write in this process (the default: the local server and tests), idempotently
+//! either way.
 //!
 //! Item layout: see `billed.rs`. A failed write is tried again `usage.write_attempts` times in
 //! all, with backoff (100 ms, 400 ms, 1.6 s, ...), off the response path (the after-response
 //! queue calls the sink); if DynamoDB still refuses, the record goes to the fallback log line
 //! (`fallback.rs`) and `gateway-admin replay-usage` writes it later.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::Client;
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
+use super::aggregator::aggregate;
 use super::billed::Billed;
 use super::item::{n, s, to_item};
 use super::{fallback, SpendStore, UsageRecord, UsageSink, UsageSinkError};
@@ -33,7 +36,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
-    /// The record and its aggregates are in the table now.
+    /// The record is in the table now.
     New,
     /// The record was already there; nothing was counted again.
     Duplicate,
@@ -44,12 +47,14 @@ pub enum Written {
 pub struct DynamoUsageStore {
     pub(super) client: Client,
     pub(super) table: String,
-    retention_secs: u64,
+    pub(super) retention_secs: u64,
     attempts: u32,
-    /// One transaction in flight per process: concurrent transactions on the same aggregate
-    /// items conflict (DynamoDB cancels them with `TransactionConflict`; moto_server fails
-    /// them with a 500), so they would only be retried. A Lambda instance serves one request
-    /// at a time anyway; the local server's throughput to DynamoDB is one round trip per record.
+    /// Whether this process adds each record to its aggregates after writing it (`false`: the
+    /// stream consumer does).
+    aggregate_inline: bool,
+    /// One inline aggregation in flight per process: concurrent transactions on the same
+    /// aggregate items conflict (moto_server fails them with a 500), so they would only be
+    /// retried. The stream consumer does not need it.
     one_at_a_time: Arc<Semaphore>,
 }
 
@@ -67,8 +72,16 @@ impl DynamoUsageStore {
             table: table.into(),
             retention_secs: u64::from(settings.retention_days) * 24 * 60 * 60,
             attempts: settings.write_attempts.max(1),
+            aggregate_inline: true,
             one_at_a_time: Arc::new(Semaphore::new(1)),
         }
+    }
+
+    /// Records are only written; the table's stream consumer (`usage-aggregator`) builds the
+    /// aggregates.
+    pub fn aggregated_by_stream(mut self) -> Self {
+        self.aggregate_inline = false;
+        self
     }
 
     pub fn table(&self) -> &str {
@@ -81,12 +94,9 @@ impl DynamoUsageStore {
         let mut wait = BACKOFF_FIRST;
         let mut attempt = 1;
         loop {
-            let result = {
-                let _turn = self.one_at_a_time.acquire().await;
-                tokio::time::timeout(ATTEMPT_TIMEOUT, self.try_write(&billed, record))
-                    .await
-                    .unwrap_or_else(|_| Err(format!("no answer within {ATTEMPT_TIMEOUT:?}")))
-            };
+            let result = tokio::time::timeout(ATTEMPT_TIMEOUT, self.try_write(&billed, record))
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer within {ATTEMPT_TIMEOUT:?}")));
             match result {
                 Ok(written) => return Ok(written),
                 Err(err) if attempt >= self.attempts => return Err(err),
@@ -102,57 +112,26 @@ impl DynamoUsageStore {
         }
     }
 
+    /// The record's put, then (inline) its aggregation; both are idempotent, so a retry after
+    /// either failed counts nothing twice.
     async fn try_write(
         &self,
         billed: &Billed,
         record: &Map<String, Value>,
     ) -> Result<Written, String> {
-        let mut items = vec![TransactWriteItem::builder()
-            .put(self.record_put(billed, record)?)
-            .build()];
-        for update in self.aggregate_updates(billed)? {
-            items.push(TransactWriteItem::builder().update(update).build());
+        let written = self.put_record(billed, record).await?;
+        if self.aggregate_inline {
+            let _turn = self.one_at_a_time.acquire().await;
+            aggregate(self, std::slice::from_ref(billed)).await?;
         }
-        let sent = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        let err = match sent {
-            Ok(_) => return Ok(Written::New),
-            Err(err) => err,
-        };
-        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            err.as_service_error()
-        {
-            let first = cancelled.cancellation_reasons().first();
-            if first.and_then(|r| r.code()) == Some("ConditionalCheckFailed") {
-                return Ok(Written::Duplicate);
-            }
-            // No reasons given: the record's presence tells.
-            if cancelled.cancellation_reasons().is_empty() && self.exists(billed).await? {
-                return Ok(Written::Duplicate);
-            }
-        }
-        Err(DisplayErrorContext(&err).to_string())
+        Ok(written)
     }
 
-    async fn exists(&self, billed: &Billed) -> Result<bool, String> {
-        let got = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(billed.pk()))
-            .key("sk", s("REQ"))
-            .projection_expression("pk")
-            .send()
-            .await
-            .map_err(|e| DisplayErrorContext(&e).to_string())?;
-        Ok(got.item().is_some())
-    }
-
-    fn record_put(&self, billed: &Billed, record: &Map<String, Value>) -> Result<Put, String> {
+    async fn put_record(
+        &self,
+        billed: &Billed,
+        record: &Map<String, Value>,
+    ) -> Result<Written, String> {
         let mut item = to_item(record);
         let sort = billed.time_sort_key();
         item.insert("pk".into(), s(billed.pk()));
@@ -163,79 +142,26 @@ impl DynamoUsageStore {
         item.insert("gsi2sk".into(), s(sort));
         let expires = billed.started_at_ms / 1000 + self.retention_secs;
         item.insert("expires_at".into(), n(expires));
-        Put::builder()
+        let sent = self
+            .client
+            .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| e.to_string())
-    }
-
-    fn aggregate_updates(&self, billed: &Billed) -> Result<Vec<Update>, String> {
-        let names: HashMap<String, String> = [
-            "requests",
-            "errors",
-            "prompt_tokens",
-            "completion_tokens",
-            "total_tokens",
-            "cost_usd",
-            "unpriced_requests",
-            "period",
-            "team",
-            "key_id",
-            "model",
-        ]
-        .into_iter()
-        .map(|name| (format!("#{name}"), name.to_owned()))
-        .collect();
-        let values: HashMap<String, AttributeValue> = HashMap::from([
-            (":one".into(), n(1)),
-            (":errors".into(), n(u8::from(billed.failed()))),
-            (":prompt".into(), n(billed.prompt_tokens)),
-            (":completion".into(), n(billed.completion_tokens)),
-            (":total".into(), n(billed.total_tokens)),
-            (":cost".into(), n(billed.cost_usd.unwrap_or(0.0))),
-            (":unpriced".into(), n(u8::from(billed.cost_usd.is_none()))),
-        ]);
-        let counters = "ADD #requests :one, #errors :errors, #prompt_tokens :prompt, \
-                        #completion_tokens :completion, #total_tokens :total, #cost_usd :cost, \
-                        #unpriced_requests :unpriced";
-        billed
-            .aggregates()
-            .into_iter()
-            .map(|agg| {
-                let mut values = values.clone();
-                let mut set = vec!["#period = :period"];
-                values.insert(":period".into(), s(agg.period));
-                if let Some(team) = agg.team {
-                    set.push("#team = :team");
-                    values.insert(":team".into(), s(team));
-                }
-                if let Some(key_id) = agg.key_id {
-                    set.push("#key_id = :key_id");
-                    values.insert(":key_id".into(), s(key_id));
-                }
-                if let Some(model) = agg.model {
-                    set.push("#model = :model");
-                    values.insert(":model".into(), s(model));
-                }
-                let used = |name: &str| set.iter().any(|s| s.contains(name));
-                let names: HashMap<String, String> = names
-                    .iter()
-                    .filter(|(k, _)| counters.contains(k.as_str()) || used(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                Update::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(agg.pk))
-                    .key("sk", s(agg.sk))
-                    .update_expression(format!("SET {} {counters}", set.join(", ")))
-                    .set_expression_attribute_names(Some(names))
-                    .set_expression_attribute_values(Some(values))
-                    .build()
-                    .map_err(|e| e.to_string())
-            })
-            .collect()
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Written::New),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(Written::Duplicate)
+            }
+            Err(err) => Err(DisplayErrorContext(&err).to_string()),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! [`sink_from_environment`] picks the store: DynamoDB when `GATEWAY_TABLE_NAME` is set, else
 //! the `usage` section's sink (with a memory copy for the spend API).
 
+pub mod aggregator;
 mod billed;
 mod calendar;
 mod dynamodb;
@@ -102,6 +103,11 @@ pub fn table_from_environment(env: &Environment) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// `stream`: the table's stream consumer (`usage-aggregator`) builds the usage aggregates, and
+/// request processes only write records (the deployed template sets it); anything else or unset:
+/// each process adds its records to the aggregates itself, right after writing them.
+pub const AGGREGATION_VAR: &str = "GATEWAY_USAGE_AGGREGATION";
+
 /// The usage sink for this environment: the DynamoDB store when `GATEWAY_TABLE_NAME` is set
 /// (`GATEWAY_CREATE_TABLES=1` creates the table first), else [`sink_from_settings`].
 pub async fn sink_from_environment(
@@ -129,5 +135,9 @@ pub async fn sink_from_environment_with(
         create_table(&clients.dynamodb, table).await?;
     }
     let store = DynamoUsageStore::new(&clients.dynamodb, table, settings);
+    let store = match env.get(AGGREGATION_VAR).map(str::trim) {
+        Some("stream") => store.aggregated_by_stream(),
+        _ => store,
+    };
     Ok(slowed(Arc::new(store), settings))
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use gateway::keys::limits::Scope;
 use gateway::keys::{KeyHash, KeyStore, Limits, ReservationPlan};
-use gateway_tests::keys::{counted_store, moto, scan_text, settings, Instance, ASK_COST};
+use gateway_tests::keys::{
+    counted_store, counted_store_with, moto, scan_text, settings, Instance, ASK_COST,
+};
 use gateway_tests::moto::MotoServer;
 use serde_json::json;
 
@@ -218,8 +220,9 @@ async fn fifty_concurrent_requests_against_a_budget_that_fits_five() {
 
 #[tokio::test]
 async fn a_crashed_reservation_is_released_after_its_ttl() {
+    // Without leases: every request reserves in the table.
     let table = moto().new_table("limits-crash").await;
-    let gw = Instance::start(&table, "", settings(10.0, 1.0)).await;
+    let gw = Instance::with_leases(&table, settings(10.0, 1.0), None).await;
     let key = gw.new_key(json!({"max_budget": ASK_COST})).await;
     // A request that reserved the whole budget and crashed before settling.
     let hash = KeyHash::of(&key);
@@ -234,7 +237,7 @@ async fn a_crashed_reservation_is_released_after_its_ttl() {
         &[(Scope::Key(hash.as_str().to_owned()), &limits)],
     )
     .unwrap();
-    let (store, _) = counted_store(moto(), &table).await;
+    let (store, _) = counted_store_with(moto(), &table, None).await;
     store.reserve(&plan).await.unwrap();
     assert!(scan_text(moto(), &table)
         .await
@@ -249,8 +252,9 @@ async fn a_crashed_reservation_is_released_after_its_ttl() {
 }
 
 #[tokio::test]
-async fn a_cached_key_makes_one_dynamodb_call_before_the_model_call() {
-    let (gw, _) = instance("limits-calls").await;
+async fn without_leases_a_cached_key_makes_one_dynamodb_call_before_the_model_call() {
+    let table = moto().new_table("limits-calls").await;
+    let gw = Instance::with_leases(&table, settings(10.0, 900.0), None).await;
     gw.start_of_a_minute();
     gw.admin(
         "/team/new",

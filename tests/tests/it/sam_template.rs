@@ -1061,3 +1061,98 @@ fn invoke_permissions_and_concurrency_are_bounded() {
         ]
     );
 }
+
+#[test]
+fn usage_aggregates_come_from_the_tables_stream_with_a_least_privilege_role() {
+    let t = template();
+    assert_eq!(
+        get(
+            &t,
+            "Resources.GatewayTable.Properties.StreamSpecification.StreamViewType"
+        ),
+        "NEW_IMAGE"
+    );
+    assert_eq!(
+        get(
+            &t,
+            "Globals.Function.Environment.Variables.GATEWAY_USAGE_AGGREGATION"
+        ),
+        "stream"
+    );
+    let function = resource(&t, "UsageAggregatorFunction");
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"],
+        "usage-aggregator"
+    );
+    assert!(
+        function["Properties"].get("Role").is_none(),
+        "its own role, not the gateway's"
+    );
+    let event = get(function, "Properties.Events.UsageRecords");
+    assert_eq!(event["Type"], "DynamoDB");
+    let props = &event["Properties"];
+    assert_eq!(tag(&props["Stream"]).as_deref(), Some("!GetAtt"));
+    assert!(format!("{:?}", props["Stream"]).contains("GatewayTable.StreamArn"));
+    assert_eq!(props["BisectBatchOnFunctionError"], true);
+    let batch = props["BatchSize"].as_u64().unwrap();
+    assert!((1..=1000).contains(&batch), "{batch}");
+    let window = props["MaximumBatchingWindowInSeconds"].as_u64().unwrap();
+    assert!(window <= 300, "{window}");
+    assert!(format!("{:?}", props["DestinationConfig"]["OnFailure"])
+        .contains("UsageAggregatorFailures"));
+    let pattern = format!("{:?}", props["FilterCriteria"]);
+    assert!(
+        pattern.contains("INSERT") && pattern.contains("REQ"),
+        "{pattern}"
+    );
+    assert_eq!(
+        resource(&t, "UsageAggregatorFailures")["Type"],
+        "AWS::SQS::Queue"
+    );
+    // The stream actions on the stream only (ListStreams has no resource level), writes on the
+    // table only, and nothing else.
+    let statements = get(function, "Properties.Policies")[0]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .clone();
+    let mut actions = BTreeSet::new();
+    for statement in &statements {
+        let listed: Vec<String> = match &statement["Action"] {
+            Value::String(one) => vec![one.clone()],
+            many => many
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect(),
+        };
+        let resource = format!("{:?}", statement["Resource"]);
+        for action in &listed {
+            match action.as_str() {
+                "dynamodb:DescribeStream" | "dynamodb:GetRecords" | "dynamodb:GetShardIterator" => {
+                    assert!(resource.contains("StreamArn"), "{action}: {resource}")
+                }
+                "dynamodb:ListStreams" => assert!(resource.contains('*'), "{resource}"),
+                "dynamodb:GetItem" | "dynamodb:PutItem" | "dynamodb:UpdateItem" => {
+                    assert!(
+                        resource.contains("GatewayTable.Arn"),
+                        "{action}: {resource}"
+                    )
+                }
+                "sqs:SendMessage" => assert!(resource.contains("UsageAggregatorFailures")),
+                other => panic!("unexpected action {other}"),
+            }
+        }
+        actions.extend(listed);
+    }
+    for needed in [
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ] {
+        assert!(actions.contains(needed), "{needed}: {actions:?}");
+    }
+}

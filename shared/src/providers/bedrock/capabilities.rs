@@ -107,13 +107,15 @@ mod tests {
 
     #[test]
     fn cache_points_are_dropped_everywhere() {
-        let mut request = ChatRequest::default();
-        request.system = vec!["s".into()];
-        request.system_cache_points = vec![0];
-        request.messages = vec![crate::chat::Message {
-            role: crate::chat::Role::User,
-            content: vec![ContentBlock::Text("hi".into()), ContentBlock::CachePoint],
-        }];
+        let request = ChatRequest {
+            system: vec!["s".into()],
+            system_cache_points: vec![0],
+            messages: vec![crate::chat::Message {
+                role: crate::chat::Role::User,
+                content: vec![ContentBlock::Text("hi".into()), ContentBlock::CachePoint],
+            }],
+            ..ChatRequest::default()
+        };
         assert!(has_cache_points(&request));
         let plain = without_cache_points(&request);
         assert!(!has_cache_points(&plain));

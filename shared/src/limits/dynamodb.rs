@@ -1,20 +1,85 @@
 //! Budgets and rate limits in DynamoDB: a request's whole reservation (budget amounts, open
 //! `RES#` items, request and token counts, for its key and its team) is ONE `TransactWriteItems`
 //! whose conditions admit it or refuse it as a whole; settling and releasing happen after the
-//! response. The item layout and the release of crashed reservations are in [`super::limits`];
+//! response. The item layout and the release of crashed reservations are in [`super::plan`];
 //! `SETTLED#<request id>` marks a settlement applied, so one replayed is applied once.
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use futures_util::future::BoxFuture;
 
-use super::dynamodb::{store_error, DynamoKeyStore};
-use super::dynamodb_items::{float, n, number, s, text, Item};
-use super::limits::{
-    reservation_sort_key, rpm_sort_key, tpm_sort_key, LimitKind, Refusal, ReserveError, ScopePlan,
+use super::plan::{
+    reservation_sort_key, rpm_sort_key, tpm_sort_key, LimitKind, Refusal, ReserveError, Scope,
+    ScopePlan,
 };
-use super::{KeyStoreError, ReservationPlan, Settlement};
+use super::{LimitStore, ReservationPlan, Settlement};
+use crate::keys::dynamodb::store_error;
+use crate::keys::dynamodb_items::{float, n, number, s, text, Item};
+use crate::keys::KeyStoreError;
+
+/// Budgets and rate-limit counters in DynamoDB (the keys' table). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct DynamoLimitStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoLimitStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoLimitStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+impl LimitStore for DynamoLimitStore {
+    fn reserve<'a>(&'a self, plan: &'a ReservationPlan) -> BoxFuture<'a, Result<(), ReserveError>> {
+        Box::pin(reserve(self, plan))
+    }
+
+    fn settle<'a>(
+        &'a self,
+        settlement: &'a Settlement,
+    ) -> BoxFuture<'a, Result<(), KeyStoreError>> {
+        Box::pin(settle(self, settlement))
+    }
+
+    fn spend<'a>(
+        &'a self,
+        scope: &'a Scope,
+        period: &'a str,
+    ) -> BoxFuture<'a, Result<f64, KeyStoreError>> {
+        Box::pin(async move {
+            let output = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", s(scope.partition_key()))
+                .key("sk", s(period))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(store_error)?;
+            Ok(output
+                .item
+                .as_ref()
+                .and_then(|i| float(i, "spend"))
+                .unwrap_or(0.0))
+        })
+    }
+}
 
 /// Transactions retried after a conflict with a concurrent one on the same counter.
 const CONFLICT_ATTEMPTS: u32 = 6;
@@ -30,10 +95,12 @@ enum Part {
     Other,
 }
 
-pub(crate) async fn reserve(
-    store: &DynamoKeyStore,
-    plan: &ReservationPlan,
-) -> Result<(), ReserveError> {
+async fn reserve(store: &DynamoLimitStore, plan: &ReservationPlan) -> Result<(), ReserveError> {
+    // Without this, `attribute_not_exists(...)` below would admit the first request of a
+    // period or minute whatever its cost, and one request under a zero limit.
+    if let Some(refusal) = plan.refused_outright() {
+        return Err(ReserveError::Refused(refusal));
+    }
     let mut released = false;
     let mut attempt = 0;
     loop {
@@ -105,7 +172,7 @@ fn conflict_backoff(attempt: u32) -> Duration {
 }
 
 fn reservation_items(
-    store: &DynamoKeyStore,
+    store: &DynamoLimitStore,
     plan: &ReservationPlan,
 ) -> Result<(Vec<TransactWriteItem>, Vec<Part>), KeyStoreError> {
     let mut items = Vec::new();
@@ -195,7 +262,7 @@ fn build<T>(built: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, 
 /// each one's item is deleted and its amount subtracted in one transaction, so two instances
 /// cannot release it twice. Returns how many were released.
 async fn release_expired(
-    store: &DynamoKeyStore,
+    store: &DynamoLimitStore,
     scope: &ScopePlan,
     now: u64,
 ) -> Result<usize, KeyStoreError> {
@@ -226,7 +293,7 @@ async fn release_expired(
 }
 
 async fn release(
-    store: &DynamoKeyStore,
+    store: &DynamoLimitStore,
     pk: &str,
     item: &Item,
     now: u64,
@@ -289,10 +356,7 @@ pub fn settled_sort_key(request_id: &str) -> String {
 /// Replaces each scope's reservation by the actual cost (deleting its `RES#` item in the same
 /// transaction; a reservation already released gets the whole cost added instead) and corrects
 /// the minute's token count.
-pub(crate) async fn settle(
-    store: &DynamoKeyStore,
-    settlement: &Settlement,
-) -> Result<(), KeyStoreError> {
+async fn settle(store: &DynamoLimitStore, settlement: &Settlement) -> Result<(), KeyStoreError> {
     settle_once(store, settlement).await.map(drop)
 }
 
@@ -301,7 +365,7 @@ pub(crate) async fn settle(
 /// again (replayed from its fallback line, or after a write that did land) changes nothing.
 /// `true` when this call changed some counter.
 pub(crate) async fn settle_once(
-    store: &DynamoKeyStore,
+    store: &DynamoLimitStore,
     settlement: &Settlement,
 ) -> Result<bool, KeyStoreError> {
     let plan = &settlement.plan;
@@ -394,7 +458,7 @@ enum Sent {
 
 /// Sends a transaction, again after a conflict with a concurrent one.
 async fn transact(
-    store: &DynamoKeyStore,
+    store: &DynamoLimitStore,
     items: Vec<TransactWriteItem>,
 ) -> Result<Sent, KeyStoreError> {
     if items.is_empty() {

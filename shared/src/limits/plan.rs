@@ -23,9 +23,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::duration::parse_duration;
-use super::KeyStoreError;
 use crate::error::GatewayError;
+use crate::keys::{parse_duration, KeyStoreError};
 
 /// A budget that resets every `secs`, counted from `anchor` (the key's or team's creation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +203,27 @@ impl ReservationPlan {
         })
     }
 
+    /// A refusal no counter needs to be read for: a zero (or negative) budget, a request whose
+    /// reservation alone exceeds its budget, or a zero RPM or TPM limit. Both stores ask this
+    /// first, so their conditions only ever compare against a limit a request could fit in: a
+    /// counter that does not exist yet reads as 0, which is then always within the limit.
+    pub fn refused_outright(&self) -> Option<Refusal> {
+        self.scopes.iter().enumerate().find_map(|(index, scope)| {
+            if let Some(budget) = &scope.budget {
+                if budget.max <= 0.0 || self.cost > budget.max {
+                    return Some(self.refusal(index, LimitKind::Budget));
+                }
+            }
+            if scope.rpm_limit == Some(0) {
+                return Some(self.refusal(index, LimitKind::Rpm));
+            }
+            if scope.tpm_limit == Some(0) {
+                return Some(self.refusal(index, LimitKind::Tpm));
+            }
+            None
+        })
+    }
+
     /// The Unix minute the rate-limit windows are counted in.
     pub fn minute(&self) -> u64 {
         self.now / 60
@@ -327,6 +347,38 @@ mod tests {
         assert_eq!(p.start(1_250), 1_200);
         assert_eq!(p.end(1_250), 1_300);
         assert_eq!(p.start(10), 1_000);
+    }
+
+    #[test]
+    fn zero_limits_and_reservations_over_the_budget_are_refused_outright() {
+        let plan = |cost: f64, limits: &Limits| {
+            ReservationPlan::new(
+                "r",
+                0,
+                cost,
+                5,
+                Duration::from_secs(60),
+                &[(Scope::Team("t".into()), limits)],
+            )
+            .unwrap()
+        };
+        let budget = |max: f64| Limits::new(Some(max), None, 0, None, None);
+        assert!(matches!(
+            plan(0.0, &budget(0.0)).refused_outright(),
+            Some(Refusal::Budget { .. })
+        ));
+        assert!(plan(0.2, &budget(0.1)).refused_outright().is_some());
+        assert_eq!(plan(0.1, &budget(0.1)).refused_outright(), None);
+        let rpm = Limits::new(None, None, 0, Some(0), None);
+        let tpm = Limits::new(None, None, 0, None, Some(0));
+        for (limits, name) in [(rpm, "team t rpm"), (tpm, "team t tpm")] {
+            match plan(0.0, &limits).refused_outright() {
+                Some(Refusal::RateLimited { limit, .. }) => assert_eq!(limit, name),
+                other => panic!("{other:?}"),
+            }
+        }
+        let open = Limits::new(Some(1.0), None, 0, Some(1), Some(1));
+        assert_eq!(plan(0.5, &open).refused_outright(), None);
     }
 
     #[test]
