@@ -217,6 +217,12 @@ async fn embedding(
     let model = wire.model.clone();
     let (request, encoding) = openai::embeddings::from_openai(wire)
         .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
+    // `max_parallel_requests` holds here as on chat completions: no route escapes it.
+    let _permit = gateway
+        .authenticator()
+        .hold_parallel(&ctx.principal, ctx.deadline)
+        .await
+        .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
     let embedded = gateway.embed(&ctx, request).await?;
     let body = openai::embeddings::EmbeddingsResponse::new(&model, &embedded.response, encoding);
     let mut response = Json(body).into_response();
@@ -250,7 +256,7 @@ fn cache_header(status: Option<&crate::cache::CacheStatus>, headers: &mut Header
 
 /// `response` whose body keeps `permit` (its parallel-request slots) until the body ends or
 /// is dropped: a stream holds its slots for as long as it runs.
-fn holding(response: Response, permit: ParallelPermit) -> Response {
+pub(super) fn holding(response: Response, permit: ParallelPermit) -> Response {
     use futures_util::StreamExt;
     response.map(|body| {
         axum::body::Body::from_stream(body.into_data_stream().map(move |chunk| {

@@ -69,11 +69,18 @@ async fn message(
         })
         .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
     let stop_sequences = request.params.stop.clone();
+    // `max_parallel_requests`: held until the answer is whole, or with the stream's body.
+    let permit = gateway
+        .authenticator()
+        .hold_parallel(&ctx.principal, ctx.deadline)
+        .await
+        .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
     match gateway.chat(&ctx, request).await? {
         Answer::Stream(events) => {
             let routing = events.routing().clone();
             let writer = EventWriter::new(ctx.request_id.clone(), model.clone(), stop_sequences);
-            let mut response = sse::framed(events, AnthropicEvents(writer));
+            let mut response =
+                super::handlers::holding(sse::framed(events, AnthropicEvents(writer)), permit);
             AnswerHeaders {
                 request_id: &ctx.request_id,
                 model_group: &model,

@@ -136,3 +136,50 @@ async fn a_teams_limit_holds_across_its_keys_and_whole_answers_give_slots_back()
     let info = gw.admin("/team/info?team_id=t", None).await.json();
     assert_eq!(info["team_info"]["max_parallel_requests"], 1);
 }
+
+/// Attack: a key limited to one request at a time opens a chat stream, then tries the other
+/// model routes. `/v1/messages` (whole and streamed) and `/v1/embeddings` are refused while the
+/// stream runs, and none of them reaches Bedrock.
+#[tokio::test]
+async fn the_other_routes_do_not_escape_the_limit() {
+    let table = moto().new_table("compat-parallel-routes").await;
+    let a = Instance::start(&table, "", settings(0.0, 900.0)).await;
+    let key = a.new_key(json!({"max_parallel_requests": 1})).await;
+    a.gw.fake
+        .set_latency(Duration::ZERO, Duration::from_millis(300));
+    let open = open_stream(&a, &key).await;
+    assert_eq!(open.status(), 200);
+    let routes = [
+        (
+            "/v1/messages",
+            json!({"model": "claude-3-sonnet", "max_tokens": 4,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "claude-3-sonnet", "max_tokens": 4, "stream": true,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        (
+            "/v1/embeddings",
+            json!({"model": "claude-3-sonnet", "input": "hi"}),
+        ),
+    ];
+    for (path, body) in routes {
+        let request = Request::post(path)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = a.gw.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let text = finish(response).await;
+        // The slot is checked before the model group is (a chat group here on embeddings).
+        assert_eq!(status, 429, "{path}: {text}");
+        assert!(text.contains("max_parallel_requests"), "{path}: {text}");
+    }
+    assert_eq!(a.gw.fake.stream_calls(SONNET), 1);
+    assert_eq!(a.gw.fake.converse_calls(SONNET), 0);
+    let text = finish(open).await;
+    assert!(text.contains("[DONE]"), "{text}");
+}
