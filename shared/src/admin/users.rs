@@ -111,7 +111,7 @@ impl KeyAdmin<'_> {
         apply_user(&mut user, &fields)?;
         user.updated_at = self.now;
         match self.store.put_user(&user, true).await {
-            Ok(()) => {}
+            Ok(()) => self.auth.forget_user(&user_id),
             Err(WriteError::Store(err)) => return Err(err.into()),
             Err(_) => return Err(AdminError::NotFound(format!("user `{user_id}` not found"))),
         }
@@ -150,6 +150,7 @@ impl KeyAdmin<'_> {
                 self.write_members(team).await?;
             }
             self.store.delete_user(id).await?;
+            self.auth.forget_user(id);
         }
         Ok(json!({"deleted_users": ids, "deleted_keys": deleted_keys}))
     }

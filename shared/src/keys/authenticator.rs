@@ -24,7 +24,9 @@ use super::parallel::{
 };
 use super::principal::{allowed_models, key_parallel, team_parallel};
 use super::AccessGroups;
-use super::{KeyHash, KeyStore, KeyStoreError, Limits, MasterKey, Principal, Team, VirtualKey};
+use super::{
+    KeyHash, KeyStore, KeyStoreError, Limits, MasterKey, Principal, Team, User, VirtualKey,
+};
 use crate::clock::WallClock;
 use crate::error::{AuthFailure, GatewayError};
 
@@ -46,6 +48,7 @@ pub struct Authenticator {
     misses: TtlCache<KeyHash, ()>,
     in_flight: Mutex<HashMap<KeyHash, Lookup>>,
     teams: TtlCache<String, Option<Team>>,
+    users: TtlCache<String, Option<User>>,
     clock: WallClock,
     access: AccessGroups,
     parallel: ParallelLimiter,
@@ -61,6 +64,7 @@ impl Authenticator {
             misses: TtlCache::new(cache_ttl, MISSES),
             in_flight: Mutex::new(HashMap::new()),
             teams: TtlCache::new(cache_ttl, TEAMS),
+            users: TtlCache::new(cache_ttl, TEAMS),
             clock: WallClock::system(),
             access: AccessGroups::default(),
             parallel,
@@ -168,6 +172,15 @@ impl Authenticator {
         if team.as_ref().is_some_and(|t| t.blocked) {
             return Err(GatewayError::Unauthenticated(AuthFailure::Blocked));
         }
+        // A user's budget and limits hold across its keys (cached like teams).
+        let user_limits = match &virtual_key.user {
+            Some(id) => self
+                .user(id)
+                .await?
+                .map(|u| u.limits())
+                .filter(|l| !l.is_empty()),
+            None => None,
+        };
         let models = allowed_models(
             &self.access.expand(&virtual_key.models),
             &self
@@ -187,6 +200,7 @@ impl Authenticator {
             models,
             limits: virtual_key.limits(),
             team_limits: Some(team.as_ref().map(Team::limits).unwrap_or_default()),
+            user_limits,
             guardrails,
             parallel: key_parallel(&hash, virtual_key.max_parallel_requests)
                 .into_iter()
@@ -242,6 +256,11 @@ impl Authenticator {
         self.teams.forget(&team_id.to_owned());
     }
 
+    /// Drops a cached user after this instance changed it.
+    pub fn forget_user(&self, user_id: &str) {
+        self.users.forget(&user_id.to_owned());
+    }
+
     async fn key(&self, hash: &KeyHash) -> Result<Option<VirtualKey>, GatewayError> {
         let lookup = {
             let mut in_flight = self
@@ -292,6 +311,19 @@ impl Authenticator {
             return Some(Some(key));
         }
         self.misses.get(hash).map(|()| None)
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<User>, GatewayError> {
+        let id = id.to_owned();
+        if let Some(cached) = self.users.get(&id) {
+            return Ok(cached);
+        }
+        let found = self.store.find_user(&id).await.map_err(|err| {
+            tracing::error!(error = %err, "user lookup failed");
+            GatewayError::DependencyUnavailable("key store".into())
+        })?;
+        self.users.put(id, found.clone());
+        Ok(found)
     }
 
     async fn team(&self, id: &str) -> Result<Option<Team>, GatewayError> {

@@ -41,6 +41,8 @@ pub struct Principal {
     /// The team's budget and rate limits; `None` until looked up (the pipeline looks a
     /// service's team up before the model call).
     pub team_limits: Option<Limits>,
+    /// The user's budget and rate limits (a key's `user_id`), when it has a user with some.
+    pub user_limits: Option<Limits>,
     /// Guardrails for this caller: the key's and its team's, without repeats.
     pub guardrails: Vec<String>,
     /// `max_parallel_requests` of the key and its team (`keys::parallel`).
@@ -58,6 +60,7 @@ impl Principal {
             key_hash: None,
             limits: Limits::default(),
             team_limits: None,
+            user_limits: None,
             guardrails: Vec::new(),
             parallel: Vec::new(),
         }

@@ -114,3 +114,16 @@ pub struct User {
     pub created_at: u64,
     pub updated_at: u64,
 }
+
+impl User {
+    /// The user's budget and rate limits, held across all of its keys (as LiteLLM's).
+    pub fn limits(&self) -> Limits {
+        Limits::new(
+            self.max_budget,
+            self.budget_duration.as_deref(),
+            self.created_at,
+            self.rpm_limit,
+            self.tpm_limit,
+        )
+    }
+}

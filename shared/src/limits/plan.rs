@@ -94,6 +94,8 @@ pub enum Scope {
     /// A virtual key, by its full hash.
     Key(String),
     Team(String),
+    /// A user (`user_id`), across all of its keys.
+    User(String),
 }
 
 impl Scope {
@@ -102,6 +104,7 @@ impl Scope {
         match self {
             Scope::Key(hash) => format!("LIMIT#key#{hash}"),
             Scope::Team(id) => format!("LIMIT#team#{id}"),
+            Scope::User(id) => format!("LIMIT#user#{id}"),
         }
     }
 
@@ -110,6 +113,7 @@ impl Scope {
         match self {
             Scope::Key(hash) => format!("key {}", hash.get(..12).unwrap_or(hash)),
             Scope::Team(id) => format!("team {id}"),
+            Scope::User(id) => format!("user {id}"),
         }
     }
 }

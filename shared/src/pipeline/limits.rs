@@ -35,12 +35,15 @@ impl Gateway {
             (Some(team), None) => Some(Cow::Owned(self.auth.team_limits(team).await?)),
             (None, _) => None,
         };
-        let mut scopes: Vec<(Scope, &Limits)> = Vec::with_capacity(2);
+        let mut scopes: Vec<(Scope, &Limits)> = Vec::with_capacity(3);
         if let Some(hash) = &principal.key_hash {
             scopes.push((Scope::Key(hash.as_str().to_owned()), &principal.limits));
         }
         if let (Some(team), Some(limits)) = (&principal.team, &team_limits) {
             scopes.push((Scope::Team(team.clone()), limits.as_ref()));
+        }
+        if let (Some(user), Some(limits)) = (&principal.user, &principal.user_limits) {
+            scopes.push((Scope::User(user.clone()), limits));
         }
         if scopes.iter().all(|(_, limits)| limits.is_empty()) {
             return Ok(None);

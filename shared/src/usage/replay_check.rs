@@ -133,7 +133,9 @@ pub fn check_settlement(line: &Map<String, Value>) -> Result<crate::keys::Settle
         return Err("a cost or budget is negative or not finite".into());
     }
     let names = plan.scopes.iter().map(|s| match &s.scope {
-        crate::keys::limits::Scope::Key(id) | crate::keys::limits::Scope::Team(id) => id,
+        crate::keys::limits::Scope::Key(id)
+        | crate::keys::limits::Scope::Team(id)
+        | crate::keys::limits::Scope::User(id) => id,
     });
     if names
         .into_iter()

@@ -156,3 +156,59 @@ async fn users_own_keys_join_teams_and_take_their_keys_with_them() {
     assert_eq!(team["team_info"]["members_with_roles"], json!([]));
     assert_eq!(gw.ask(&bob_key).await.status, 200, "other users' keys stay");
 }
+
+/// A user's `rpm_limit` and `max_budget` hold across all of its keys (LiteLLM's user limits):
+/// a second key of the same user cannot get around them, whole or streamed; another user's key
+/// is not affected; the refusals never reach Bedrock.
+#[tokio::test]
+async fn a_users_limits_hold_across_its_keys() {
+    use gateway_tests::harness::SONNET;
+    let table = moto().new_table("compat-user-limits").await;
+    let gw = Instance::start(&table, "", settings(0.0, 900.0)).await;
+    gw.start_of_a_minute();
+    let made = gw
+        .admin("/user/new", Some(json!({"user_id": "cap", "rpm_limit": 2})))
+        .await
+        .json();
+    let first = made["key"].as_str().unwrap().to_owned();
+    let second = gw.new_key(json!({"user_id": "cap"})).await;
+    assert_eq!(gw.ask(&first).await.status, 200);
+    assert_eq!(gw.ask(&second).await.status, 200);
+    let refused = gw.ask(&second).await;
+    let body = refused.assert_error(429, "rate_limit_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("user cap"),
+        "{body}"
+    );
+    let streamed = gw
+        .ask_with(
+            &first,
+            json!({"model": "claude-3-sonnet", "stream": true, "max_tokens": 4,
+                   "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(streamed.status, 429, "{}", streamed.text());
+    assert_eq!(gw.gw.fake.calls(SONNET), 2);
+    let other = gw.new_key(json!({"user_id": "someone-else"})).await;
+    assert_eq!(gw.ask(&other).await.status, 200);
+
+    // A budget below one request's reservation: every key of the user is refused.
+    gw.admin(
+        "/user/new",
+        Some(json!({"user_id": "broke", "max_budget": 0.0000001})),
+    )
+    .await;
+    let broke = gw.new_key(json!({"user_id": "broke"})).await;
+    let body = gw.ask(&broke).await.assert_error(429, "budget_exceeded");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("user broke"),
+        "{body}"
+    );
+    assert_eq!(gw.gw.fake.calls(SONNET), 3);
+}
