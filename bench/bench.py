@@ -289,6 +289,26 @@ def slow_usage_config(src: Path, dst: Path, latency_ms: int) -> Path:
     return dst
 
 
+EMBED_MODEL_PATH = "amazon.titan-embed-text-v2%3A0"
+
+
+def cache_and_embeddings_config(src: Path, dst: Path) -> Path:
+    """`src` plus LiteLLM's in-memory response cache and a Titan embedding group, as `dst`: one
+    gateway for the cache-hit and the embeddings rows."""
+    text = src.read_text()
+    if "litellm_settings:" in text:
+        raise RuntimeError(f"{src} has litellm_settings: merge the cache variant into it")
+    text = text.replace("model_list:\n", "model_list:\n"
+                        "  - model_name: titan-embed  # added by bench.py\n"
+                        "    litellm_params:\n"
+                        "      model: bedrock/amazon.titan-embed-text-v2:0\n"
+                        "      aws_region_name: us-east-1\n"
+                        "      input_cost_per_token: 0.00000002\n", 1)
+    dst.write_text(text + '\n# Added by bench.py: the response cache, in memory.\n'
+                   'litellm_settings:\n  cache: true\n  cache_params:\n    type: local\n')
+    return dst
+
+
 def traced_config(src: Path, dst: Path) -> Path:
     """`src` plus `litellm_settings.callbacks: ["arize_phoenix"]` (traces on), as `dst`."""
     text = src.read_text()
@@ -695,6 +715,19 @@ def print_table(r: dict, md_path: Path | None = None) -> None:
             f"{m['added_c1']['p50_ms']:.3f} / {m['added_c1']['p99_ms']:.3f}", "-", "n/a", "-", "")
         row("/v1/messages (Anthropic API): requests/s c=64", fmt(m["rps_c64"], digits=0),
             "-", "n/a", "-", "")
+    if r.get("gateway_cache_hit"):
+        m = r["gateway_cache_hit"]
+        row("response cache hit: added p50/p99 c=1 over the direct call (ms)",
+            f"{m['added_c1']['p50_ms']:.3f} / {m['added_c1']['p99_ms']:.3f}", "-", "n/a", "-", "")
+        row("response cache hit: requests/s c=64", fmt(m["rps_c64"], digits=0),
+            "-", "n/a", "-", "")
+    if r.get("gateway_embeddings"):
+        m = r["gateway_embeddings"]
+        row("/v1/embeddings: added p50/p99 c=1 over direct InvokeModel (ms)",
+            f"{m['added_c1']['p50_ms']:.3f} / {m['added_c1']['p99_ms']:.3f}", "-", "n/a", "-", "")
+        row("/v1/embeddings: requests/s c=64 (direct)",
+            f"{fmt(m['rps_c64'], digits=0)} ({fmt(m['direct_rps_c64'], digits=0)})",
+            "-", "n/a", "-", "")
     if r.get("gateway_rust_log_warn"):
         w = r["gateway_rust_log_warn"]
         row("RUST_LOG=warn: added p50/p99 c=1 (ms)",
@@ -895,6 +928,29 @@ def main() -> int:
                           "/v1/messages", anthropic_body(True), "sse",
                           {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01"}, gw)
         extra.append(messages)
+        # A response-cache hit (the same question every time: every request after the first is
+        # answered from the in-memory cache) and /v1/embeddings (Titan V2) against the direct
+        # InvokeModel call, on one more gateway with the cache and an embedding group.
+        ce_cfg = cache_and_embeddings_config(BENCH / "config" / "gateway.yaml",
+                                             workdir / "gateway-cache-embeddings.yaml")
+        gw_ce, gw_ce_url = start_gateway(rust_log, "cache-embeddings", ce_cfg)
+        cache_hit = Target("gateway_cache_hit", f"{gw_ce_url}/v1/chat/completions",
+                           openai_body(False), "/v1/chat/completions", openai_body(True), "sse",
+                           auth, gw_ce)
+        embed_body = json.dumps({"model": "titan-embed", "input": PROMPT}).encode()
+        embeddings = Target("gateway_embeddings", f"{gw_ce_url}/v1/embeddings", embed_body,
+                            "", b"", "sse", auth, gw_ce)
+        direct_embed = Target("direct_embeddings",
+                              f"{fake_url}/model/{EMBED_MODEL_PATH}/invoke",
+                              json.dumps({"inputText": PROMPT}).encode(), "", b"", "sse", {},
+                              None)
+        for t in (cache_hit, embeddings, direct_embed):
+            status, body = http("POST", t.url, t.body, {"Content-Type": "application/json",
+                                                        **t.headers})
+            if status != 200:
+                raise RuntimeError(f"{t.name}: {status} {body[:300]!r}")
+            t.answered += 1
+        extra += [cache_hit, embeddings, direct_embed]
         # The same gateway again, with a usage store that takes SLOW_USAGE_MS per record
         # (gateway.yaml + usage.simulated_latency_ms, generated into the work dir), same log
         # level: its rounds interleave with the gateway's at a fixed request rate, to show that
@@ -1003,6 +1059,11 @@ def main() -> int:
                 messages_added_c1 = added(ph, "gateway_messages")
                 messages_vs_gateway_c1 = added(ph, "gateway_messages", base="gateway")
                 messages_c1 = ph.pop("gateway_messages")
+                cache_added_c1 = added(ph, "gateway_cache_hit")
+                embed_added_c1 = added(ph, "gateway_embeddings", base="direct_embeddings")
+                cache_c1 = ph.pop("gateway_cache_hit")
+                embed_c1 = ph.pop("gateway_embeddings")
+                direct_embed_c1 = ph.pop("direct_embeddings")
             result["latency"][f"c{c}"] = ph
         tp = latency_phase(targets + extra, 64, plan, driver_cpus)
         if gw_w is not None:
@@ -1019,6 +1080,15 @@ def main() -> int:
             "added_c1": messages_added_c1, "messages_minus_gateway_c1": messages_vs_gateway_c1,
             "rps_c64": messages_c64["rps"], "gateway_rps_c64": tp["gateway"]["rps"],
             "c1": messages_c1, "c64": messages_c64, "path": "/v1/messages"}
+        cache_c64, embed_c64 = tp.pop("gateway_cache_hit"), tp.pop("gateway_embeddings")
+        direct_embed_c64 = tp.pop("direct_embeddings")
+        result["gateway_cache_hit"] = {
+            "added_c1": cache_added_c1, "rps_c64": cache_c64["rps"], "c1": cache_c1,
+            "c64": cache_c64, "note": "added over the direct Converse call it saves"}
+        result["gateway_embeddings"] = {
+            "added_c1": embed_added_c1, "rps_c64": embed_c64["rps"],
+            "direct_rps_c64": direct_embed_c64["rps"], "c1": embed_c1, "c64": embed_c64,
+            "direct_c1": direct_embed_c1, "path": "/v1/embeddings (Titan V2)"}
         traced_c64 = tp.pop("gateway_traced")
         result["gateway_traced"] = {
             "added_c1": traced_added_c1, "traced_minus_gateway_c1": traced_vs_gateway_c1,
@@ -1112,10 +1182,13 @@ def main() -> int:
 
         # Every answered chat request has one usage record: the queues after all load phases.
         queues = {}
-        for t in [gateway, slow, traced_slow] + [t for t in extra if t is not messages]:
+        shared = (messages, embeddings, direct_embed)
+        for t in [gateway, slow, traced_slow] + [t for t in extra if t not in shared]:
             q = drained_queue(t.url.rsplit("/v1/", 1)[0], 30)
-            # `gateway_messages` is the same process as `gateway`: its records are in its queue.
-            answered = t.answered + (messages.answered if t is gateway else 0)
+            # `gateway_messages` is the same process as `gateway`, `gateway_embeddings` as
+            # `gateway_cache_hit`: their records are in that process's queue.
+            answered = t.answered + (messages.answered if t is gateway else 0) + (
+                embeddings.answered if t is cache_hit else 0)
             queues[t.name] = dict(q, answered=answered)
             # A traced gateway queues two jobs per answer: the usage record and the trace.
             jobs = answered * (2 if t.name.startswith("gateway_traced") else 1)
@@ -1132,6 +1205,8 @@ def main() -> int:
         if gw_w is not None:
             result["gateway_rust_log_warn"]["peak_rss_kb"] = gw_w.status_kb("VmHWM")
             gw_w.stop()
+        result["gateway_cache_hit"]["peak_rss_kb"] = gw_ce.status_kb("VmHWM")
+        gw_ce.stop()
         gw.stop()
         if ll is not None:
             ll.stop()

@@ -627,8 +627,7 @@ fn binary_prints_its_address_and_serves() {
     let calls = |answer: String| {
         serde_json::from_str::<Value>(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap()
     };
-    let expected =
-        json!({"guardrails": {}, "models": {"m:1": {"converse": 1, "converse_stream": 0}}});
+    let expected = json!({"guardrails": {}, "models": {"m:1": {"converse": 1, "converse_stream": 0, "invoke": 0}}});
     assert_eq!(calls(get("/_fake/calls", "GET")), expected);
     assert!(get("/_fake/reset", "POST").starts_with("HTTP/1.1 204"));
     assert_eq!(

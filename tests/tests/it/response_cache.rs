@@ -439,9 +439,15 @@ async fn answers_too_large_for_an_item_are_not_stored() {
     let table = moto().new_table("cache-large").await;
     let clock = WallClock::system();
     let one = dynamo_instance(&table, &clock).await;
-    // The fake echoes the question: a 360 KB question gets a 360 KB answer.
+    // The fake echoes the question: a 360 KB question gets a 360 KB answer (with a `max_tokens`
+    // that allows it: without one the gateway sends its default, 512).
     let big = "word ".repeat(72 * 1024);
-    let first = one.chat(ask(&big)).await;
+    let big_ask = || {
+        let mut body = ask(&big);
+        body["max_tokens"] = json!(100_000);
+        body
+    };
+    let first = one.chat(big_ask()).await;
     assert_eq!(first.status, 200, "{}", first.text());
     let small = one.chat(ask("small")).await;
     let small_key = header(&small, "x-litellm-cache-key").to_owned();
@@ -452,7 +458,11 @@ async fn answers_too_large_for_an_item_are_not_stored() {
             .contains(&small_key)
     })
     .await;
-    let again = one.chat(ask(&big)).await;
+    let again = one.chat(big_ask()).await;
+    assert!(
+        content(&again).len() > 350_000,
+        "the whole answer came back"
+    );
     assert_eq!(header(&again, "x-litellm-cache-hit"), "False");
     assert_eq!(one.fake.converse_calls(SONNET), 3);
 }

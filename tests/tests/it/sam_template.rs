@@ -68,6 +68,10 @@ const OPTIONAL: &[(&str, &str)] = &[
     ),
     ("GATEWAY_KEY_CACHE_TTL_SECS", "default 10 s (README: keys)"),
     (
+        "GATEWAY_LIMIT_LEASE_SECS",
+        "default 30 s leases; 0 = a transaction per request (README: Leases)",
+    ),
+    (
         "GATEWAY_MASTER_KEY_REFRESH_SECS",
         "default 300 s (README: keys)",
     ),
