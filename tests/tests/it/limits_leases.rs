@@ -174,8 +174,14 @@ async fn a_warm_key_under_its_limits_makes_at_most_a_tenth_of_a_call_per_request
     // team; everything else is a slice taken before a model call.
     let spend_writes = 2 * requests;
     let updates = calls.iter().filter(|c| *c == "UpdateItem").count();
-    let others: Vec<&String> = calls.iter().filter(|c| *c != "UpdateItem").collect();
-    let before_model = updates - spend_writes;
+    // The key and its team are read again when their cache entries (10 s) run out, which a slow
+    // machine reaches within the run: those reads are calls before the model too.
+    let reads = calls.iter().filter(|c| *c == "GetItem").count();
+    let others: Vec<&String> = calls
+        .iter()
+        .filter(|c| *c != "UpdateItem" && *c != "GetItem")
+        .collect();
+    let before_model = updates - spend_writes + reads;
     assert!(
         before_model * 10 <= requests,
         "{before_model} calls before the model for {requests} requests: {calls:?}"
