@@ -65,7 +65,8 @@ async fn work_pending_at_the_deadline_is_replayed_once_from_the_fallback_line() 
     let config = load_config(&config_yaml("http://127.0.0.1:9"));
     let (usage, client) = store(&moto, &config).await;
     let table = usage.table().to_owned();
-    let keys = DynamoKeyStore::new(client.clone(), &table);
+    // Per-request reservations (no leases): each one a `RES#` item the replay must settle once.
+    let keys = DynamoKeyStore::with_leases(client.clone(), &table, None);
     let scope = Scope::Key("deadline-key".into());
     let limits = Limits::new(Some(10.0), None, 0, None, None);
     let now = std::time::SystemTime::now()
@@ -105,7 +106,8 @@ async fn work_pending_at_the_deadline_is_replayed_once_from_the_fallback_line() 
         .build();
     let stalled = aws_sdk_dynamodb::Client::from_conf(stalled);
     let stalled_usage = Arc::new(DynamoUsageStore::new(&stalled, &table, &config.usage));
-    let stalled_keys: Arc<dyn KeyStore> = Arc::new(DynamoKeyStore::new(stalled, &table));
+    let stalled_keys: Arc<dyn KeyStore> =
+        Arc::new(DynamoKeyStore::with_leases(stalled, &table, None));
     let queue = AfterResponse::start_with_telemetry(16, stalled_usage, Telemetry::off());
     let submit = |id: &str| {
         queue.submit(Job::Usage(Box::new(record(id))));
@@ -134,9 +136,10 @@ async fn work_pending_at_the_deadline_is_replayed_once_from_the_fallback_line() 
         .to_builder()
         .endpoint_url("http://127.0.0.1:9")
         .build();
-    let refusing: Arc<dyn KeyStore> = Arc::new(DynamoKeyStore::new(
+    let refusing: Arc<dyn KeyStore> = Arc::new(DynamoKeyStore::with_leases(
         aws_sdk_dynamodb::Client::from_conf(refusing),
         &table,
+        None,
     ));
     queue.submit(Job::Settle(Box::new(SettleJob {
         store: refusing,
