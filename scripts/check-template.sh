@@ -73,6 +73,7 @@ names = re.findall(r"^        ([A-Z][A-Z0-9_]+):", globals_env, re.M)
 local = {
     "GATEWAY_CONFIG": sys.argv[1] + "/gateway.yaml",
     "GATEWAY_TABLE_NAME": "llm-gateway-local",
+    "GATEWAY_USAGE_AGGREGATION": "stream",
     "GATEWAY_MASTER_KEY_SECRET_ID": "",
     "GATEWAY_GUARDRAIL_ID": "local-guardrail",
     "GATEWAY_GUARDRAIL_VERSION": "1",
