@@ -75,7 +75,7 @@ class Servers:
         return entry.get("converse", 0), entry.get("converse_stream", 0)
 
     def total_calls(self) -> int:
-        return sum(e["converse"] + e["converse_stream"] for e in self.fake_calls().values())
+        return sum(e["converse"] + e["converse_stream"] + e.get("invoke", 0) for e in self.fake_calls().values())
 
     def fake_post(self, path: str) -> None:
         req = urllib.request.Request(f"{self.fake_url}{path}", data=b"", method="POST")
@@ -108,6 +108,7 @@ def _test_config(path: Path, usage_file: Path) -> None:
         f"    model_info:\n"
         f"      mode: embedding\n"
         for name, model_id in EMBEDDING_MODELS.items()
+        if f"- model_name: {name}\n" not in text  # config/local.yaml's own (titan-embed)
     )
     # Append to the end of the model list (its indented lines), so the local models come first.
     block = re.search(r"^model_list:\n(?:(?:[ \t].*)?\n)*", text, re.MULTILINE)
@@ -167,7 +168,7 @@ class FakeBedrock:
             return json.load(r)["models"]
 
     def total_calls(self) -> int:
-        return sum(e["converse"] + e["converse_stream"] for e in self.calls().values())
+        return sum(e["converse"] + e["converse_stream"] + e.get("invoke", 0) for e in self.calls().values())
 
     def post(self, path: str) -> None:
         req = urllib.request.Request(f"{self.url}{path}", data=b"", method="POST")

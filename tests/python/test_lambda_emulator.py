@@ -3,8 +3,9 @@
 Four `cargo lambda watch` emulators, started once for the module:
   - chat streaming (the default, as behind the Function URL) and chat buffered
     (GATEWAY_LAMBDA_MODE=buffered, as behind the ALB), both on config/local.yaml; lex runs in the
-    streaming one. Every events/chat-*.json and messages-*.json goes through `cargo lambda invoke` in buffered mode,
-    every events/chat-function-url*.json and messages-function-url*.json in streaming mode, every events/lex-*.json to lex.
+    streaming one. Every events/chat-*.json, messages-*.json and embeddings-*.json goes through
+    `cargo lambda invoke` in buffered mode, every events/*-function-url*.json of those in streaming
+    mode, every events/lex-*.json to lex.
     For a streaming function the emulator answers with the streamed body and turns the status of
     the metadata prelude into its own HTTP status; `cargo lambda invoke` prints the body of a 2xx
     and fails on anything else, so the non-2xx events are read from the emulator's Invoke API.
@@ -78,6 +79,23 @@ def _anthropic_events_ok(body: str) -> bool:
     )
 
 
+def _embeddings_ok(body: str) -> bool:
+    """Two 256-float vectors of titan-embed, in order, with their token count."""
+    b = _json(body)
+    return (
+        b["model"] == "titan-embed"
+        and [d["index"] for d in b["data"]] == [0, 1]
+        and all(len(d["embedding"]) == 256 for d in b["data"])
+        and b["usage"]["prompt_tokens"] > 0
+    )
+
+
+def _base64_vector_ok(body: str) -> bool:
+    """One 1,024-float vector as base64 (4 bytes a float)."""
+    data = _json(body)["data"]
+    return len(data) == 1 and len(base64.b64decode(data[0]["embedding"])) == 1024 * 4
+
+
 def _answer(text: str):
     return lambda b: _json(b)["choices"][0]["message"]["content"] == f"Fake answer to: {text}"
 
@@ -105,14 +123,14 @@ EXPECT = {
         and "max_tokens" in _json(b)["error"]["message"],
         0,
     ),
+    # One InvokeModel per input (Titan embeds one text a call).
+    "embeddings-function-url.json": (200, _embeddings_ok, 2),
+    "embeddings-alb.json": (200, _base64_vector_ok, 1),
 }
 
-CHAT_CASES = [
-    ("buffered", p.name)
-    for p in sorted([*EVENTS.glob("chat-*.json"), *EVENTS.glob("messages-*.json")])
-] + [
-    ("streaming", p.name)
-    for p in sorted([*EVENTS.glob("chat-function-url*.json"), *EVENTS.glob("messages-function-url*.json")])
+HTTP_EVENTS = sorted(p for api in ("chat", "messages", "embeddings") for p in EVENTS.glob(f"{api}-*.json"))
+CHAT_CASES = [("buffered", p.name) for p in HTTP_EVENTS] + [
+    ("streaming", p.name) for p in HTTP_EVENTS if "-function-url" in p.name
 ]
 LEX_EVENTS = [p.name for p in sorted(EVENTS.glob("lex-*.json"))]
 

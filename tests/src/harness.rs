@@ -50,6 +50,25 @@ general_settings:
     )
 }
 
+/// Bedrock model ids and the price of the embedding groups of [`embedding_models`].
+pub const TITAN_EMBED: &str = "amazon.titan-embed-text-v2:0";
+pub const COHERE_EMBED: &str = "cohere.embed-english-v3";
+pub const TITAN_EMBED_PRICE: f64 = 0.00000002;
+
+/// Two embedding groups on the fake (`model_list` entries): `titan-embed` (priced) and
+/// `cohere-embed` (unpriced).
+pub fn embedding_models(endpoint: &str) -> String {
+    format!(
+        "  - model_name: titan-embed\n    litellm_params:\n      model: bedrock/{TITAN_EMBED}\n      \
+         aws_region_name: us-east-1\n      aws_bedrock_runtime_endpoint: {endpoint}\n      \
+         aws_access_key_id: test-access-key\n      aws_secret_access_key: test-secret-key\n      \
+         input_cost_per_token: {TITAN_EMBED_PRICE}\n    model_info:\n      mode: embedding\n\
+         \x20 - model_name: cohere-embed\n    litellm_params:\n      model: bedrock/{COHERE_EMBED}\n      \
+         aws_region_name: us-east-1\n      aws_bedrock_runtime_endpoint: {endpoint}\n      \
+         aws_access_key_id: test-access-key\n      aws_secret_access_key: test-secret-key\n"
+    )
+}
+
 /// A fake Bedrock and the gateway's router in front of it, its usage records kept in memory.
 pub struct TestGateway {
     pub fake: FakeBedrock,

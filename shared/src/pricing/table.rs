@@ -78,6 +78,9 @@ struct Entry {
     /// Priced the same in every commercial Region.
     #[serde(default)]
     uniform_regions: bool,
+    /// An embedding model: it has no output tokens, so its output price is 0.
+    #[serde(default)]
+    embedding: bool,
     #[serde(default, rename = "note")]
     _note: Option<String>,
     /// The on-demand end-of-life date on Bedrock, where AWS publishes one (`YYYY-MM-DD`).
@@ -96,9 +99,9 @@ impl PriceTable {
     pub fn parse(json: &str) -> Result<Self, PriceTableError> {
         let table: PriceTable = serde_json::from_str(json)?;
         for (id, entry) in &table.models {
-            check(id, &entry.regional())?;
+            check(id, &entry.regional(), entry.embedding)?;
             if let Some(global) = &entry.global {
-                check(&format!("{id}.global"), global)?;
+                check(&format!("{id}.global"), global, entry.embedding)?;
             }
             if let Some(end) = &entry.end_of_life {
                 date(end).map_err(|_| PriceTableError::BadDate(id.clone()))?;
@@ -189,10 +192,11 @@ impl Entry {
     }
 }
 
-fn check(id: &str, rates: &Rates) -> Result<(), PriceTableError> {
+/// Every price positive and finite; an embedding model's output price is exactly 0 (it has no
+/// output tokens), and only an embedding model's.
+fn check(id: &str, rates: &Rates, embedding: bool) -> Result<(), PriceTableError> {
     let fields = [
         ("input", Some(rates.input)),
-        ("output", Some(rates.output)),
         ("cache_read", rates.cache_read),
         ("cache_write", rates.cache_write),
     ];
@@ -200,6 +204,14 @@ fn check(id: &str, rates: &Rates) -> Result<(), PriceTableError> {
         if value.is_some_and(|v| !v.is_finite() || v <= 0.0) {
             return Err(PriceTableError::BadPrice(format!("{id}.{field}")));
         }
+    }
+    let output_ok = if embedding {
+        rates.output == 0.0
+    } else {
+        rates.output.is_finite() && rates.output > 0.0
+    };
+    if !output_ok {
+        return Err(PriceTableError::BadPrice(format!("{id}.output")));
     }
     Ok(())
 }

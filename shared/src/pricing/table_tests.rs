@@ -72,6 +72,10 @@ fn known_ids_have_published_prices() {
     assert_price("amazon.titan-text-express-v1", 0.2, 0.6, None, None);
     assert_price("meta.llama3-2-11b-instruct-v1:0", 0.16, 0.16, None, None);
     assert_price("mistral.mistral-7b-instruct-v0:2", 0.15, 0.2, None, None);
+    // AWS Bedrock pricing page, us-east-1: Titan Text Embeddings V2 $0.00002 and Cohere Embed 3
+    // $0.0001 per 1,000 input tokens (LiteLLM's table agrees); embeddings have no output price.
+    assert_price("amazon.titan-embed-text-v2:0", 0.02, 0.0, None, None);
+    assert_price("cohere.embed-english-v3", 0.1, 0.0, None, None);
     // AWS Price List API, us-east-1 (litellm#42679): Claude Sonnet 4.6 regional (bare id).
     assert_price(
         "anthropic.claude-sonnet-4-6",
@@ -217,7 +221,13 @@ fn bad_tables_are_refused_and_the_fallback_is_empty() {
         format!(r#"{{"source":"s","as_of":"d","profile_prefixes":{{}},"models":{{{models}}}}}"#)
     };
     assert!(PriceTable::parse(&table(r#""m":{"input":1,"output":2}"#)).is_ok());
+    assert!(
+        PriceTable::parse(&table(r#""e":{"input":1,"output":0,"embedding":true}"#)).is_ok(),
+        "an embedding model has no output price"
+    );
     for bad in [
+        r#""m":{"input":1,"output":0}"#,
+        r#""e":{"input":1,"output":2,"embedding":true}"#,
         r#""m":{"input":0,"output":2}"#,
         r#""m":{"input":1,"output":-2}"#,
         r#""m":{"input":1,"output":2,"cache_read":0}"#,

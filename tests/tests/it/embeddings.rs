@@ -11,26 +11,17 @@ use base64::Engine;
 use gateway::keys::{MemoryKeyStore, VirtualKey};
 use gateway_tests::fake_bedrock::embeddings::vector;
 use gateway_tests::fake_bedrock::FakeBedrock;
-use gateway_tests::harness::{TestGateway, TestResponse, MASTER_KEY, SONNET};
+use gateway_tests::harness::{
+    embedding_models, TestGateway, TestResponse, COHERE_EMBED, MASTER_KEY, SONNET, TITAN_EMBED,
+    TITAN_EMBED_PRICE,
+};
 use gateway_tests::keys::priced_yaml;
 use http::Request;
 use serde_json::{json, Value};
 
-const TITAN: &str = "amazon.titan-embed-text-v2:0";
-const COHERE: &str = "cohere.embed-english-v3";
-const TITAN_PRICE: f64 = 0.00000002;
-
-fn embedding_models(endpoint: &str) -> String {
-    format!(
-        "  - model_name: titan-embed\n    litellm_params:\n      model: bedrock/{TITAN}\n      \
-         aws_region_name: us-east-1\n      aws_bedrock_runtime_endpoint: {endpoint}\n      \
-         aws_access_key_id: test-access-key\n      aws_secret_access_key: test-secret-key\n      \
-         input_cost_per_token: {TITAN_PRICE}\n    model_info:\n      mode: embedding\n\
-         \x20 - model_name: cohere-embed\n    litellm_params:\n      model: bedrock/{COHERE}\n      \
-         aws_region_name: us-east-1\n      aws_bedrock_runtime_endpoint: {endpoint}\n      \
-         aws_access_key_id: test-access-key\n      aws_secret_access_key: test-secret-key\n"
-    )
-}
+const TITAN: &str = TITAN_EMBED;
+const COHERE: &str = COHERE_EMBED;
+const TITAN_PRICE: f64 = TITAN_EMBED_PRICE;
 
 /// The priced test config with the two embedding groups added to its `model_list`.
 fn yaml(endpoint: &str, extra: &str) -> String {

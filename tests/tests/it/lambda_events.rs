@@ -1,4 +1,4 @@
-//! Every `events/chat-*.json` and `events/messages-*.json` through the real `lambda_http` adapters: buffered (as behind an
+//! Every `events/chat-*.json`, `events/messages-*.json` and `events/embeddings-*.json` through the real `lambda_http` adapters: buffered (as behind an
 //! ALB) and streaming (as behind a Function URL), with the answer each one must get.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use futures_util::StreamExt;
 use gateway_tests::fake_bedrock::FakeBedrock;
-use gateway_tests::harness::{config_yaml, TestGateway, MASTER_KEY, SONNET};
+use gateway_tests::harness::{
+    config_yaml, embedding_models, TestGateway, MASTER_KEY, SONNET, TITAN_EMBED,
+};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service, StreamAdapter};
 use serde_json::Value;
@@ -23,10 +25,11 @@ fn chat_events() -> Vec<(String, String)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .is_some_and(|n| n.starts_with("chat-") || n.starts_with("messages-"))
+            p.file_name().unwrap().to_str().is_some_and(|n| {
+                ["chat-", "messages-", "embeddings-"]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+            })
         })
         .map(|p| {
             (
@@ -91,6 +94,28 @@ fn expectation(name: &str) -> (u16, fn(&str) -> bool) {
                     .unwrap()
                     .contains("max_tokens")
         }),
+        "embeddings-function-url.json" => (200, |b| {
+            let body = json(b);
+            let data = body["data"].as_array().unwrap();
+            body["object"] == "list"
+                && body["model"] == "titan-embed"
+                && data.len() == 2
+                && data.iter().enumerate().all(|(i, d)| {
+                    d["index"] == i && d["embedding"].as_array().is_some_and(|v| v.len() == 256)
+                })
+                && body["usage"]["prompt_tokens"]
+                    .as_u64()
+                    .is_some_and(|n| n > 0)
+        }),
+        "embeddings-alb.json" => (200, |b| {
+            use base64::Engine;
+            let body = json(b);
+            let vector = body["data"][0]["embedding"].as_str().unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(vector)
+                .unwrap_or_default();
+            body["data"].as_array().unwrap().len() == 1 && bytes.len() == 1024 * 4
+        }),
         other => {
             panic!("events/{other} has no expectation in tests/tests/lambda_events.rs: add one")
         }
@@ -103,7 +128,13 @@ fn json(body: &str) -> Value {
 
 async fn gateway() -> TestGateway {
     let fake = FakeBedrock::start().await.unwrap();
-    let yaml = config_yaml(&fake.endpoint()).replace(MASTER_KEY, EVENTS_KEY);
+    let yaml = config_yaml(&fake.endpoint())
+        .replace(MASTER_KEY, EVENTS_KEY)
+        .replacen(
+            "general_settings:",
+            &format!("{}general_settings:", embedding_models(&fake.endpoint())),
+            1,
+        );
     TestGateway::with_yaml(fake, &yaml).await
 }
 
@@ -111,7 +142,7 @@ async fn gateway() -> TestGateway {
 async fn every_event_through_the_buffered_adapter() {
     let gw = gateway().await;
     let events = chat_events();
-    assert!(events.len() >= 13, "the sample events are there");
+    assert!(events.len() >= 17, "the sample events are there");
     for (name, raw) in &events {
         let request: LambdaRequest =
             serde_json::from_str(raw).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -146,14 +177,20 @@ async fn every_event_through_the_buffered_adapter() {
         9,
         "the five answered chat events and four messages events each called Bedrock once"
     );
+    assert_eq!(
+        gw.fake.invoke_calls(TITAN_EMBED),
+        3,
+        "one InvokeModel per embedded input: two in the Function URL event, one in the ALB's"
+    );
 }
 
 #[tokio::test]
 async fn function_url_events_through_the_streaming_adapter() {
     let gw = gateway().await;
-    for (name, raw) in chat_events().iter().filter(|(n, _)| {
-        n.starts_with("chat-function-url") || n.starts_with("messages-function-url")
-    }) {
+    for (name, raw) in chat_events()
+        .iter()
+        .filter(|(n, _)| n.contains("-function-url"))
+    {
         let request: LambdaRequest = serde_json::from_str(raw).unwrap();
         let mut adapter = StreamAdapter::from(gw.router.clone());
         let response = adapter
@@ -180,6 +217,11 @@ async fn function_url_events_through_the_streaming_adapter() {
             );
         }
     }
+    assert_eq!(
+        gw.fake.invoke_calls(TITAN_EMBED),
+        2,
+        "the embeddings event ran in streaming mode too"
+    );
 }
 
 #[tokio::test]
