@@ -14,6 +14,7 @@ what each failure means):
              deploy/inference_profiles.json)                        [skipped with --no-bedrock]
   chat       a whole answer (POST /v1/chat/completions with the master key)
   stream     a streamed answer (stream=true: SSE chunks, then [DONE])
+  embed      an embedding (POST /v1/embeddings) from the config's first embedding group, if any
   key        a virtual key minted (POST /key/generate) and used for a chat
   usage      that chat's usage record read back through GET /spend/logs?api_key=...
   pii        an answer that would carry an e-mail address comes back masked, whole and streamed
@@ -93,9 +94,11 @@ def chat(base, key, model, question, stream=False):
 def configured_models():
     text = (ROOT / "deploy/config/gateway.yaml").read_text()
     ids = re.findall(r"^\s+model: bedrock/(\S+)", text, re.M)
-    groups = re.findall(r"^\s+- model_name: (\S+)", text, re.M)
+    pairs = re.findall(r"^\s+- model_name: (\S+)\n\s+litellm_params:\n\s+model: bedrock/(\S+)", text, re.M)
+    embedding = [g for g, m in pairs if "titan-embed" in m or "cohere.embed" in m]
+    groups = [g for g in re.findall(r"^\s+- model_name: (\S+)", text, re.M) if g not in embedding]
     lex = re.search(r"^lex:\n(?:\s+.*\n)*?\s+model: (\S+)", text, re.M)
-    return ids, list(dict.fromkeys(groups)), lex.group(1) if lex else groups[0]
+    return ids, list(dict.fromkeys(groups)), lex.group(1) if lex else groups[0], embedding
 
 
 def check_models(session, ids):
@@ -167,7 +170,7 @@ def main():
     if not args.url or not args.master_key:
         parser.error("give --stack, or --url and --master-key")
     base = args.url.rstrip("/")
-    ids, groups, lex_model = configured_models()
+    ids, groups, lex_model, embedding_groups = configured_models()
     model = lex_model if lex_model in groups else groups[0]
     state = {}
     failures = 0
@@ -200,6 +203,21 @@ def main():
             raise Failed("empty streamed answer")
         return f"{model}: {answer[:60]!r}"
     check("stream", streamed)
+
+    def embed():
+        if not embedding_groups:
+            return "no embedding group configured"
+        group = embedding_groups[0]
+        status, text = http("POST", f"{base}/v1/embeddings", args.master_key,
+                            {"model": group, "input": ["What is Amazon Bedrock?", "A second text."]})
+        if status != 200:
+            raise Failed(f"/v1/embeddings HTTP {status}: {text[:300]}")
+        data = json.loads(text).get("data") or []
+        sizes = [len(d.get("embedding") or []) for d in data]
+        if len(sizes) != 2 or not all(sizes):
+            raise Failed(f"expected two vectors, got sizes {sizes}")
+        return f"{group}: 2 vectors of {sizes[0]} floats"
+    check("embed", embed)
 
     def key():
         status, text = http("POST", f"{base}/key/generate", args.master_key,

@@ -84,6 +84,9 @@ impl<'a> KeyAdmin<'a> {
             ..VirtualKey::default()
         };
         self.apply_key(&mut key, &fields).await?;
+        if let Some(user_id) = &key.user {
+            self.ensure_user(user_id).await?;
+        }
         let hash = KeyHash::of(&plain);
         match self.store.create_key(&hash, &key).await {
             Ok(()) => {}

@@ -176,6 +176,26 @@ impl KeyAdmin<'_> {
         }))
     }
 
+    /// The user a new key names, created (no budget, no limits, `internal_user`) when the table
+    /// has none, as LiteLLM's `/key/generate` does. An id `/user/new` would refuse is left as the
+    /// key's label only; a user created meanwhile by another request is kept as it is.
+    pub(super) async fn ensure_user(&self, user_id: &str) -> Result<(), AdminError> {
+        if !valid_team_id(user_id) || self.store.find_user(user_id).await?.is_some() {
+            return Ok(());
+        }
+        let user = User {
+            user_id: user_id.to_owned(),
+            user_role: "internal_user".into(),
+            created_at: self.now,
+            updated_at: self.now,
+            ..User::default()
+        };
+        match self.store.put_user(&user, false).await {
+            Ok(()) | Err(WriteError::Exists | WriteError::NotFound) => Ok(()),
+            Err(WriteError::Store(err)) => Err(err.into()),
+        }
+    }
+
     async fn find_user(&self, user_id: &str) -> Result<User, AdminError> {
         self.store
             .find_user(user_id)

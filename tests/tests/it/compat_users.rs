@@ -62,6 +62,27 @@ async fn users_own_keys_join_teams_and_take_their_keys_with_them() {
     .await
     .assert_error(404, "invalid_request_error");
     let bob_key = gw.new_key(json!({"user_id": "bob"})).await;
+    // `/key/generate` for a user the table does not know creates it, as LiteLLM does: no
+    // budget, no limits, the key among its keys; a user that exists is left as it is.
+    let carl_key = gw.new_key(json!({"user_id": "carl"})).await;
+    let carl = gw.admin("/user/info?user_id=carl", None).await;
+    assert_eq!(carl.status, 200, "{}", carl.text());
+    let carl = carl.json();
+    assert_eq!(carl["user_info"]["user_role"], "internal_user");
+    assert_eq!(carl["user_info"]["max_budget"], json!(null));
+    assert_eq!(carl["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(gw.ask(&carl_key).await.status, 200);
+    assert_eq!(
+        gw.admin("/user/info?user_id=bob", None).await.json()["user_info"]["user_role"],
+        "internal_user_viewer",
+        "bob's second key left bob as he was"
+    );
+    assert_eq!(
+        gw.admin("/user/delete", Some(json!({"user_ids": ["carl"]})))
+            .await
+            .json()["deleted_keys"],
+        1
+    );
 
     // The master key's view: the user, its keys (not in plain text) and its teams.
     let info = gw.admin("/user/info?user_id=ann", None).await;
