@@ -119,8 +119,9 @@ async fn new(gateway: &Gateway, mut entry: Map<String, Value>) -> Result<Value, 
     }
 }
 
-/// `POST /model/update`: `model_info.id` names the model; `model_name` and `model_info`
-/// replace the stored ones, `litellm_params` are merged into them. The stored entry.
+/// `POST /model/update`: `model_info.id` names the model; `model_name` replaces the stored one,
+/// `litellm_params` and `model_info` are merged into the stored ones (a field set to `null` is
+/// removed), as LiteLLM's update patches a model. The stored entry.
 async fn update(gateway: &Gateway, body: Map<String, Value>) -> Result<Value, AdminError> {
     let Some(Value::String(id)) = body.get("model_info").and_then(|i| i.get("id")).cloned() else {
         return Err(AdminError::bad("`model_info.id` is required", "model_info"));
@@ -131,15 +132,33 @@ async fn update(gateway: &Gateway, body: Map<String, Value>) -> Result<Value, Ad
     };
     for (name, value) in body {
         match (name.as_str(), value) {
-            ("litellm_params", Value::Object(params)) => {
+            ("litellm_params" | "model_info", Value::Object(fields)) => {
                 let stored = entry
-                    .entry("litellm_params")
+                    .entry(name)
                     .or_insert_with(|| Value::Object(Map::new()));
                 if let Some(stored) = stored.as_object_mut() {
-                    stored.extend(params);
+                    for (field, value) in fields {
+                        if value.is_null() {
+                            stored.remove(&field);
+                        } else {
+                            stored.insert(field, value);
+                        }
+                    }
                 }
             }
-            ("model_name" | "model_info", value) => {
+            ("litellm_params", _) => {
+                return Err(AdminError::bad(
+                    "`litellm_params` must be an object",
+                    "litellm_params",
+                ))
+            }
+            ("model_info", _) => {
+                return Err(AdminError::bad(
+                    "`model_info` must be an object",
+                    "model_info",
+                ))
+            }
+            ("model_name", value) => {
                 entry.insert(name, value);
             }
             _ => {}

@@ -80,6 +80,21 @@ pub(super) async fn admit(
     Ok(ctx)
 }
 
+/// After the body named `model`: when reading the stored models changed the access groups,
+/// the principal (authenticated before the model was known) is authenticated again, so a model
+/// added at run time to a key's access group is served from the first request that names it.
+pub(super) async fn reauthenticate_if_stale(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    ctx: &mut RequestContext,
+    model: &str,
+) -> Result<(), crate::error::GatewayError> {
+    if gateway.refresh_models_for(model).await {
+        ctx.principal = gateway.authenticate(presented_key(headers)).await?;
+    }
+    Ok(())
+}
+
 async fn chat_completion(
     gateway: &Gateway,
     headers: &HeaderMap,
@@ -103,6 +118,7 @@ async fn chat_completion(
     }
     span.record("model", field::display(&wire.model));
     let model = wire.model.clone();
+    reauthenticate_if_stale(gateway, headers, &mut ctx, &model).await?;
     ctx.cache = wire.cache.take();
     if let Some(controls) = &ctx.cache {
         controls
@@ -215,6 +231,7 @@ async fn embedding(
         .inspect_err(|err| gateway.reject(&ctx, "", err))?;
     span.record("model", field::display(&wire.model));
     let model = wire.model.clone();
+    reauthenticate_if_stale(gateway, headers, &mut ctx, &model).await?;
     let (request, encoding) = openai::embeddings::from_openai(wire)
         .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
     // `max_parallel_requests` holds here as on chat completions: no route escapes it.

@@ -15,7 +15,7 @@ use tracing::{field, Instrument};
 
 use super::body::parse_json;
 use super::error::ApiError;
-use super::handlers::{admit, lambda_deadline, request_span};
+use super::handlers::{admit, lambda_deadline, reauthenticate_if_stale, request_span};
 use super::litellm_headers::{apply_request_headers, AnswerHeaders};
 use super::sse::{self, Framer};
 use crate::anthropic::{self, error_body, CountTokensRequest, EventWriter, MessagesRequest};
@@ -57,11 +57,12 @@ async fn message(
     request_id: String,
 ) -> Result<Response, GatewayError> {
     let span = tracing::Span::current();
-    let ctx = admit(gateway, headers, deadline, request_id).await?;
+    let mut ctx = admit(gateway, headers, deadline, request_id).await?;
     let wire =
         parse_json::<MessagesRequest>(body).inspect_err(|err| gateway.reject(&ctx, "", err))?;
     span.record("model", field::display(&wire.model));
     let model = wire.model.clone();
+    reauthenticate_if_stale(gateway, headers, &mut ctx, &model).await?;
     let request = anthropic::from_anthropic(wire)
         .and_then(|mut request| {
             apply_request_headers(headers, &mut request.routing)?;
@@ -126,8 +127,9 @@ pub async fn count_tokens(
     let request_id = new_message_id();
     let span = request_span(&request_id);
     async {
-        let ctx = admit(&gateway, &headers, None, request_id).await?;
+        let mut ctx = admit(&gateway, &headers, None, request_id).await?;
         let wire = parse_json::<CountTokensRequest>(body)?;
+        reauthenticate_if_stale(&gateway, &headers, &mut ctx, &wire.model).await?;
         tracing::Span::current().record("model", field::display(&wire.model));
         let request = anthropic::from_count_tokens(wire)?;
         let input_tokens = gateway.count_tokens(&ctx, &request).await?;

@@ -20,6 +20,20 @@ impl AccessGroups {
         AccessGroups(groups)
     }
 
+    /// These groups with `more`'s members added (new groups, and new members at the end).
+    pub fn with(&self, more: &BTreeMap<String, Vec<String>>) -> Self {
+        let mut groups = self.0.clone();
+        for (name, models) in more {
+            let members = groups.entry(name.clone()).or_default();
+            for model in models {
+                if !members.contains(model) {
+                    members.push(model.clone());
+                }
+            }
+        }
+        AccessGroups(groups)
+    }
+
     /// The model groups in the access group `name`, if it is one.
     pub fn members(&self, name: &str) -> Option<&[String]> {
         self.0.get(name).map(Vec::as_slice)
@@ -86,6 +100,22 @@ mod tests {
         assert!(groups.expand(&list(&["all-team-models"])).is_empty());
         assert_eq!(groups.groups_of("sonnet"), ["beta"]);
         assert!(groups.groups_of("nova").is_empty());
+    }
+
+    #[test]
+    fn run_time_members_join_the_configs_groups() {
+        let config = AccessGroups::new(BTreeMap::from([("beta".to_owned(), list(&["haiku"]))]));
+        let merged = config.with(&BTreeMap::from([
+            ("beta".to_owned(), list(&["haiku", "llama"])),
+            ("new".to_owned(), list(&["llama"])),
+        ]));
+        assert_eq!(merged.members("beta").unwrap(), list(&["haiku", "llama"]));
+        assert_eq!(merged.members("new").unwrap(), list(&["llama"]));
+        assert_eq!(
+            config.members("beta").unwrap(),
+            list(&["haiku"]),
+            "unchanged"
+        );
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! separate bounded LRU caches, so random keys evict only other misses; concurrent lookups of
 //! one key share one store call.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
@@ -50,7 +50,9 @@ pub struct Authenticator {
     teams: TtlCache<String, Option<Team>>,
     users: TtlCache<String, Option<User>>,
     clock: WallClock,
-    access: AccessGroups,
+    /// The config's access groups, and those with the run-time models' members added.
+    config_access: AccessGroups,
+    access: RwLock<Arc<AccessGroups>>,
     parallel: ParallelLimiter,
 }
 
@@ -66,20 +68,35 @@ impl Authenticator {
             teams: TtlCache::new(cache_ttl, TEAMS),
             users: TtlCache::new(cache_ttl, TEAMS),
             clock: WallClock::system(),
-            access: AccessGroups::default(),
+            config_access: AccessGroups::default(),
+            access: RwLock::new(Arc::default()),
             parallel,
         }
     }
 
     /// The config's model access groups, expanded in keys' and teams' `models`.
     pub fn with_access_groups(mut self, access: AccessGroups) -> Self {
-        self.access = access;
+        self.access = RwLock::new(Arc::new(access.clone()));
+        self.config_access = access;
         self
     }
 
-    /// The config's model access groups.
-    pub fn access_groups(&self) -> &AccessGroups {
-        &self.access
+    /// The model access groups: the config's, with the run-time models' members.
+    pub fn access_groups(&self) -> Arc<AccessGroups> {
+        Arc::clone(&self.access.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Adds the stored (run-time) models' `model_info.access_groups` to the config's, replacing
+    /// the last ones; keys and teams expand them from their next authentication on. True when
+    /// the groups changed.
+    pub fn set_runtime_access_groups(&self, runtime: &BTreeMap<String, Vec<String>>) -> bool {
+        let merged = self.config_access.with(runtime);
+        let mut access = self.access.write().unwrap_or_else(PoisonError::into_inner);
+        if **access == merged {
+            return false;
+        }
+        *access = Arc::new(merged);
+        true
     }
 
     /// Requests in flight in this instance under a `max_parallel_requests` scope.
@@ -181,11 +198,10 @@ impl Authenticator {
                 .filter(|l| !l.is_empty()),
             None => None,
         };
+        let access = self.access_groups();
         let models = allowed_models(
-            &self.access.expand(&virtual_key.models),
-            &self
-                .access
-                .expand(team.as_ref().map_or(&[][..], |t| &t.models)),
+            &access.expand(&virtual_key.models),
+            &access.expand(team.as_ref().map_or(&[][..], |t| &t.models)),
         );
         let mut guardrails = virtual_key.guardrails.clone();
         extend_unique(
@@ -226,7 +242,7 @@ impl Authenticator {
         let team = self.team(id).await?;
         principal.team_limits = Some(team.as_ref().map(Team::limits).unwrap_or_default());
         if let Some(team) = team {
-            principal.narrow_to_team(&self.access.expand(&team.models));
+            principal.narrow_to_team(&self.access_groups().expand(&team.models));
             principal
                 .parallel
                 .extend(team_parallel(&team.team_id, team.max_parallel_requests));

@@ -175,3 +175,116 @@ async fn another_instance_picks_a_new_model_up_within_the_cache_ttl() {
     let served = b.ask_with(&key, chat("late-haiku", false)).await;
     assert_eq!(served.status, 200, "{}", served.text());
 }
+
+/// A model added at run time with `model_info.access_groups` joins those groups on every
+/// instance: a key allowed the group is served it from the first request that names it (its
+/// principal, authenticated before the stored models were read, is authenticated again), whole
+/// and streamed, on `/v1/chat/completions` and `/v1/messages`; a key allowed another model is
+/// refused it without a Bedrock call; `/model/info` shows the group; once the model is deleted
+/// the group reaches nothing.
+#[tokio::test]
+async fn a_run_time_models_access_groups_reach_keys_on_every_instance() {
+    let table = moto().new_table("compat-runtime-groups").await;
+    let a = Instance::start(&table, "", settings(0.0, 900.0)).await;
+    let b = Instance::start(&table, "", settings(0.0, 900.0)).await;
+    let beta = a.new_key(json!({"models": ["beta"]})).await;
+    let sonnet_only = a.new_key(json!({"models": ["claude-3-sonnet"]})).await;
+    assert_ne!(
+        b.ask_with(&beta, chat("beta-haiku", false)).await.status,
+        200,
+        "nothing in the group yet"
+    );
+    let entry = json!({
+        "model_name": "beta-haiku",
+        "litellm_params": {"model": format!("bedrock/{HAIKU}"), "aws_region_name": "us-east-1",
+                           "aws_bedrock_runtime_endpoint": b.gw.fake.endpoint()},
+        "model_info": {"id": "rt-beta", "access_groups": ["beta"]}
+    });
+    let made = a.admin("/model/new", Some(entry)).await;
+    assert_eq!(made.status, 200, "{}", made.text());
+
+    let before = b.gw.fake.calls(HAIKU);
+    let whole = b.ask_with(&beta, chat("beta-haiku", false)).await;
+    assert_eq!(whole.status, 200, "{}", whole.text());
+    let streamed = b.ask_with(&beta, chat("beta-haiku", true)).await;
+    assert_eq!(streamed.status, 200, "{}", streamed.text());
+    assert!(streamed.text().contains("data: [DONE]"));
+    let message = b
+        .admin_as(
+            &beta,
+            "/v1/messages",
+            Some(json!({"model": "beta-haiku", "max_tokens": 4,
+                        "messages": [{"role": "user", "content": "hi"}]})),
+        )
+        .await;
+    assert_eq!(message.status, 200, "{}", message.text());
+    assert_eq!(b.gw.fake.calls(HAIKU), before + 3);
+    // Attacks: the group is not every model, and another key does not get the group's model.
+    b.ask_with(&beta, chat("claude-3-sonnet", false))
+        .await
+        .assert_error(403, "permission_error");
+    b.ask_with(&sonnet_only, chat("beta-haiku", false))
+        .await
+        .assert_error(403, "permission_error");
+    assert_eq!(b.gw.fake.calls(HAIKU), before + 3, "refusals call nothing");
+
+    let info = b.admin("/model/info", None).await.json();
+    let listed = info["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model_name"] == "beta-haiku")
+        .cloned()
+        .unwrap();
+    assert_eq!(listed["model_info"]["access_groups"], json!(["beta"]));
+
+    // Taken out of the group (`/model/update` merges `model_info`; a `null` field is removed):
+    // the key is refused from the next request on; put back, served again.
+    let out = a
+        .admin(
+            "/model/update",
+            Some(json!({"model_info": {"id": "rt-beta", "access_groups": null, "mode": "chat"}})),
+        )
+        .await;
+    assert_eq!(out.status, 200, "{}", out.text());
+    assert_eq!(
+        out.json()["model_info"],
+        json!({"id": "rt-beta", "mode": "chat"})
+    );
+    b.ask_with(&beta, chat("beta-haiku", false))
+        .await
+        .assert_error(403, "permission_error");
+    let back = a
+        .admin(
+            "/model/update",
+            Some(json!({"model_info": {"id": "rt-beta", "access_groups": ["beta"]}})),
+        )
+        .await;
+    assert_eq!(
+        back.json()["model_info"],
+        json!({"id": "rt-beta", "mode": "chat", "access_groups": ["beta"]}),
+        "merged"
+    );
+    assert_eq!(
+        b.ask_with(&beta, chat("beta-haiku", false)).await.status,
+        200
+    );
+    a.admin(
+        "/model/update",
+        Some(json!({"model_info": {"id": "rt-beta"}, "litellm_params": "x"})),
+    )
+    .await
+    .assert_error(400, "invalid_request_error");
+
+    assert_eq!(
+        a.admin("/model/delete", Some(json!({"id": "rt-beta"})))
+            .await
+            .status,
+        200
+    );
+    assert_ne!(
+        b.ask_with(&beta, chat("beta-haiku", false)).await.status,
+        200
+    );
+    assert_eq!(b.gw.fake.calls(HAIKU), before + 4);
+}
