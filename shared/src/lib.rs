@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod after_response;
+mod allocator;
 pub mod anthropic;
 pub mod cache;
 pub mod chat;

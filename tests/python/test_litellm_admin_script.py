@@ -122,6 +122,17 @@ def two_gateways(fake_bedrock, tmp_path_factory):
                     proc.wait()
 
 
+def _eventually(check, seconds: float = 15.0) -> bool:
+    """True once `check()` is, polling until `seconds` have passed (a cache TTL elapsing)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.25)
+
+
 def _chat(base: str, key: str, **body) -> requests.Response:
     body.setdefault("messages", [{"role": "user", "content": "hi"}])
     return requests.post(f"{base}/v1/chat/completions", timeout=20, json=body,
@@ -293,17 +304,37 @@ def test_users_and_team_members_across_processes(two_gateways):
                          json={"team_id": team, "user_id": "bob"})
     assert gone.status_code == 200 and len(gone.json()["members_with_roles"]) == 1
 
+    # Keys listed through B: a user's (hashes, never the key), and the user's own view; a key
+    # blocked through A is refused through B (no key cache in this module: at once).
+    second = requests.post(f"{a}/key/generate", headers=ADMIN, timeout=10,
+                           json={"user_id": user_id, "key_alias": "ann-ci"}).json()["key"]
+    keys = requests.get(f"{b}/key/list", headers=ADMIN, timeout=10,
+                        params={"user_id": user_id, "size": 1}).json()
+    assert keys["total_count"] == 2 and keys["total_pages"] == 2 and len(keys["keys"]) == 1
+    full = requests.get(f"{b}/key/list", headers=own, timeout=10,
+                        params={"return_full_object": "true"}).json()
+    assert sorted(k["key_alias"] or "" for k in full["keys"]) == ["", "ann-ci"]
+    assert key not in str(full) and second not in str(full)
+    assert requests.get(f"{b}/key/list", headers=own, timeout=10,
+                        params={"user_id": "bob"}).status_code == 403
+    blocked = requests.post(f"{a}/key/block", headers=ADMIN, json={"key": second}, timeout=10)
+    assert blocked.status_code == 200 and blocked.json()["blocked"] is True
+    assert _eventually(lambda: _chat(b, second, model="claude-3-haiku").status_code == 401)
+    requests.post(f"{a}/key/unblock", headers=ADMIN, json={"key": second}, timeout=10)
+    assert _eventually(lambda: _chat(b, second, model="claude-3-haiku").status_code == 200)
+
     listed = requests.get(f"{a}/user/list", headers=ADMIN, timeout=10).json()
     assert {u["user_id"] for u in listed["users"]} >= {user_id, "bob"}
     updated = requests.post(f"{b}/user/update", headers=ADMIN, timeout=10,
                             json={"user_id": "bob", "user_alias": "Bob"})
     assert updated.status_code == 200 and updated.json()["data"]["user_alias"] == "Bob"
 
-    # Deleting the user through A takes its key (refused through B) and its membership.
+    # Deleting the user through A takes its keys (refused through B) and its membership.
     deleted = requests.post(f"{a}/user/delete", headers=ADMIN, timeout=10,
                             json={"user_ids": [user_id]})
-    assert deleted.status_code == 200 and deleted.json()["deleted_keys"] == 1
+    assert deleted.status_code == 200 and deleted.json()["deleted_keys"] == 2
     assert _chat(b, key, model="claude-3-haiku").status_code == 401
+    assert _chat(b, second, model="claude-3-haiku").status_code == 401
     assert requests.get(f"{b}/team/info", headers=ADMIN, params={"team_id": team},
                         timeout=10).json()["team_info"]["members_with_roles"] == []
 

@@ -1,4 +1,4 @@
-//! LiteLLM's admin API, in one place: keys (`/key/*`), teams (`/team/*`), users (`/user/*`), spend
+//! LiteLLM's admin API, in one place: keys (`/key/*`, with `/key/list` in `key_list`), teams (`/team/*`), users (`/user/*`), spend
 //! (`/spend/logs`, `/spend/report`, `/global/spend/report`) and model discovery
 //! (`/model/info`, `/v2/model/info`, `/model_group/info`).
 //!
@@ -13,6 +13,7 @@
 
 mod fields;
 mod health;
+mod key_list;
 mod model_admin;
 mod models;
 mod operations;
@@ -34,6 +35,7 @@ use crate::http::ApiError;
 use crate::keys::Principal;
 
 pub use health::{health, CHECK_CONCURRENCY, CHECK_TIMEOUT};
+pub use key_list::{KeyFilter, DEFAULT_KEY_PAGE_SIZE, MAX_KEY_PAGE_SIZE};
 pub use operations::{AdminError, KeyAdmin};
 pub use spend::{DEFAULT_LOG_LIMIT, DEFAULT_REPORT_DAYS, MAX_LOG_LIMIT};
 

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
+use super::key_list::{KeyFilter, DEFAULT_KEY_PAGE_SIZE};
 use super::users::DEFAULT_USER_PAGE_SIZE;
 use super::{admin_error, caller, master_only, not_yours, AdminError, KeyAdmin};
 use crate::gateway::Gateway;
@@ -28,6 +29,9 @@ pub(super) fn key_and_team_routes() -> Router<Arc<Gateway>> {
         .route("/key/info", get(key_info))
         .route("/key/update", post(update_key))
         .route("/key/delete", post(delete_keys))
+        .route("/key/list", get(list_keys))
+        .route("/key/block", post(block_key))
+        .route("/key/unblock", post(unblock_key))
         .route("/team/new", post(new_team))
         .route("/team/info", get(team_info))
         .route("/team/update", post(update_team))
@@ -322,20 +326,9 @@ async fn list_users(
     if let Err(err) = master_only(&gateway, &headers).await {
         return err.into_response();
     }
-    let number = |name: &'static str, default: usize| match query.get(name) {
-        None => Ok(default),
-        Some(text) => text.parse::<usize>().map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                format!("The query parameter `{name}` must be a whole number."),
-            )
-            .with_param(name)
-        }),
-    };
     let (page, size) = match (
-        number("page", 1),
-        number("page_size", DEFAULT_USER_PAGE_SIZE),
+        whole_number(&query, "page", 1),
+        whole_number(&query, "page_size", DEFAULT_USER_PAGE_SIZE),
     ) {
         (Ok(page), Ok(size)) => (page, size),
         (Err(err), _) | (_, Err(err)) => return err.into_response(),
@@ -345,4 +338,91 @@ async fn list_users(
             .list_users(page, size)
             .await,
     )
+}
+
+/// A whole-number query parameter, `default` when absent, else a 400 naming it.
+fn whole_number(
+    query: &HashMap<String, String>,
+    name: &'static str,
+    default: usize,
+) -> Result<usize, ApiError> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("The query parameter `{name}` must be a whole number."),
+            )
+            .with_param(name)
+        }),
+    }
+}
+
+/// `GET /key/list[?page=&size=&user_id=&team_id=&key_alias=&key_hash=&return_full_object=]`:
+/// the master key lists any keys; a virtual key with a user lists that user's keys (LiteLLM's
+/// self-service listing: `user_id` may be left out, another user's is a 403); a key without a
+/// user gets 403.
+async fn list_keys(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let principal = match caller(&gateway, &headers).await {
+        Ok(principal) => principal,
+        Err(err) => return err.into_response(),
+    };
+    let text = |name: &str| query.get(name).filter(|v| !v.is_empty()).cloned();
+    let mut filter = KeyFilter {
+        user_id: text("user_id"),
+        team_id: text("team_id"),
+        key_alias: text("key_alias"),
+        key_hash: text("key_hash"),
+    };
+    if !principal.is_master() {
+        let own = principal.key_hash.as_ref().and(principal.user.clone());
+        match (own, &filter.user_id) {
+            (Some(own), Some(asked)) if *asked != own => return not_yours("user").into_response(),
+            (Some(own), _) => filter.user_id = Some(own),
+            (None, _) => return not_yours("user").into_response(),
+        }
+    }
+    let full = matches!(
+        query.get("return_full_object").map(String::as_str),
+        Some("true" | "True" | "1")
+    );
+    let (page, size) = match (
+        whole_number(&query, "page", 1),
+        whole_number(&query, "size", DEFAULT_KEY_PAGE_SIZE),
+    ) {
+        (Ok(page), Ok(size)) => (page, size),
+        (Err(err), _) | (_, Err(err)) => return err.into_response(),
+    };
+    answer(
+        KeyAdmin::new(gateway.authenticator())
+            .list_keys(&filter, page, size, full)
+            .await,
+    )
+}
+
+async fn block_key(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.block_key(body, true).await
+    })
+    .await
+}
+
+async fn unblock_key(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    with_body(&gateway, &headers, body, async |admin, body| {
+        admin.block_key(body, false).await
+    })
+    .await
 }

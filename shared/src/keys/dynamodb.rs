@@ -312,6 +312,20 @@ impl KeyStore for DynamoKeyStore {
         })
     }
 
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>> {
+        Box::pin(async move {
+            // The keys' listing index sorts by creation time: oldest first.
+            let items = self.query_index("gsi1", "KEYS".to_owned()).await?;
+            Ok(items
+                .iter()
+                .filter_map(|item| match key_from_item(item) {
+                    (Some(hash), key) => Some((hash, key)),
+                    (None, _) => None,
+                })
+                .collect())
+        })
+    }
+
     fn team_keys<'a>(
         &'a self,
         team_id: &'a str,

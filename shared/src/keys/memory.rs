@@ -135,6 +135,14 @@ impl KeyStore for MemoryKeyStore {
         ready(Ok(list))
     }
 
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let mut list: Vec<(KeyHash, VirtualKey)> =
+            keys.iter().map(|(h, k)| (h.clone(), k.clone())).collect();
+        list.sort_by_key(|(_, k)| k.created_at);
+        ready(Ok(list))
+    }
+
     fn team_keys<'a>(
         &'a self,
         team_id: &'a str,

@@ -215,6 +215,9 @@ pub trait KeyStore: Send + Sync {
     /// Every team, by id.
     fn list_teams(&self) -> BoxFuture<'_, Result<Vec<Team>, KeyStoreError>>;
 
+    /// Every key, oldest first (admin listings only, never the request path).
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<(KeyHash, VirtualKey)>, KeyStoreError>>;
+
     /// The keys of a team.
     fn team_keys<'a>(
         &'a self,

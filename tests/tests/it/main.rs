@@ -17,6 +17,7 @@ mod chat_structured_output;
 mod compat_access_groups;
 mod compat_drop_params;
 mod compat_health;
+mod compat_key_list;
 mod compat_parallel;
 mod compat_runtime_models;
 mod compat_self_service;
