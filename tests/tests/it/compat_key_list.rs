@@ -75,9 +75,9 @@ async fn keys_are_listed_filtered_paged_and_never_in_plain_text() {
     let mut want = vec![h_ann_2.clone(), h_bob.clone()];
     want.sort();
     assert_eq!(ops, want);
-    assert_eq!(by("user_id=ann&team_id=ops").await, [h_ann_2.clone()]);
-    assert_eq!(by("key_alias=ann-ci").await, [h_ann_1.clone()]);
-    assert_eq!(by(&format!("key_hash={h_bob}")).await, [h_bob.clone()]);
+    assert_eq!(by("user_id=ann&team_id=ops").await, vec![h_ann_2.clone()]);
+    assert_eq!(by("key_alias=ann-ci").await, vec![h_ann_1.clone()]);
+    assert_eq!(by(&format!("key_hash={h_bob}")).await, vec![h_bob.clone()]);
     assert!(by("user_id=nobody").await.is_empty());
     // Pages of one: four pages, each key once.
     let mut paged = Vec::new();
@@ -119,7 +119,7 @@ async fn keys_are_listed_filtered_paged_and_never_in_plain_text() {
                 .await
                 .json()
         ),
-        [h_ann_2.clone()],
+        vec![h_ann_2.clone()],
         "a team filter does not widen a user's listing"
     );
     // Attacks: another user's keys, or a key with no user.
