@@ -22,8 +22,8 @@ fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
-step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "cargo clippy -D warnings (every feature: bench-knobs, mimalloc)"
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 step "cargo deny: licences, bans, sources (deny.toml; advisories with CARGO_DENY_ADVISORIES=1)"
 scripts/cargo-deny.sh
 step "Arize Phoenix"
