@@ -326,18 +326,28 @@ async fn list_users(
     if let Err(err) = master_only(&gateway, &headers).await {
         return err.into_response();
     }
-    let (page, size) = match (
-        whole_number(&query, "page", 1),
-        whole_number(&query, "page_size", DEFAULT_USER_PAGE_SIZE),
-    ) {
-        (Ok(page), Ok(size)) => (page, size),
-        (Err(err), _) | (_, Err(err)) => return err.into_response(),
+    let (page, size) = match paging(&query, "page_size", DEFAULT_USER_PAGE_SIZE) {
+        Ok(paging) => paging,
+        Err(err) => return err.into_response(),
     };
     answer(
         KeyAdmin::new(gateway.authenticator())
             .list_users(page, size)
             .await,
     )
+}
+
+/// `page` (from 1) and the page size named `size_name` (LiteLLM's listings differ: `page_size`
+/// for users, `size` for keys), each a whole number or a 400 naming it.
+fn paging(
+    query: &HashMap<String, String>,
+    size_name: &'static str,
+    default_size: usize,
+) -> Result<(usize, usize), ApiError> {
+    Ok((
+        whole_number(query, "page", 1)?,
+        whole_number(query, size_name, default_size)?,
+    ))
 }
 
 /// A whole-number query parameter, `default` when absent, else a 400 naming it.
@@ -391,12 +401,9 @@ async fn list_keys(
         query.get("return_full_object").map(String::as_str),
         Some("true" | "True" | "1")
     );
-    let (page, size) = match (
-        whole_number(&query, "page", 1),
-        whole_number(&query, "size", DEFAULT_KEY_PAGE_SIZE),
-    ) {
-        (Ok(page), Ok(size)) => (page, size),
-        (Err(err), _) | (_, Err(err)) => return err.into_response(),
+    let (page, size) = match paging(&query, "size", DEFAULT_KEY_PAGE_SIZE) {
+        Ok(paging) => paging,
+        Err(err) => return err.into_response(),
     };
     answer(
         KeyAdmin::new(gateway.authenticator())
