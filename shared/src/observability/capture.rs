@@ -59,6 +59,9 @@ pub struct TraceCapture {
     pub attempts: Vec<AttemptCapture>,
     pub guardrails: Vec<GuardrailCapture>,
     pub output: Option<OutputCapture>,
+    /// An embeddings request: its model calls are EMBEDDING spans, its texts `request`'s text
+    /// blocks in order.
+    pub embedding: bool,
 }
 
 impl TraceCapture {
@@ -75,6 +78,7 @@ impl TraceCapture {
             attempts: Vec::new(),
             guardrails: Vec::new(),
             output: None,
+            embedding: false,
         }
     }
 

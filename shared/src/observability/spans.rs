@@ -344,15 +344,43 @@ fn llm_span(
 ) -> SpanData {
     let r = &trace.record;
     let c = &trace.capture;
+    let (kind, model_key) = match c.embedding {
+        true => ("EMBEDDING", "embedding.model_name"),
+        false => ("LLM", "llm.model_name"),
+    };
     let mut a = vec![
-        KeyValue::new("openinference.span.kind", "LLM"),
-        KeyValue::new("llm.model_name", attempt.model_id.clone()),
+        KeyValue::new("openinference.span.kind", kind),
+        KeyValue::new(model_key, attempt.model_id.clone()),
         KeyValue::new("llm.provider", "aws"),
         KeyValue::new("llm.system", system_of(&attempt.model_id)),
         KeyValue::new("gateway.deployment", attempt.deployment_id.clone()),
         KeyValue::new("gateway.model_group", attempt.group.clone()),
     ];
-    if let Some(request) = &c.request {
+    if let (true, Some(request)) = (c.embedding, &c.request) {
+        // OpenInference's embedding span: the texts (vectors are left out: kilobytes each).
+        if !hide.inputs {
+            let texts: Vec<&str> = request
+                .messages
+                .iter()
+                .flat_map(|m| &m.content)
+                .filter_map(|b| match b {
+                    crate::chat::ContentBlock::Text(t) => Some(t.as_str()),
+                    _ => None,
+                })
+                .collect();
+            for (i, text) in texts.iter().enumerate() {
+                a.push(KeyValue::new(
+                    format!("embedding.embeddings.{i}.embedding.text"),
+                    (*text).to_owned(),
+                ));
+            }
+            a.push(KeyValue::new(
+                "input.value",
+                serde_json::Value::from(texts).to_string(),
+            ));
+            a.push(KeyValue::new("input.mime_type", "application/json"));
+        }
+    } else if let Some(request) = &c.request {
         a.push(KeyValue::new(
             "llm.invocation_parameters",
             messages::invocation_parameters(request),
@@ -389,10 +417,11 @@ fn llm_span(
         _ => Status::Ok,
     };
     let end = attempt.ended.unwrap_or(trace.ended);
+    let verb = if c.embedding { "embedding" } else { "llm" };
     tree.span(
         new_span_id(),
         tree.root,
-        format!("llm {}", attempt.deployment_id),
+        format!("{verb} {}", attempt.deployment_id),
         (c.wall(attempt.started), c.wall(end)),
         a,
         status,

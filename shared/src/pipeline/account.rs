@@ -288,6 +288,14 @@ impl Accounting {
         }
     }
 
+    /// The texts an embeddings request embeds (after input guardrails), as one user turn.
+    pub(crate) fn capture_embedding_inputs(&mut self, texts: &ChatRequest) {
+        self.capture_request(texts);
+        if let Some(trace) = self.trace.as_mut() {
+            trace.embedding = true;
+        }
+    }
+
     /// The answer as the client receives it (after output guardrails).
     pub(crate) fn capture_output(&mut self, output: OutputCapture) {
         if let Some(trace) = self.trace.as_mut() {

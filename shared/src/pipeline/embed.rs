@@ -89,7 +89,7 @@ impl super::Gateway {
         if masked.len() == request.inputs.len() {
             request.inputs = masked;
         }
-        account.capture_request(&text);
+        account.capture_embedding_inputs(&text);
         let route = self.route(ctx, &text);
         let deadline = route.deadline;
         let asked = &request;

@@ -405,3 +405,64 @@ async fn a_per_request_project_from_metadata_and_a_failed_request_with_error_sta
         .iter()
         .any(|llm| llm["status_code"] == "ERROR"));
 }
+
+/// `/v1/embeddings` is traced like chat: a CHAIN root and, per model call, an OpenInference
+/// EMBEDDING span with the model, the texts embedded (not the vectors), the tokens and the cost.
+#[tokio::test]
+async fn an_embeddings_request_is_a_chain_with_an_embedding_span() {
+    use gateway_tests::harness::{embedding_models, TITAN_EMBED};
+    let project = unique_project("embed");
+    let fake = FakeBedrock::start().await.unwrap();
+    let yaml = config_yaml(&fake.endpoint()).replacen(
+        "general_settings:",
+        &format!("{}general_settings:", embedding_models(&fake.endpoint())),
+        1,
+    );
+    let t = telemetry(&project, &[]);
+    let gw = TestGateway::customized(fake, &yaml, move |b| b.telemetry(t)).await;
+    let request = Request::post("/v1/embeddings")
+        .header("authorization", format!("Bearer {MASTER_KEY}"))
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"model": "titan-embed", "input": ["first text", "second text"],
+                   "user": "alice"})
+            .to_string(),
+        ))
+        .unwrap();
+    let res = gw.send(request).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(gw.fake.invoke_calls(TITAN_EMBED), 2);
+    gw.gateway.after_response().flush().await;
+    let spans = wait_for_spans(&project, 2).await;
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    let chain = of_kind(&spans, "CHAIN");
+    let embedding = of_kind(&spans, "EMBEDDING");
+    assert_eq!((chain.len(), embedding.len()), (1, 1), "{spans:#?}");
+    let (chain, embedding) = (chain[0], embedding[0]);
+    assert_eq!(embedding["parent_id"], chain["context"]["span_id"]);
+    assert_eq!(text(attr(embedding, "embedding.model_name")), TITAN_EMBED);
+    assert_eq!(
+        text(attr(embedding, "embedding.embeddings.0.embedding.text")),
+        "first text"
+    );
+    assert_eq!(
+        text(attr(embedding, "embedding.embeddings.1.embedding.text")),
+        "second text"
+    );
+    assert!(attr(embedding, "llm.invocation_parameters").is_none());
+    let prompt = attr(embedding, "llm.token_count.prompt")
+        .and_then(Value::as_i64)
+        .unwrap();
+    assert_eq!(
+        res.json()["usage"]["prompt_tokens"].as_i64().unwrap(),
+        prompt
+    );
+    assert!(
+        attr(embedding, "llm.cost.total")
+            .and_then(Value::as_f64)
+            .unwrap()
+            > 0.0
+    );
+    assert_eq!(text(attr(embedding, "user.id")), "alice");
+    assert_eq!(text(attr(chain, "gateway.status")), "success");
+}
