@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export AWS_EC2_METADATA_DISABLED=true
+# In CI nothing is rebuilt twice from one clone, so incremental state (GBs) is only disk spent.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 # The benchmark's load generator is compiled once per machine, outside the clone.
 export BENCH_TOOLS_DIR="${BENCH_TOOLS_DIR:-$HOME/.cache/llm-gateway/bench-tools}"
 
