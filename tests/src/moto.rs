@@ -10,7 +10,12 @@
 //! The server runs under `sh`, which kills it when our stdin pipe closes: a test process that
 //! ends, even by a panic or a signal, leaves no server behind.
 // Test support: failing loudly is the point.
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -31,6 +36,8 @@ pub struct MotoServer {
     frozen: bool,
     /// Runs `tests/python/moto_serialized.py` (one request at a time, DynamoDB's atomicity).
     serialized: bool,
+    /// Whether moto has answered on `port` once (a restart must keep the port).
+    started: bool,
 }
 
 impl MotoServer {
@@ -45,6 +52,7 @@ impl MotoServer {
                 pid: None,
                 frozen: false,
                 serialized: false,
+                started: true,
             },
             None => MotoServer::spawn(),
         })
@@ -70,6 +78,7 @@ impl MotoServer {
             pid: None,
             frozen: false,
             serialized,
+            started: false,
         };
         server.start();
         server
@@ -106,11 +115,7 @@ impl MotoServer {
 
     /// Kills the server (its state is lost); requests to it fail to connect.
     pub fn stop(&mut self) {
-        self.thaw();
-        self.pid = None;
-        if let Some((mut child, stdin)) = self.child.take() {
-            drop(stdin);
-            let _ = child.wait();
+        if self.end_process() {
             let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
             let deadline = Instant::now() + Duration::from_secs(10);
             while TcpStream::connect(addr).is_ok() && Instant::now() < deadline {
@@ -119,9 +124,55 @@ impl MotoServer {
         }
     }
 
+    /// Ends the server process; whether one was running.
+    fn end_process(&mut self) -> bool {
+        self.thaw();
+        self.pid = None;
+        match self.child.take() {
+            Some((mut child, stdin)) => {
+                drop(stdin);
+                let _ = child.wait();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Starts a fresh, empty server on the same port.
+    ///
+    /// A port found free by binding port 0 stays free only until someone binds it: another test
+    /// in this process may take it before moto (a Python process, slow to start) does. moto then
+    /// fails to bind and exits, and a bare "something listens" check would send this test's
+    /// requests to the other server (seen in CI: CreateTable answered 404 with an empty body). So
+    /// the server is recognised by a request only moto answers, and a first start that lost its
+    /// port tries another; a restart keeps its port (clients point at it) and fails loudly.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "moto_server is already running");
+        let first_start = !self.started;
+        for _attempt in 0..5 {
+            self.spawn_process();
+            let pid = self.pid.expect("just spawned");
+            match wait_for_moto(self.port, pid) {
+                Ok(()) => {
+                    self.started = true;
+                    return;
+                }
+                Err(why) if first_start => {
+                    eprintln!(
+                        "moto_server on port {}: {why}; trying another port",
+                        self.port
+                    );
+                    self.end_process();
+                    self.port = free_port();
+                    self.endpoint = format!("http://127.0.0.1:{}", self.port);
+                }
+                Err(why) => panic!("moto_server did not restart on port {}: {why}", self.port),
+            }
+        }
+        panic!("moto_server did not start on any of 5 ports");
+    }
+
+    fn spawn_process(&mut self) {
         let bin = moto_binary();
         let script = if self.serialized {
             let python = bin.with_file_name("python");
@@ -152,7 +203,6 @@ impl MotoServer {
             .expect("the server's pid");
         self.pid = Some(line.trim().parse().expect("a pid"));
         self.child = Some((child, stdin));
-        wait_until_listening(self.port);
     }
 
     /// An environment pointing the gateway's store clients at this server, with test credentials.
@@ -254,16 +304,47 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn wait_until_listening(port: u16) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+/// Waits until moto itself answers on `port` (`GET /moto-api/data.json` → 200), or fails when its
+/// process `pid` has exited (it could not bind) or 30 s pass.
+fn wait_for_moto(port: u16, pid: u32) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto_server did not listen on {addr} within 30 s"
-        );
+    loop {
+        if moto_answers(port) {
+            return Ok(());
+        }
+        if !process_runs(pid) {
+            return Err("the process exited (its port was taken)".into());
+        }
+        if Instant::now() > deadline {
+            return Err("no answer from moto within 30 s".into());
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+fn moto_answers(port: u16) -> bool {
+    use std::io::Read;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = b"GET /moto-api/data.json HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    let mut head = [0u8; 12];
+    stream.write_all(request).is_ok()
+        && stream.read_exact(&mut head).is_ok()
+        && head.starts_with(b"HTTP/1.")
+        && &head[9..12] == b"200"
+}
+
+/// Whether `pid` runs (an exited child of the `sh` wrapper stays a zombie until reaped).
+fn process_runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
+        })
+        .unwrap_or(false)
 }
 
 fn uuid_like() -> String {
@@ -278,4 +359,40 @@ fn uuid_like() -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn another_server_on_moto_s_port_is_not_taken_for_moto() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut buf = [0u8; 512];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        assert!(!moto_answers(port), "a 404 server is not moto");
+
+        // A moto that lost the port exits: seen as not running even before it is reaped.
+        let mut exited = Command::new("true").spawn().unwrap();
+        let pid = exited.id();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !process_runs(pid),
+            "an exited, unreaped process is not running"
+        );
+        assert!(wait_for_moto(port, pid).is_err());
+        exited.wait().unwrap();
+
+        let moto = MotoServer::spawn();
+        assert!(moto_answers(moto.port));
+        assert!(process_runs(moto.pid.unwrap()));
+    }
 }
