@@ -75,3 +75,37 @@ def test_no_cache_asks_the_model_and_no_store_keeps_nothing(client, servers):
     assert servers.calls(SONNET) == (3, 0)
     assert _ask(client, question).headers["x-litellm-cache-hit"] == "True"
     assert servers.calls(SONNET) == (3, 0)
+
+
+def test_embeddings_are_cached_too_through_the_sdk(client, servers):
+    titan = "amazon.titan-embed-text-v2:0"
+    texts = [f"cache me {uuid.uuid4()}", "and me"]
+
+    def embed(extra):
+        return client.embeddings.with_raw_response.create(
+            model="titan-embed", input=texts, dimensions=256, extra_body=extra
+        )
+
+    def invokes() -> int:
+        return servers.fake_calls().get(titan, {}).get("invoke", 0)
+
+    first, second = embed(USE_CACHE), embed(USE_CACHE)
+    assert invokes() == 2, "Titan embeds one text per call; the hit made none"
+    assert first.headers["x-litellm-cache-hit"] == "False"
+    assert second.headers["x-litellm-cache-hit"] == "True"
+    assert second.headers["x-litellm-cache-key"] == first.headers["x-litellm-cache-key"]
+    a, b = first.parse(), second.parse()
+    # The SDK asked for base64 and decoded it: the same floats, bit for bit.
+    assert [d.embedding for d in a.data] == [d.embedding for d in b.data]
+    assert len(b.data) == 2 and len(b.data[0].embedding) == 256
+
+    ids = {first.headers["x-request-id"], second.headers["x-request-id"]}
+    records = _records(servers, ids)
+    miss, hit = records[first.headers["x-request-id"]], records[second.headers["x-request-id"]]
+    assert miss["cache_hit"] is False and miss["cost_usd"] > 0
+    assert hit["cache_hit"] is True and hit["cost_usd"] == 0
+
+    # Without opting in (the test config's mode is default_off), the model is asked again.
+    plain = embed({})
+    assert "x-litellm-cache-key" not in plain.headers
+    assert invokes() == 4

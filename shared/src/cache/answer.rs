@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chat::{ChatResponse, FinishReason, StreamEvent, ToolCall, Usage};
+use crate::embeddings::EmbeddingResponse;
 
 /// Text deltas of a replayed stream are at most this many bytes.
 pub const REPLAY_CHUNK_BYTES: usize = 64;
@@ -22,6 +23,30 @@ pub struct CachedAnswer {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
+}
+
+/// Cached embeddings: the vectors in input order and the tokens the model counted (`f32`s
+/// round-trip through JSON exactly).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedEmbeddings {
+    pub vectors: Vec<Vec<f32>>,
+    pub prompt_tokens: u32,
+}
+
+impl CachedEmbeddings {
+    pub fn from_response(response: &EmbeddingResponse) -> CachedEmbeddings {
+        CachedEmbeddings {
+            vectors: response.vectors.clone(),
+            prompt_tokens: response.prompt_tokens,
+        }
+    }
+
+    pub fn response(self) -> EmbeddingResponse {
+        EmbeddingResponse {
+            vectors: self.vectors,
+            prompt_tokens: self.prompt_tokens,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

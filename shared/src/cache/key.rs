@@ -1,5 +1,6 @@
 //! The cache key: a SHA-256 over the caller's scope, the guardrails that shaped the answer, and
-//! every field of the [`ChatRequest`] except those that cannot change the answer.
+//! every field of the [`ChatRequest`] except those that cannot change the answer (or of the
+//! [`EmbeddingRequest`], every field: each one can change the vectors or whose answer it is).
 //!
 //! The request is hashed through its `Debug` form, so a field added to `ChatRequest` (by any
 //! feature) is in the key without a change here: a new field can only make answers miss, never
@@ -12,6 +13,7 @@ use std::fmt::Write;
 use sha2::{Digest, Sha256};
 
 use crate::chat::ChatRequest;
+use crate::embeddings::EmbeddingRequest;
 
 /// Bumped when the hashed form changes, so old items are never read as new ones.
 const KEY_VERSION: &str = "gateway-cache-v1";
@@ -24,16 +26,45 @@ pub fn chat_key<'a>(
     guardrails: impl Iterator<Item = &'a str>,
     request: &mut ChatRequest,
 ) -> String {
+    let mut hasher = preamble("chat", scope, namespace, guardrails);
+    hash_request(request, &mut hasher);
+    hex(&hasher.0.finalize())
+}
+
+/// The hex key of an embeddings `request` (its texts as they reach the model, after masking)
+/// for `scope`. The call kind is hashed first, so a chat key never equals an embeddings key.
+pub fn embedding_key<'a>(
+    scope: &str,
+    namespace: Option<&str>,
+    guardrails: impl Iterator<Item = &'a str>,
+    request: &EmbeddingRequest,
+) -> String {
+    let mut hasher = preamble("embeddings", scope, namespace, guardrails);
+    let _ = write!(hasher, "{request:?}");
+    hex(&hasher.0.finalize())
+}
+
+fn preamble<'a>(
+    kind: &str,
+    scope: &str,
+    namespace: Option<&str>,
+    guardrails: impl Iterator<Item = &'a str>,
+) -> HashWriter {
     let mut hasher = HashWriter(Sha256::new());
-    let _ = write!(hasher, "{KEY_VERSION}\u{0}{scope}\u{0}");
+    // Chat keys keep their v1 form (no kind), so answers stored before embeddings were cached
+    // are still found.
+    if kind == "chat" {
+        let _ = write!(hasher, "{KEY_VERSION}\u{0}{scope}\u{0}");
+    } else {
+        let _ = write!(hasher, "{KEY_VERSION}\u{0}kind={kind}\u{0}{scope}\u{0}");
+    }
     if let Some(namespace) = namespace {
         let _ = write!(hasher, "ns={namespace:?}\u{0}");
     }
     for name in guardrails {
         let _ = write!(hasher, "g={name:?}\u{0}");
     }
-    hash_request(request, &mut hasher);
-    hex(&hasher.0.finalize())
+    hasher
 }
 
 /// Hashes every field of `request` but these, which cannot change the answer:
@@ -123,6 +154,66 @@ mod tests {
         assert!(streamed.stream && streamed.include_usage);
         assert!(streamed.metadata.is_some());
         assert_eq!(streamed.routing.num_retries, Some(3));
+    }
+
+    #[test]
+    fn embedding_keys_cover_every_field_and_differ_from_chat_keys() {
+        use crate::embeddings::InputType;
+        let texts = EmbeddingRequest {
+            model: "m".into(),
+            inputs: vec!["hi".into()],
+            ..EmbeddingRequest::default()
+        };
+        let base = embedding_key("team:a", None, std::iter::empty(), &texts);
+        assert_eq!(
+            base,
+            embedding_key("team:a", None, std::iter::empty(), &texts)
+        );
+        assert_ne!(base, key("team:a", &mut request("hi")));
+        assert_ne!(
+            base,
+            embedding_key("team:b", None, std::iter::empty(), &texts)
+        );
+        assert_ne!(
+            base,
+            embedding_key("team:a", Some("n"), std::iter::empty(), &texts)
+        );
+        assert_ne!(
+            base,
+            embedding_key("team:a", None, ["pii"].into_iter(), &texts)
+        );
+        let variants = [
+            EmbeddingRequest {
+                inputs: vec!["hi!".into()],
+                ..texts.clone()
+            },
+            EmbeddingRequest {
+                inputs: vec!["hi".into(), "hi".into()],
+                ..texts.clone()
+            },
+            EmbeddingRequest {
+                model: "n".into(),
+                ..texts.clone()
+            },
+            EmbeddingRequest {
+                dimensions: Some(256),
+                ..texts.clone()
+            },
+            EmbeddingRequest {
+                input_type: Some(InputType::SearchQuery),
+                ..texts.clone()
+            },
+            EmbeddingRequest {
+                user: Some("u".into()),
+                ..texts.clone()
+            },
+        ];
+        for variant in &variants {
+            assert_ne!(
+                base,
+                embedding_key("team:a", None, std::iter::empty(), variant)
+            );
+        }
     }
 
     /// Fails to compile when `ChatRequest` gains a field: add it below, and to

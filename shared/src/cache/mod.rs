@@ -16,6 +16,8 @@
 //! hit is checked on input like any request) and stores answers after `post_call` ones (so a
 //! cached answer was checked on output when it was stored). Lex conversations are not cached:
 //! their turns carry a session's history and a Lex bot answers people, not repeated jobs.
+//! Embeddings (`supported_call_types: [embedding]`, which LiteLLM's default includes) are looked
+//! up the same way in `pipeline::embed`, after `pre_call` masking, with keys of their own kind.
 //! A store that fails is a miss (logged), never a failed request.
 
 mod answer;
@@ -28,16 +30,17 @@ mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use answer::{CachedAnswer, CachedToolCall, Recorder, REPLAY_CHUNK_BYTES};
+pub use answer::{CachedAnswer, CachedEmbeddings, CachedToolCall, Recorder, REPLAY_CHUNK_BYTES};
 pub use controls::{CacheControls, MAX_NAMESPACE_CHARS};
 pub use dynamodb::{DynamoCacheStore, MAX_ITEM_BODY_BYTES};
 pub use flight::FlightGuard;
-pub use key::chat_key;
+pub use key::{chat_key, embedding_key};
 pub use store::{CacheStore, CacheStoreError, Entry, MemoryCacheStore};
 
 use crate::chat::ChatRequest;
 use crate::clock::WallClock;
 use crate::config::{CacheKind, CacheSettings};
+use crate::embeddings::EmbeddingRequest;
 use crate::env::Environment;
 use crate::keys::{Caller, Principal};
 use crate::store::AwsClients;
@@ -141,6 +144,33 @@ impl ResponseCache {
         if caller == Caller::Lex || !self.settings.chat {
             return None;
         }
+        self.plan(principal, controls, |scope, namespace| {
+            chat_key(scope, namespace, guardrails, request)
+        })
+    }
+
+    /// [`Self::plan_chat`] for embeddings (`embedding` among `supported_call_types`).
+    pub fn plan_embeddings<'a>(
+        &self,
+        principal: &Principal,
+        controls: Option<&CacheControls>,
+        guardrails: impl Iterator<Item = &'a str>,
+        request: &EmbeddingRequest,
+    ) -> Option<CachePlan> {
+        if !self.settings.embeddings {
+            return None;
+        }
+        self.plan(principal, controls, |scope, namespace| {
+            embedding_key(scope, namespace, guardrails, request)
+        })
+    }
+
+    fn plan(
+        &self,
+        principal: &Principal,
+        controls: Option<&CacheControls>,
+        key: impl FnOnce(&str, Option<&str>) -> String,
+    ) -> Option<CachePlan> {
         let default = CacheControls::default();
         let controls = controls.unwrap_or(&default);
         if !controls.use_cache.unwrap_or(self.settings.default_on) {
@@ -152,7 +182,7 @@ impl ResponseCache {
             return None;
         }
         let scope = scope(principal);
-        let key = chat_key(&scope, controls.namespace.as_deref(), guardrails, request);
+        let key = key(&scope, controls.namespace.as_deref());
         Some(CachePlan {
             scope,
             key,
@@ -164,7 +194,7 @@ impl ResponseCache {
     }
 
     /// The answer stored under `plan`'s key, if it is fresh enough; a failed store is a miss.
-    pub async fn get(&self, plan: &CachePlan) -> Option<CachedAnswer> {
+    pub async fn get<T: serde::de::DeserializeOwned>(&self, plan: &CachePlan) -> Option<T> {
         if !plan.read {
             return None;
         }
@@ -192,7 +222,7 @@ impl ResponseCache {
 
     /// `answer` as an entry stored now, to live for `plan`'s TTL; `None` when `plan` does not
     /// write.
-    pub fn entry(&self, plan: &CachePlan, answer: &CachedAnswer) -> Option<Entry> {
+    pub fn entry(&self, plan: &CachePlan, answer: &impl serde::Serialize) -> Option<Entry> {
         if !plan.write {
             return None;
         }

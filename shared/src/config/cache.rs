@@ -9,7 +9,7 @@
 //!                            # when the table is configured (Lambda), else local
 //!     ttl: 600               # seconds an answer is kept (default 600)
 //!     mode: default_on       # default_off: only requests with `cache: {"use-cache": true}`
-//!     supported_call_types: [acompletion, completion]   # default: chat completions
+//!     supported_call_types: [acompletion, completion, embedding]   # default: chat and embeddings
 //!     max_entries: 1000      # ours, local only: the LRU's bound in answers
 //!     max_bytes: 67108864    # ours, local only: the LRU's bound in bytes (default 64 MiB)
 //! ```

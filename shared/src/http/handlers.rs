@@ -227,11 +227,17 @@ async fn embedding(
         .with_session(session_id(headers))
         .with_traceparent(traceparent(headers));
     ctx.request_id = request_id;
-    let wire = parse_json::<openai::embeddings::EmbeddingsRequest>(body)
+    let mut wire = parse_json::<openai::embeddings::EmbeddingsRequest>(body)
         .inspect_err(|err| gateway.reject(&ctx, "", err))?;
     span.record("model", field::display(&wire.model));
     let model = wire.model.clone();
     reauthenticate_if_stale(gateway, headers, &mut ctx, &model).await?;
+    ctx.cache = wire.cache.take();
+    if let Some(controls) = &ctx.cache {
+        controls
+            .validate()
+            .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
+    }
     let (request, encoding) = openai::embeddings::from_openai(wire)
         .inspect_err(|err| gateway.reject(&ctx, &model, err))?;
     // `max_parallel_requests` holds here as on chat completions: no route escapes it.
@@ -243,6 +249,7 @@ async fn embedding(
     let embedded = gateway.embed(&ctx, request).await?;
     let body = openai::embeddings::EmbeddingsResponse::new(&model, &embedded.response, encoding);
     let mut response = Json(body).into_response();
+    cache_header(embedded.cache.as_ref(), response.headers_mut());
     AnswerHeaders {
         request_id: &ctx.request_id,
         model_group: &model,

@@ -30,6 +30,9 @@ pub struct EmbeddingsRequest {
     /// clustering.
     #[serde(default)]
     pub input_type: Option<String>,
+    /// LiteLLM's per-request response cache controls (`crate::cache::CacheControls`).
+    #[serde(default)]
+    pub cache: Option<crate::cache::CacheControls>,
 }
 
 /// How the vectors are written in the answer.

@@ -12,9 +12,11 @@ use super::account::Accounting;
 use super::stream::{AnswerStream, GatewayEvents, Routing};
 use super::{failed, guard, Answer, Completion, RequestContext};
 use crate::cache::{
-    CachePlan, CacheStatus, CachedAnswer, FlightGuard, Recorder, ResponseCache, Turn,
+    CachePlan, CacheStatus, CachedAnswer, CachedEmbeddings, FlightGuard, Recorder, ResponseCache,
+    Turn,
 };
 use crate::chat::{ChatRequest, ChatResponse, StreamEvent};
+use crate::embeddings::EmbeddingResponse;
 use crate::error::GatewayError;
 use crate::guardrails::Selected;
 use crate::observability::OutputCapture;
@@ -27,6 +29,13 @@ pub(super) enum Lookup {
     Miss(Accounting, Option<Storing>),
 }
 
+/// What a lookup found: a stored answer (and the plan it was found under), or a miss that may
+/// store the answer it goes on to get.
+pub(super) enum Found<T> {
+    Hit(T, CachePlan),
+    Miss(Storing),
+}
+
 /// A miss that stores its answer: the plan, and the single-flight guard it holds until then.
 pub(crate) struct Storing {
     cache: Arc<ResponseCache>,
@@ -35,6 +44,47 @@ pub(crate) struct Storing {
 }
 
 impl Storing {
+    /// Looks `plan` up in `cache`. On a miss that will store, an identical request already in
+    /// flight on this instance is waited for (until `deadline`) and its answer served; else
+    /// this request leads, holding the flight until its answer is stored.
+    pub(super) async fn find<T: serde::de::DeserializeOwned>(
+        cache: &Arc<ResponseCache>,
+        plan: CachePlan,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Found<T> {
+        let mut flight = None;
+        if plan.read {
+            if let Some(answer) = cache.get(&plan).await {
+                return Found::Hit(answer, plan);
+            }
+            if plan.write {
+                match cache.turn(&plan) {
+                    Turn::Lead(guard) => flight = Some(guard),
+                    Turn::Follow(rx) => {
+                        let waited = ResponseCache::landed(rx);
+                        let waited = match deadline {
+                            Some(due) => tokio::time::timeout_at(due, waited).await.is_ok(),
+                            None => {
+                                waited.await;
+                                true
+                            }
+                        };
+                        if waited {
+                            if let Some(answer) = cache.get(&plan).await {
+                                return Found::Hit(answer, plan);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Found::Miss(Storing {
+            cache: Arc::clone(cache),
+            plan,
+            flight,
+        })
+    }
+
     pub(super) fn status(&self) -> CacheStatus {
         CacheStatus {
             key: self.plan.key.clone(),
@@ -48,13 +98,18 @@ impl Storing {
         let Some(answer) = CachedAnswer::from_response(response) else {
             return;
         };
-        self.store(answer);
+        self.store(&answer);
+    }
+
+    /// Stores embeddings the client is about to receive, as [`Self::whole`] does an answer.
+    pub(super) fn embeddings(self, response: &EmbeddingResponse) {
+        self.store(&CachedEmbeddings::from_response(response));
     }
 
     /// The entry is made now (its age counts from the answer); a memory store takes it at
     /// once, DynamoDB in a background task that holds the single-flight guard until written.
-    fn store(self, answer: CachedAnswer) {
-        let Some(entry) = self.cache.entry(&self.plan, &answer) else {
+    fn store(self, answer: &impl serde::Serialize) {
+        let Some(entry) = self.cache.entry(&self.plan, answer) else {
             return;
         };
         if self.cache.is_local() {
@@ -105,7 +160,7 @@ impl Stream for Recording {
             std::task::Poll::Ready(None) => {
                 let answer = self.recorder.take().and_then(Recorder::answer);
                 if let (Some(answer), Some(storing)) = (answer, self.storing.take()) {
-                    storing.store(answer);
+                    storing.store(&answer);
                 }
                 self.storing = None;
             }
@@ -142,43 +197,15 @@ impl super::Gateway {
         ) else {
             return Ok(Lookup::Miss(account, None));
         };
-        let mut flight = None;
-        if plan.read {
-            if let Some(answer) = cache.get(&plan).await {
-                return self.hit(ctx, request, guards, account, &plan, answer).await;
+        match Storing::find::<CachedAnswer>(cache, plan, ctx.deadline).await {
+            Found::Hit(answer, plan) => {
+                self.hit(ctx, request, guards, account, &plan, answer).await
             }
-            if plan.write {
-                match cache.turn(&plan) {
-                    Turn::Lead(guard) => flight = Some(guard),
-                    Turn::Follow(rx) => {
-                        let waited = ResponseCache::landed(rx);
-                        let waited = match ctx.deadline {
-                            Some(due) => tokio::time::timeout_at(due, waited).await.is_ok(),
-                            None => {
-                                waited.await;
-                                true
-                            }
-                        };
-                        if waited {
-                            if let Some(answer) = cache.get(&plan).await {
-                                return self
-                                    .hit(ctx, request, guards, account, &plan, answer)
-                                    .await;
-                            }
-                        }
-                    }
-                }
+            Found::Miss(storing) => {
+                account.cache_miss();
+                Ok(Lookup::Miss(account, Some(storing)))
             }
         }
-        account.cache_miss();
-        Ok(Lookup::Miss(
-            account,
-            Some(Storing {
-                cache: Arc::clone(cache),
-                plan,
-                flight,
-            }),
-        ))
     }
 
     /// Answers from the cache: no model call, cost 0, recorded as a hit.

@@ -2,12 +2,16 @@
 //! (which the caller may use, and which must be an embedding group), reserve budget and rate,
 //! `pre_call` guardrails on the input texts (masking reaches the model), route with retries,
 //! and one usage record (prompt tokens, cost from `input_cost_per_token`). There are no output
-//! guardrails: an answer is vectors, not text.
+//! guardrails: an answer is vectors, not text. With the response cache on for embeddings, the
+//! texts as they reach the model (masked) are looked up first: a hit costs nothing and calls no
+//! model; a miss stores the vectors it gets.
 
 use std::time::Duration;
 
 use super::account::Accounting;
+use super::cached::{Found, Storing, CACHE_DEPLOYMENT};
 use super::{failed, guard, within, RequestContext};
+use crate::cache::{CacheStatus, CachedEmbeddings};
 use crate::chat::{ChatRequest, ContentBlock, InferenceParams, Message, Role, Usage};
 use crate::embeddings::{EmbeddingRequest, EmbeddingResponse};
 use crate::error::{GatewayError, TimeoutKind};
@@ -22,6 +26,8 @@ pub struct Embedded {
     pub latency: Duration,
     pub cost: Option<f64>,
     pub retries: u32,
+    /// How the response cache took part, when it did.
+    pub cache: Option<CacheStatus>,
 }
 
 /// Whether every deployment of `group` serves embeddings.
@@ -90,6 +96,27 @@ impl super::Gateway {
             request.inputs = masked;
         }
         account.capture_embedding_inputs(&text);
+        let mut storing = None;
+        if let Some(cache) = self.cache.as_ref() {
+            let names = guards
+                .pre_call
+                .iter()
+                .chain(&guards.during_call)
+                .chain(guards.post_call.iter())
+                .map(|g| g.name());
+            let plan = cache.plan_embeddings(&ctx.principal, ctx.cache.as_ref(), names, &request);
+            if let Some(plan) = plan {
+                match Storing::find::<CachedEmbeddings>(cache, plan, ctx.deadline).await {
+                    Found::Hit(cached, plan) => {
+                        return Ok(self.embedded_from_cache(account, cached, plan.key))
+                    }
+                    Found::Miss(miss) => {
+                        account.cache_miss();
+                        storing = Some(miss);
+                    }
+                }
+            }
+        }
         let route = self.route(ctx, &text);
         let deadline = route.deadline;
         let asked = &request;
@@ -117,13 +144,44 @@ impl super::Gateway {
         routed.in_flight.succeeded(latency, &usage);
         let cost = account.cost(&usage);
         account.succeeded(Some(usage), None, None);
+        let cache = storing.map(|storing| {
+            let status = storing.status();
+            storing.embeddings(&response);
+            status
+        });
         Ok(Embedded {
             response,
             deployment_id: routed.deployment.config.deployment_id.clone(),
             latency,
             cost,
             retries: routed.retries,
+            cache,
         })
+    }
+
+    /// Embeddings answered from the cache: no model call, cost 0, recorded as a hit.
+    fn embedded_from_cache(
+        &self,
+        mut account: Accounting,
+        cached: CachedEmbeddings,
+        key: String,
+    ) -> Embedded {
+        account.cache_hit();
+        let response = cached.response();
+        let usage = Usage {
+            prompt_tokens: response.prompt_tokens,
+            total_tokens: response.prompt_tokens,
+            ..Usage::default()
+        };
+        account.succeeded(Some(usage), None, None);
+        Embedded {
+            response,
+            deployment_id: CACHE_DEPLOYMENT.to_owned(),
+            latency: Duration::ZERO,
+            cost: Some(0.0),
+            retries: 0,
+            cache: Some(CacheStatus { key, hit: true }),
+        }
     }
 
     /// The group `request` names: configured, allowed to the caller, and an embedding group

@@ -25,6 +25,7 @@ mod compat_team_members;
 mod compat_users;
 mod compat_wildcards;
 mod embeddings;
+mod embeddings_cache;
 mod errors;
 mod evaluation;
 mod fake_bedrock;
