@@ -728,6 +728,18 @@ def print_table(r: dict, md_path: Path | None = None) -> None:
         row("/v1/embeddings: requests/s c=64 (direct)",
             f"{fmt(m['rps_c64'], digits=0)} ({fmt(m['direct_rps_c64'], digits=0)})",
             "-", "n/a", "-", "")
+    if r.get("gateway_embeddings_cache_hit"):
+        m = r["gateway_embeddings_cache_hit"]
+        row("/v1/embeddings cache hit: added p50/p99 c=1 over direct InvokeModel (ms)",
+            f"{m['added_c1']['p50_ms']:.3f} / {m['added_c1']['p99_ms']:.3f}", "-", "n/a", "-", "")
+        row("/v1/embeddings cache hit: requests/s c=64", fmt(m["rps_c64"], digits=0),
+            "-", "n/a", "-", "")
+    if r.get("gateway_embeddings_cache_miss"):
+        m = r["gateway_embeddings_cache_miss"]
+        row("/v1/embeddings cache miss (stored): added p50/p99 c=1 over direct (ms)",
+            f"{m['added_c1']['p50_ms']:.3f} / {m['added_c1']['p99_ms']:.3f}", "-", "n/a", "-", "")
+        row("/v1/embeddings cache miss (stored): requests/s c=64", fmt(m["rps_c64"], digits=0),
+            "-", "n/a", "-", "")
     if r.get("gateway_rust_log_warn"):
         w = r["gateway_rust_log_warn"]
         row("RUST_LOG=warn: added p50/p99 c=1 (ms)",
@@ -937,20 +949,32 @@ def main() -> int:
         cache_hit = Target("gateway_cache_hit", f"{gw_ce_url}/v1/chat/completions",
                            openai_body(False), "/v1/chat/completions", openai_body(True), "sse",
                            auth, gw_ce)
-        embed_body = json.dumps({"model": "titan-embed", "input": PROMPT}).encode()
+        # The embeddings row asks past the cache (`use-cache: false`: the model path, as before
+        # embeddings were cached); the embeddings-hit row asks the same texts every time.
+        embed_body = json.dumps({"model": "titan-embed", "input": PROMPT,
+                                 "cache": {"use-cache": False}}).encode()
         embeddings = Target("gateway_embeddings", f"{gw_ce_url}/v1/embeddings", embed_body,
+                            "", b"", "sse", auth, gw_ce)
+        embed_hit = Target("gateway_embeddings_cache_hit", f"{gw_ce_url}/v1/embeddings",
+                           json.dumps({"model": "titan-embed", "input": PROMPT}).encode(),
+                           "", b"", "sse", auth, gw_ce)
+        # What a miss costs with the cache on (key, the vectors serialized and stored): every
+        # request skips the read (`no-cache`) and stores its answer again.
+        embed_miss = Target("gateway_embeddings_cache_miss", f"{gw_ce_url}/v1/embeddings",
+                            json.dumps({"model": "titan-embed", "input": PROMPT,
+                                        "cache": {"no-cache": True}}).encode(),
                             "", b"", "sse", auth, gw_ce)
         direct_embed = Target("direct_embeddings",
                               f"{fake_url}/model/{EMBED_MODEL_PATH}/invoke",
                               json.dumps({"inputText": PROMPT}).encode(), "", b"", "sse", {},
                               None)
-        for t in (cache_hit, embeddings, direct_embed):
+        for t in (cache_hit, embeddings, embed_hit, embed_miss, direct_embed):
             status, body = http("POST", t.url, t.body, {"Content-Type": "application/json",
                                                         **t.headers})
             if status != 200:
                 raise RuntimeError(f"{t.name}: {status} {body[:300]!r}")
             t.answered += 1
-        extra += [cache_hit, embeddings, direct_embed]
+        extra += [cache_hit, embeddings, embed_hit, embed_miss, direct_embed]
         # The same gateway again, with a usage store that takes SLOW_USAGE_MS per record
         # (gateway.yaml + usage.simulated_latency_ms, generated into the work dir), same log
         # level: its rounds interleave with the gateway's at a fixed request rate, to show that
@@ -1061,6 +1085,12 @@ def main() -> int:
                 messages_c1 = ph.pop("gateway_messages")
                 cache_added_c1 = added(ph, "gateway_cache_hit")
                 embed_added_c1 = added(ph, "gateway_embeddings", base="direct_embeddings")
+                embed_hit_added_c1 = added(ph, "gateway_embeddings_cache_hit",
+                                           base="direct_embeddings")
+                embed_hit_c1 = ph.pop("gateway_embeddings_cache_hit")
+                embed_miss_added_c1 = added(ph, "gateway_embeddings_cache_miss",
+                                            base="direct_embeddings")
+                embed_miss_c1 = ph.pop("gateway_embeddings_cache_miss")
                 cache_c1 = ph.pop("gateway_cache_hit")
                 embed_c1 = ph.pop("gateway_embeddings")
                 direct_embed_c1 = ph.pop("direct_embeddings")
@@ -1082,6 +1112,15 @@ def main() -> int:
             "c1": messages_c1, "c64": messages_c64, "path": "/v1/messages"}
         cache_c64, embed_c64 = tp.pop("gateway_cache_hit"), tp.pop("gateway_embeddings")
         direct_embed_c64 = tp.pop("direct_embeddings")
+        embed_hit_c64 = tp.pop("gateway_embeddings_cache_hit")
+        embed_miss_c64 = tp.pop("gateway_embeddings_cache_miss")
+        result["gateway_embeddings_cache_miss"] = {
+            "added_c1": embed_miss_added_c1, "rps_c64": embed_miss_c64["rps"],
+            "c1": embed_miss_c1, "c64": embed_miss_c64,
+            "note": "no-cache: the model call, then the vectors stored"}
+        result["gateway_embeddings_cache_hit"] = {
+            "added_c1": embed_hit_added_c1, "rps_c64": embed_hit_c64["rps"], "c1": embed_hit_c1,
+            "c64": embed_hit_c64, "note": "added over the direct InvokeModel call it saves"}
         result["gateway_cache_hit"] = {
             "added_c1": cache_added_c1, "rps_c64": cache_c64["rps"], "c1": cache_c1,
             "c64": cache_c64, "note": "added over the direct Converse call it saves"}
@@ -1182,13 +1221,14 @@ def main() -> int:
 
         # Every answered chat request has one usage record: the queues after all load phases.
         queues = {}
-        shared = (messages, embeddings, direct_embed)
+        shared = (messages, embeddings, embed_hit, embed_miss, direct_embed)
         for t in [gateway, slow, traced_slow] + [t for t in extra if t not in shared]:
             q = drained_queue(t.url.rsplit("/v1/", 1)[0], 30)
             # `gateway_messages` is the same process as `gateway`, `gateway_embeddings` as
             # `gateway_cache_hit`: their records are in that process's queue.
             answered = t.answered + (messages.answered if t is gateway else 0) + (
-                embeddings.answered if t is cache_hit else 0)
+                embeddings.answered + embed_hit.answered + embed_miss.answered
+                if t is cache_hit else 0)
             queues[t.name] = dict(q, answered=answered)
             # A traced gateway queues two jobs per answer: the usage record and the trace.
             jobs = answered * (2 if t.name.startswith("gateway_traced") else 1)

@@ -260,3 +260,76 @@ async fn a_hanging_model_answers_504_before_the_invocation_times_out() {
     );
     assert_eq!(gw.fake.calls(SONNET), 1);
 }
+
+/// The response cache in both Lambda modes: the same chat and embeddings events, sent twice
+/// through the buffered adapter and then through the streaming one, call the model once each.
+#[tokio::test]
+async fn repeated_events_are_cache_hits_in_both_lambda_modes() {
+    let fake = FakeBedrock::start().await.unwrap();
+    let yaml = format!(
+        "{}litellm_settings:\n  cache: true\n  cache_params:\n    type: local\n",
+        config_yaml(&fake.endpoint())
+            .replace(MASTER_KEY, EVENTS_KEY)
+            .replacen(
+                "general_settings:",
+                &format!("{}general_settings:", embedding_models(&fake.endpoint())),
+                1,
+            )
+    );
+    let gw = TestGateway::with_yaml(fake, &yaml).await;
+    let event = |name: &str| -> LambdaRequest {
+        serde_json::from_str(&std::fs::read_to_string(events_dir().join(name)).unwrap()).unwrap()
+    };
+    for name in ["chat-function-url.json", "embeddings-function-url.json"] {
+        let mut hits = Vec::new();
+        for _ in 0..2 {
+            let mut adapter = Adapter::from(gw.router.clone());
+            let response = adapter
+                .call(LambdaEvent::new(event(name), Context::default()))
+                .await
+                .unwrap();
+            let response = serde_json::to_value(&response).unwrap();
+            assert_eq!(response["statusCode"], 200, "{name}: {response}");
+            let headers = &response["headers"];
+            hits.push(headers["x-litellm-cache-hit"].as_str().unwrap().to_owned());
+        }
+        let mut adapter = StreamAdapter::from(gw.router.clone());
+        let streamed = adapter
+            .call(LambdaEvent::new(event(name), Context::default()))
+            .await
+            .unwrap();
+        let prelude = &streamed.metadata_prelude;
+        hits.push(
+            prelude.headers["x-litellm-cache-hit"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+        let body: Vec<u8> = streamed
+            .stream
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flat_map(|c| c.unwrap().to_vec())
+            .collect();
+        let (_, check) = expectation(name);
+        assert!(
+            check(&String::from_utf8(body).unwrap()),
+            "{name}: the hit's body"
+        );
+        assert_eq!(hits, ["False", "True", "True"], "{name}");
+    }
+    assert_eq!(
+        gw.fake.calls(SONNET),
+        1,
+        "one chat model call for three events"
+    );
+    assert_eq!(
+        gw.fake.invoke_calls(TITAN_EMBED),
+        2,
+        "one InvokeModel per input of the first embeddings event only"
+    );
+    let records = gw.usage_records().await;
+    let hits = records.iter().filter(|r| r.cache_hit == Some(true)).count();
+    assert_eq!((records.len(), hits), (6, 4));
+}
