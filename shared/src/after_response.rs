@@ -356,6 +356,24 @@ impl AfterResponse {
     fn finish_one(&self) {
         finish_one(&self.shared);
     }
+
+    /// Work outside the queue that a flush must wait for (a response-cache write in DynamoDB,
+    /// made in a task of its own): [`AfterResponse::flush`], and so the Lambda extension's hold,
+    /// waits until the returned guard is dropped. Not counted in [`QueueStats`]; past the
+    /// deadline it is abandoned like a trace (a cache write that never lands is a later miss).
+    pub fn hold(&self) -> Held {
+        self.shared.pending.fetch_add(1, Ordering::AcqRel);
+        Held(Arc::clone(&self.shared))
+    }
+}
+
+/// Outside work a flush waits for ([`AfterResponse::hold`]); done when dropped.
+pub struct Held(Arc<Shared>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        finish_one(&self.0);
+    }
 }
 
 /// Counts a flush in progress while it lives (a flush given up on by a timeout too).
@@ -632,6 +650,24 @@ mod tests {
                 spilled: 0,
             }
         );
+    }
+
+    #[tokio::test]
+    async fn flush_waits_for_held_outside_work_which_is_not_counted_as_a_job() {
+        let queue = AfterResponse::start(8, Arc::new(MemoryUsageSink::default()));
+        let held = queue.hold();
+        let flushed = tokio::time::timeout(std::time::Duration::from_millis(50), queue.flush());
+        assert!(flushed.await.is_err(), "flush returned while work was held");
+        let waiting = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.flush().await }
+        });
+        drop(held);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("flush returns once the work is done")
+            .unwrap();
+        assert_eq!(queue.stats(), QueueStats::default());
     }
 
     #[tokio::test]

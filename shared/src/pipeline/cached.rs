@@ -11,6 +11,7 @@ use futures_util::{stream, FutureExt, Stream, StreamExt};
 use super::account::Accounting;
 use super::stream::{AnswerStream, GatewayEvents, Routing};
 use super::{failed, guard, Answer, Completion, RequestContext};
+use crate::after_response::AfterResponse;
 use crate::cache::{
     CachePlan, CacheStatus, CachedAnswer, CachedEmbeddings, FlightGuard, Recorder, ResponseCache,
     Turn,
@@ -36,11 +37,13 @@ pub(super) enum Found<T> {
     Miss(Storing),
 }
 
-/// A miss that stores its answer: the plan, and the single-flight guard it holds until then.
+/// A miss that stores its answer: the plan, the single-flight guard it holds until then, and
+/// the after-response queue whose flush (the Lambda extension's hold) waits for the store.
 pub(crate) struct Storing {
     cache: Arc<ResponseCache>,
     plan: CachePlan,
     flight: Option<FlightGuard>,
+    after: AfterResponse,
 }
 
 impl Storing {
@@ -49,6 +52,7 @@ impl Storing {
     /// this request leads, holding the flight until its answer is stored.
     pub(super) async fn find<T: serde::de::DeserializeOwned>(
         cache: &Arc<ResponseCache>,
+        after: &AfterResponse,
         plan: CachePlan,
         deadline: Option<tokio::time::Instant>,
     ) -> Found<T> {
@@ -82,6 +86,7 @@ impl Storing {
             cache: Arc::clone(cache),
             plan,
             flight,
+            after: after.clone(),
         })
     }
 
@@ -107,7 +112,9 @@ impl Storing {
     }
 
     /// The entry is made now (its age counts from the answer); a memory store takes it at
-    /// once, DynamoDB in a background task that holds the single-flight guard until written.
+    /// once, DynamoDB in a background task that holds the single-flight guard until written,
+    /// and holds the after-response queue's flush too: in Lambda the sandbox is not frozen
+    /// with the write half done.
     fn store(self, answer: &impl serde::Serialize) {
         let Some(entry) = self.cache.entry(&self.plan, answer) else {
             return;
@@ -116,9 +123,11 @@ impl Storing {
             let _ = self.cache.put(&self.plan, entry).now_or_never();
             return;
         }
+        let held = self.after.hold();
         tokio::spawn(async move {
             self.cache.put(&self.plan, entry).await;
             drop(self.flight);
+            drop(held);
         });
     }
 
@@ -197,7 +206,7 @@ impl super::Gateway {
         ) else {
             return Ok(Lookup::Miss(account, None));
         };
-        match Storing::find::<CachedAnswer>(cache, plan, ctx.deadline).await {
+        match Storing::find::<CachedAnswer>(cache, &self.after, plan, ctx.deadline).await {
             Found::Hit(answer, plan) => {
                 self.hit(ctx, request, guards, account, &plan, answer).await
             }

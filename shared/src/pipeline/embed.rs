@@ -106,7 +106,9 @@ impl super::Gateway {
                 .map(|g| g.name());
             let plan = cache.plan_embeddings(&ctx.principal, ctx.cache.as_ref(), names, &request);
             if let Some(plan) = plan {
-                match Storing::find::<CachedEmbeddings>(cache, plan, ctx.deadline).await {
+                match Storing::find::<CachedEmbeddings>(cache, &self.after, plan, ctx.deadline)
+                    .await
+                {
                     Found::Hit(cached, plan) => {
                         return Ok(self.embedded_from_cache(account, cached, plan.key))
                     }

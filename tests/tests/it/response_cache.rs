@@ -434,6 +434,51 @@ async fn the_dynamodb_cache_is_shared_by_instances_and_expires() {
     assert!(records[2].cost_usd.unwrap() > PRICE_PER_TOKEN);
 }
 
+/// The Lambda extension holds the sandbox until the after-response queue is flushed: a DynamoDB
+/// cache write, made in a task of its own, is part of what it waits for. The store is frozen
+/// (SIGSTOP) while the model answers, so the write is still pending when the answer is out.
+#[tokio::test]
+async fn a_flush_waits_for_the_dynamodb_cache_write() {
+    let mut server = gateway_tests::moto::MotoServer::spawn();
+    let table = server.new_table("cache-held").await;
+    let fake = FakeBedrock::start().await.unwrap();
+    fake.set_latency(Duration::from_millis(600), Duration::ZERO);
+    let yaml = priced_yaml(
+        &fake.endpoint(),
+        "litellm_settings:\n  cache: true\n  cache_params:\n    type: redis\n    ttl: 60\n",
+    );
+    let config = load_config(&yaml);
+    let clients = server.clients().await;
+    let cache =
+        ResponseCache::from_settings(&config.cache, Some((&clients, &table)), WallClock::system());
+    let gw = Arc::new(TestGateway::customized(fake, &yaml, move |b| b.response_cache(cache)).await);
+    let asking = tokio::spawn({
+        let gw = Arc::clone(&gw);
+        async move { gw.chat(ask("held")).await }
+    });
+    // The lookup (a miss) is done; the model is still answering.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.freeze();
+    let res = asking.await.unwrap();
+    assert_eq!(header(&res, "x-litellm-cache-hit"), "False");
+    let key = header(&res, "x-litellm-cache-key").to_owned();
+    let flush = gw.gateway.after_response().flush();
+    let held = tokio::time::timeout(Duration::from_millis(500), flush).await;
+    assert!(
+        held.is_err(),
+        "the flush waits while the cache write is pending"
+    );
+    server.thaw();
+    tokio::time::timeout(Duration::from_secs(20), gw.gateway.after_response().flush())
+        .await
+        .expect("the flush ends once the write is done");
+    let items = gateway_tests::keys::scan_text(&server, &table).await;
+    assert!(
+        items.contains(&key),
+        "the answer was stored before the flush returned"
+    );
+}
+
 #[tokio::test]
 async fn answers_too_large_for_an_item_are_not_stored() {
     let table = moto().new_table("cache-large").await;
