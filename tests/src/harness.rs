@@ -189,6 +189,18 @@ impl TestGateway {
         }
     }
 
+    /// `POST /v1/embeddings` with `key`.
+    pub async fn embed_as(&self, key: &str, body: Value) -> TestResponse {
+        self.send(
+            Request::post("/v1/embeddings")
+                .header("authorization", format!("Bearer {key}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .expect("request"),
+        )
+        .await
+    }
+
     /// `POST /v1/chat/completions` with the master key.
     pub async fn chat(&self, body: Value) -> TestResponse {
         self.send(

@@ -32,6 +32,18 @@ pub const PRICE_PER_TOKEN: f64 = 0.01;
 
 /// The test config with a price on every deployment, a fallback-free Lex model, and `extra`.
 /// `extra` may name the fake's address as `{endpoint}` (a guardrail entry, say).
+/// [`priced_yaml`] with the embedding groups (`titan-embed`, `cohere-embed`) in its `model_list`.
+pub fn priced_embedding_yaml(endpoint: &str, extra: &str) -> String {
+    priced_yaml(endpoint, extra).replacen(
+        "general_settings:",
+        &format!(
+            "{}general_settings:",
+            crate::harness::embedding_models(endpoint)
+        ),
+        1,
+    )
+}
+
 pub fn priced_yaml(endpoint: &str, extra: &str) -> String {
     let extra = extra.replace("{endpoint}", endpoint);
     format!(

@@ -73,6 +73,18 @@ pub struct Selected {
     pub post_call: Arc<[Arc<Attached>]>,
 }
 
+impl Selected {
+    /// The names of every selected guardrail, `pre_call`, then `during_call`, then `post_call`
+    /// (what shaped an answer, for the response cache's key).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.pre_call
+            .iter()
+            .chain(&self.during_call)
+            .chain(self.post_call.iter())
+            .map(|g| g.name())
+    }
+}
+
 /// The config names a guardrail nobody built.
 #[derive(Debug, thiserror::Error)]
 #[error("guardrail `{0}` is configured but was not built")]

@@ -191,17 +191,11 @@ impl super::Gateway {
         let Some(cache) = self.cache.as_ref() else {
             return Ok(Lookup::Miss(account, None));
         };
-        let names = guards
-            .pre_call
-            .iter()
-            .chain(&guards.during_call)
-            .chain(guards.post_call.iter())
-            .map(|g| g.name());
         let Some(plan) = cache.plan_chat(
             ctx.caller,
             &ctx.principal,
             ctx.cache.as_ref(),
-            names,
+            guards.names(),
             request,
         ) else {
             return Ok(Lookup::Miss(account, None));

@@ -98,13 +98,8 @@ impl super::Gateway {
         account.capture_embedding_inputs(&text);
         let mut storing = None;
         if let Some(cache) = self.cache.as_ref() {
-            let names = guards
-                .pre_call
-                .iter()
-                .chain(&guards.during_call)
-                .chain(guards.post_call.iter())
-                .map(|g| g.name());
-            let plan = cache.plan_embeddings(&ctx.principal, ctx.cache.as_ref(), names, &request);
+            let plan =
+                cache.plan_embeddings(&ctx.principal, ctx.cache.as_ref(), guards.names(), &request);
             if let Some(plan) = plan {
                 match Storing::find::<CachedEmbeddings>(cache, &self.after, plan, ctx.deadline)
                     .await

@@ -6,48 +6,28 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use base64::Engine;
 use gateway::keys::{MemoryKeyStore, VirtualKey};
 use gateway_tests::fake_bedrock::embeddings::vector;
 use gateway_tests::fake_bedrock::FakeBedrock;
 use gateway_tests::harness::{
-    embedding_models, TestGateway, TestResponse, COHERE_EMBED, MASTER_KEY, SONNET, TITAN_EMBED,
-    TITAN_EMBED_PRICE,
+    TestGateway, TestResponse, COHERE_EMBED, MASTER_KEY, SONNET, TITAN_EMBED, TITAN_EMBED_PRICE,
 };
-use gateway_tests::keys::priced_yaml;
-use http::Request;
+use gateway_tests::keys::priced_embedding_yaml;
 use serde_json::{json, Value};
 
 const TITAN: &str = TITAN_EMBED;
 const COHERE: &str = COHERE_EMBED;
 const TITAN_PRICE: f64 = TITAN_EMBED_PRICE;
 
-/// The priced test config with the two embedding groups added to its `model_list`.
-fn yaml(endpoint: &str, extra: &str) -> String {
-    let base = priced_yaml(endpoint, extra);
-    base.replacen(
-        "general_settings:",
-        &format!("{}general_settings:", embedding_models(endpoint)),
-        1,
-    )
-}
-
 async fn gateway(extra: &str) -> TestGateway {
     let fake = FakeBedrock::start().await.unwrap();
-    let yaml = yaml(&fake.endpoint(), extra);
+    let yaml = priced_embedding_yaml(&fake.endpoint(), extra);
     TestGateway::with_yaml(fake, &yaml).await
 }
 
 async fn embed_as(gw: &TestGateway, key: &str, body: Value) -> TestResponse {
-    gw.send(
-        Request::post("/v1/embeddings")
-            .header("authorization", format!("Bearer {key}"))
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap(),
-    )
-    .await
+    gw.embed_as(key, body).await
 }
 
 async fn embed(gw: &TestGateway, body: Value) -> TestResponse {
@@ -196,7 +176,7 @@ async fn clients_errors_are_400s_that_name_the_field_and_call_nothing() {
 #[tokio::test]
 async fn keys_need_access_to_the_embedding_group() {
     let fake = FakeBedrock::start().await.unwrap();
-    let yaml = yaml(&fake.endpoint(), "");
+    let yaml = priced_embedding_yaml(&fake.endpoint(), "");
     let store = Arc::new(MemoryKeyStore::new());
     store.insert(
         "sk-chat-only",
@@ -242,7 +222,7 @@ async fn input_guardrails_mask_what_the_model_embeds() {
          aws_access_key_id: test-access-key\n      aws_secret_access_key: test-secret-key\n      \
          default_on: true\n      mask_request_content: true\n"
     );
-    let gw = TestGateway::with_yaml(fake, &yaml(&endpoint, &guardrails)).await;
+    let gw = TestGateway::with_yaml(fake, &priced_embedding_yaml(&endpoint, &guardrails)).await;
     let res = embed(
         &gw,
         json!({"model": "titan-embed", "input": "mail alice.smith@example.com now"}),
@@ -267,7 +247,7 @@ async fn input_guardrails_mask_what_the_model_embeds() {
 #[tokio::test]
 async fn a_spent_budget_refuses_embeddings_before_bedrock() {
     let fake = FakeBedrock::start().await.unwrap();
-    let yaml = yaml(&fake.endpoint(), "");
+    let yaml = priced_embedding_yaml(&fake.endpoint(), "");
     let store = Arc::new(MemoryKeyStore::new());
     store.insert(
         "sk-small-budget",

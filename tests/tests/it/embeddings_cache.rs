@@ -8,45 +8,26 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use base64::Engine;
 use gateway::cache::ResponseCache;
 use gateway::clock::WallClock;
 use gateway::keys::{MemoryKeyStore, VirtualKey};
 use gateway_tests::fake_bedrock::FakeBedrock;
-use gateway_tests::harness::{
-    embedding_models, load_config, TestGateway, TestResponse, MASTER_KEY, TITAN_EMBED,
-};
-use gateway_tests::keys::{moto, priced_yaml};
-use http::Request;
+use gateway_tests::harness::{load_config, TestGateway, TestResponse, MASTER_KEY, TITAN_EMBED};
+use gateway_tests::keys::{moto, priced_embedding_yaml};
 use serde_json::{json, Value};
 
 const CACHE_ON: &str =
     "litellm_settings:\n  cache: true\n  cache_params:\n    type: local\n    ttl: 60\n";
 
-fn yaml(endpoint: &str, extra: &str) -> String {
-    priced_yaml(endpoint, extra).replacen(
-        "general_settings:",
-        &format!("{}general_settings:", embedding_models(endpoint)),
-        1,
-    )
-}
-
 async fn gateway(extra: &str) -> TestGateway {
     let fake = FakeBedrock::start().await.unwrap();
-    let yaml = yaml(&fake.endpoint(), extra);
+    let yaml = priced_embedding_yaml(&fake.endpoint(), extra);
     TestGateway::with_yaml(fake, &yaml).await
 }
 
 async fn embed_as(gw: &TestGateway, key: &str, body: Value) -> TestResponse {
-    gw.send(
-        Request::post("/v1/embeddings")
-            .header("authorization", format!("Bearer {key}"))
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap(),
-    )
-    .await
+    gw.embed_as(key, body).await
 }
 
 async fn embed(gw: &TestGateway, body: Value) -> TestResponse {
@@ -150,7 +131,7 @@ async fn repeated_embeddings_are_served_from_the_cache_at_no_cost() {
 #[tokio::test]
 async fn one_team_never_reads_another_teams_embeddings() {
     let fake = FakeBedrock::start().await.unwrap();
-    let yaml = yaml(&fake.endpoint(), CACHE_ON);
+    let yaml = priced_embedding_yaml(&fake.endpoint(), CACHE_ON);
     let store = Arc::new(MemoryKeyStore::new());
     for (key, team) in [
         ("sk-red-a", "red"),
@@ -248,7 +229,7 @@ async fn the_key_is_the_masked_text_so_masked_inputs_share_an_answer() {
          aws_access_key_id: test-access-key\n      aws_secret_access_key: test-secret-key\n      \
          default_on: true\n      mask_request_content: true\n{CACHE_ON}"
     );
-    let gw = TestGateway::with_yaml(fake, &yaml(&endpoint, &guardrails)).await;
+    let gw = TestGateway::with_yaml(fake, &priced_embedding_yaml(&endpoint, &guardrails)).await;
     let alice = embed(&gw, ask(json!("mail alice.smith@example.com now"))).await;
     let bob = embed(&gw, ask(json!("mail bob.jones@example.com now"))).await;
     // Both reach the model as "mail {EMAIL} now": one answer, and the hit's input was checked.
@@ -293,7 +274,7 @@ async fn the_dynamodb_cache_serves_another_instance_until_expiry() {
     let clock = WallClock::system();
     let instance = || async {
         let fake = FakeBedrock::start().await.unwrap();
-        let yaml = yaml(
+        let yaml = priced_embedding_yaml(
             &fake.endpoint(),
             "litellm_settings:\n  cache: true\n  cache_params:\n    ttl: 60\n",
         );
