@@ -304,6 +304,16 @@ def test_users_and_team_members_across_processes(two_gateways):
                          json={"team_id": team, "user_id": "bob"})
     assert gone.status_code == 200 and len(gone.json()["members_with_roles"]) == 1
 
+    # The user's teams through B's listings: /team/list?user_id= and the paged /v2/team/list.
+    listed = requests.get(f"{b}/team/list", headers=ADMIN, params={"user_id": user_id},
+                          timeout=10).json()
+    assert [t["team_id"] for t in listed] == [team]
+    paged = requests.get(f"{b}/v2/team/list", headers=ADMIN, timeout=10,
+                         params={"user_id": user_id, "page": 1, "page_size": 5}).json()
+    assert paged["total"] == 1 and paged["total_pages"] == 1
+    assert paged["teams"][0]["team_alias"] == "support"
+    assert requests.get(f"{b}/v2/team/list", headers=own, timeout=10).status_code == 403
+
     # Keys listed through B: a user's (hashes, never the key), and the user's own view; a key
     # blocked through A is refused through B (no key cache in this module: at once).
     second = requests.post(f"{a}/key/generate", headers=ADMIN, timeout=10,

@@ -1,4 +1,4 @@
-//! LiteLLM's admin API, in one place: keys (`/key/*`, with `/key/list` in `key_list`), teams (`/team/*`), users (`/user/*`), spend
+//! LiteLLM's admin API, in one place: keys (`/key/*`, with `/key/list` in `key_list`), teams (`/team/*`, listings in `team_list`), users (`/user/*`), spend
 //! (`/spend/logs`, `/spend/report`, `/global/spend/report`) and model discovery
 //! (`/model/info`, `/v2/model/info`, `/model_group/info`).
 //!
@@ -19,6 +19,7 @@ mod models;
 mod operations;
 mod routes;
 mod spend;
+mod team_list;
 mod users;
 mod views;
 
@@ -38,6 +39,7 @@ pub use health::{health, CHECK_CONCURRENCY, CHECK_TIMEOUT};
 pub use key_list::{KeyFilter, DEFAULT_KEY_PAGE_SIZE, MAX_KEY_PAGE_SIZE};
 pub use operations::{AdminError, KeyAdmin};
 pub use spend::{DEFAULT_LOG_LIMIT, DEFAULT_REPORT_DAYS, MAX_LOG_LIMIT};
+pub use team_list::{TeamFilter, TeamOrder, DEFAULT_TEAM_PAGE_SIZE, MAX_TEAM_PAGE_SIZE};
 
 /// Every admin route, to merge into the API's router.
 pub fn routes() -> Router<Arc<Gateway>> {

@@ -366,16 +366,6 @@ impl<'a> KeyAdmin<'a> {
         Ok(view)
     }
 
-    /// `GET /team/list`: every team.
-    pub async fn list_teams(&self) -> Result<Value, AdminError> {
-        let mut list = Vec::new();
-        for team in self.store.list_teams().await? {
-            let spend = self.team_spend(&team).await?;
-            list.push(views::team_info(&team, spend, self.now));
-        }
-        Ok(Value::Array(list))
-    }
-
     /// A key named by its plain text or by its hash (`token`).
     async fn find_key(&self, given: &str) -> Result<(KeyHash, VirtualKey), AdminError> {
         if let Some(hash) = KeyHash::parse(given) {
@@ -409,7 +399,7 @@ impl<'a> KeyAdmin<'a> {
             .await?)
     }
 
-    async fn team_spend(&self, team: &Team) -> Result<f64, AdminError> {
+    pub(super) async fn team_spend(&self, team: &Team) -> Result<f64, AdminError> {
         let period = team.limits().budget_sort_key(self.now);
         Ok(self
             .store

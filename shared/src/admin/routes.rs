@@ -15,6 +15,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
 use super::key_list::{KeyFilter, DEFAULT_KEY_PAGE_SIZE};
+use super::team_list::{TeamFilter, TeamOrder, DEFAULT_TEAM_PAGE_SIZE};
 use super::users::DEFAULT_USER_PAGE_SIZE;
 use super::{admin_error, caller, master_only, not_yours, AdminError, KeyAdmin};
 use crate::gateway::Gateway;
@@ -36,6 +37,7 @@ pub(super) fn key_and_team_routes() -> Router<Arc<Gateway>> {
         .route("/team/info", get(team_info))
         .route("/team/update", post(update_team))
         .route("/team/list", get(list_teams))
+        .route("/v2/team/list", get(list_teams_page))
         .route("/team/member_add", post(add_members))
         .route("/team/member_delete", post(delete_member))
         .route("/team/delete", post(delete_teams))
@@ -214,11 +216,80 @@ async fn team_info(
     }
 }
 
-async fn list_teams(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+/// `GET /team/list[?user_id=]`, master key only: every team, or those `user_id` is a member of.
+async fn list_teams(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     if let Err(err) = master_only(&gateway, &headers).await {
         return err.into_response();
     }
-    answer(KeyAdmin::new(gateway.authenticator()).list_teams().await)
+    let filter = TeamFilter {
+        user_id: query_text(&query, "user_id"),
+        ..TeamFilter::default()
+    };
+    answer(
+        KeyAdmin::new(gateway.authenticator())
+            .list_teams(&filter)
+            .await,
+    )
+}
+
+/// `GET /v2/team/list[?user_id=&team_id=&team_alias=&page=&page_size=&sort_by=&sort_order=]`,
+/// master key only. `sort_by`: `created_at` (default), `team_id` or `team_alias`; `sort_order`:
+/// `asc` (default) or `desc`; anything else is a 400 naming the parameter.
+async fn list_teams_page(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(err) = master_only(&gateway, &headers).await {
+        return err.into_response();
+    }
+    let filter = TeamFilter {
+        user_id: query_text(&query, "user_id"),
+        team_id: query_text(&query, "team_id"),
+        team_alias: query_text(&query, "team_alias"),
+    };
+    let order = match query.get("sort_by").map(String::as_str) {
+        None | Some("") => TeamOrder::default(),
+        Some(by) => match TeamOrder::parse(by) {
+            Some(order) => order,
+            None => {
+                return bad_query("sort_by", "created_at, team_id or team_alias").into_response()
+            }
+        },
+    };
+    let descending = match query.get("sort_order").map(String::as_str) {
+        None | Some("" | "asc") => false,
+        Some("desc") => true,
+        Some(_) => return bad_query("sort_order", "asc or desc").into_response(),
+    };
+    let (page, size) = match paging(&query, "page_size", DEFAULT_TEAM_PAGE_SIZE) {
+        Ok(paging) => paging,
+        Err(err) => return err.into_response(),
+    };
+    answer(
+        KeyAdmin::new(gateway.authenticator())
+            .list_teams_page(&filter, order, descending, page, size)
+            .await,
+    )
+}
+
+/// A query parameter's value, `None` when absent or empty.
+fn query_text(query: &HashMap<String, String>, name: &str) -> Option<String> {
+    query.get(name).filter(|v| !v.is_empty()).cloned()
+}
+
+/// A 400 for a query parameter outside its `allowed` values.
+fn bad_query(name: &'static str, allowed: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        format!("The query parameter `{name}` must be {allowed}."),
+    )
+    .with_param(name)
 }
 
 async fn add_members(
@@ -382,7 +453,7 @@ async fn list_keys(
         Ok(principal) => principal,
         Err(err) => return err.into_response(),
     };
-    let text = |name: &str| query.get(name).filter(|v| !v.is_empty()).cloned();
+    let text = |name: &str| query_text(&query, name);
     let mut filter = KeyFilter {
         user_id: text("user_id"),
         team_id: text("team_id"),

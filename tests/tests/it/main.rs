@@ -21,6 +21,7 @@ mod compat_key_list;
 mod compat_parallel;
 mod compat_runtime_models;
 mod compat_self_service;
+mod compat_team_list;
 mod compat_team_members;
 mod compat_users;
 mod compat_wildcards;
